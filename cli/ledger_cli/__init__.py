@@ -1,0 +1,1 @@
+"""Thin click adapter for the ``ledger`` library: parse, call one function, render."""

@@ -1,0 +1,12 @@
+"""Console entry point: importing the command modules registers them on the group."""
+
+from __future__ import annotations
+
+from ledger_cli import admin, auditing, supply  # noqa: F401  (registers commands)
+from ledger_cli.app import cli
+
+__all__ = ["cli", "main"]
+
+
+def main() -> None:
+    cli(prog_name="carbon-ledger")

@@ -1,0 +1,303 @@
+"""Emission accounting rules (SPEC §5), in one place.
+
+:func:`build_record` turns one input row into the canonical record payload, resolving and
+pinning the factor version and computing ``co2e_kg`` exactly. :func:`recompute_co2e` is what
+``verify`` runs on every stored record, so the same code decides at append time and at audit.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+from ledger import units
+from ledger.decimals import fmt, mul, parse_decimal, to_decimal
+from ledger.errors import InputError
+from ledger.footprint import STAGES
+
+DATA_QUALITY = ("primary", "secondary")
+RECORD_COLUMNS = (
+    "record_id",
+    "product_id",
+    "stage",
+    "activity",
+    "amount",
+    "unit",
+    "factor_id",
+    "factor_version",
+    "co2e_kg",
+    "units_covered",
+    "period_start",
+    "period_end",
+    "data_quality",
+    "reuse_cycles",
+    "distance_km",
+    "mass_kg",
+    "evidence_sha256",
+    "supersedes",
+    "note",
+)
+REQUIRED_COLUMNS = ("product_id", "stage", "activity", "units_covered", "period_start")
+_TOKEN_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-/]{0,127}\Z")
+_HEX64_RE = re.compile(r"[0-9a-f]{64}\Z")
+_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
+MAX_NOTE = 2000
+
+
+@dataclass(frozen=True)
+class Factor:
+    """An emission factor version as registered by the operator."""
+
+    factor_id: str
+    version: int
+    activity: str
+    stage: str
+    unit: str
+    kgco2e_per_unit: Decimal
+    gwp: str
+    source: str
+    year: int
+    region: str
+
+
+FactorLookup = Callable[[str, "int | None"], "Factor | None"]
+
+
+class RowProblems(Exception):
+    """Internal: every problem found in one row, as (field, message) pairs."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        super().__init__(problems)
+        self.problems = problems
+
+
+def check_token(value: str, what: str) -> str:
+    if not _TOKEN_RE.match(value):
+        raise InputError(
+            f"{what} {value!r} must be 1-128 characters of letters, digits and _ . : - /"
+        )
+    return value
+
+
+def parse_date(text: str) -> date:
+    if not _DATE_RE.match(text):
+        raise InputError(f"{text!r} is not a date YYYY-MM-DD")
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise InputError(f"{text!r} is not a valid calendar date") from exc
+
+
+def compute_co2e(
+    amount: Decimal, unit: str, factor: Factor, reuse_cycles: Decimal | None
+) -> Decimal:
+    """amount (converted to the factor's unit) × kgco2e_per_unit (÷ reuse_cycles)."""
+    conversion = units.ratio(unit, factor.unit)
+    if conversion == 1 and reuse_cycles is None:
+        return mul(amount, factor.kgco2e_per_unit)
+    value = Fraction(amount) * conversion * Fraction(factor.kgco2e_per_unit)
+    if reuse_cycles is not None:
+        value /= Fraction(reuse_cycles)
+    return to_decimal(value)
+
+
+def _text(row: Mapping[str, Any], name: str) -> str | None:
+    value = row.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise InputError(f"expected text, got {value!r}")
+    if isinstance(value, (int, Decimal)):
+        return str(value)
+    if not isinstance(value, str):
+        raise InputError(f"expected text, got {type(value).__name__}")
+    value = value.strip()
+    return value or None
+
+
+def build_record(
+    row: Mapping[str, Any],
+    supplier_id: str,
+    product_exists: Callable[[str], bool],
+    factor_lookup: FactorLookup,
+) -> tuple[dict[str, Any], Factor | None]:
+    """Validate one input row and return (record payload, factor used).
+
+    Raises :class:`RowProblems` listing every bad field of the row, so the importer can
+    report them all.
+    """
+    problems: list[tuple[str, str]] = []
+    values: dict[str, str | None] = {}
+    for name in RECORD_COLUMNS + ("supplier_id",):
+        try:
+            values[name] = _text(row, name)
+        except InputError as exc:
+            problems.append((name, str(exc)))
+            values[name] = None
+    unknown = sorted(set(row) - set(RECORD_COLUMNS) - {"supplier_id"})
+    for name in unknown:
+        problems.append((name, "unknown column"))
+
+    def need(name: str) -> str | None:
+        value = values.get(name)
+        if value is None:
+            problems.append((name, "is required"))
+        return value
+
+    def attempt(name: str, fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except InputError as exc:
+            problems.append((name, str(exc)))
+            return None
+
+    payload: dict[str, Any] = {"supplier_id": supplier_id}
+    if values["supplier_id"] is not None and values["supplier_id"] != supplier_id:
+        problems.append(("supplier_id", f"{values['supplier_id']!r} is not {supplier_id!r}"))
+    record_id = values["record_id"] or str(uuid.uuid4())
+    payload["record_id"] = attempt("record_id", lambda: check_token(record_id, "record_id"))
+
+    product_id = need("product_id")
+    if product_id is not None and not product_exists(product_id):
+        problems.append(("product_id", f"product {product_id!r} is not registered"))
+    payload["product_id"] = product_id
+
+    stage = need("stage")
+    if stage is not None and stage not in STAGES:
+        problems.append(("stage", f"{stage!r} is not one of {', '.join(STAGES)}"))
+    payload["stage"] = stage
+    activity = need("activity")
+    if activity is not None:
+        attempt("activity", lambda: check_token(activity, "activity"))
+    payload["activity"] = activity
+
+    def decimal_field(name: str, *, allow_zero: bool) -> Decimal | None:
+        text = values.get(name)
+        if text is None:
+            return None
+        return attempt(name, lambda: parse_decimal(text, allow_zero=allow_zero))  # type: ignore[no-any-return]
+
+    distance = decimal_field("distance_km", allow_zero=False)
+    mass = decimal_field("mass_kg", allow_zero=False)
+    amount = decimal_field("amount", allow_zero=True)
+    unit = values["unit"]
+    if distance is not None or mass is not None:
+        if stage != "transport":
+            problems.append(("distance_km", "distance_km and mass_kg are for transport only"))
+        elif distance is None or mass is None:
+            problems.append(("mass_kg" if mass is None else "distance_km", "give both or neither"))
+        elif amount is not None or unit not in (None, "tkm"):
+            problems.append(("amount", "give amount+unit or distance_km+mass_kg, not both"))
+        else:
+            amount, unit = mul(distance, mass) / 1000, "tkm"
+            payload["distance_km"], payload["mass_kg"] = fmt(distance), fmt(mass)
+    elif values["amount"] is None:
+        problems.append(("amount", "is required (or distance_km and mass_kg for transport)"))
+    if unit is None and amount is not None:
+        problems.append(("unit", "is required"))
+    elif unit is not None:
+        attempt("unit", lambda: units.dimension(unit))
+    payload["amount"] = fmt(amount) if amount is not None else None
+    payload["unit"] = unit
+
+    units_covered = decimal_field("units_covered", allow_zero=False)
+    payload["units_covered"] = fmt(units_covered) if units_covered is not None else None
+    start_text, end_text = need("period_start"), need("period_end")
+    start = attempt("period_start", lambda: parse_date(start_text)) if start_text else None
+    end = attempt("period_end", lambda: parse_date(end_text)) if end_text else None
+    if start is not None and end is not None and end <= start:
+        problems.append(("period_end", f"{end_text} is not after period_start {start_text}"))
+    payload["period_start"], payload["period_end"] = start_text, end_text
+
+    quality = values["data_quality"] or "secondary"
+    if quality not in DATA_QUALITY:
+        problems.append(("data_quality", f"{quality!r} is not primary or secondary"))
+    payload["data_quality"] = quality
+
+    reuse = decimal_field("reuse_cycles", allow_zero=False)
+    if reuse is not None:
+        if stage != "packaging":
+            problems.append(("reuse_cycles", "reuse_cycles is for packaging only"))
+        payload["reuse_cycles"] = fmt(reuse)
+    evidence = values["evidence_sha256"]
+    if evidence is not None:
+        if not _HEX64_RE.match(evidence):
+            problems.append(("evidence_sha256", "must be 64 lowercase hex characters"))
+        payload["evidence_sha256"] = evidence
+    for name in ("supersedes",):
+        if values[name] is not None:
+            payload[name] = attempt(name, lambda: check_token(values[name] or "", name))
+    note = values["note"]
+    if note is not None:
+        if len(note) > MAX_NOTE:
+            problems.append(("note", f"is longer than {MAX_NOTE} characters"))
+        payload["note"] = note
+
+    stated = decimal_field("co2e_kg", allow_zero=True)
+    factor: Factor | None = None
+    factor_id = values["factor_id"]
+    if factor_id is not None:
+        version_text = values["factor_version"]
+        version = None
+        if version_text is not None:
+            if not version_text.isdigit() or len(version_text) > 9:
+                problems.append(("factor_version", f"{version_text!r} is not a whole number"))
+            else:
+                version = int(version_text)
+        factor = factor_lookup(factor_id, version)
+        if factor is None:
+            label = factor_id if version is None else f"{factor_id} version {version}"
+            problems.append(("factor_id", f"factor {label} does not exist"))
+        elif activity is not None and factor.activity != activity:
+            problems.append(
+                ("activity", f"{activity!r} does not match factor activity {factor.activity!r}")
+            )
+        elif amount is not None and unit is not None:
+            try:
+                co2e = compute_co2e(amount, unit, factor, reuse)
+            except InputError as exc:
+                problems.append(("unit", str(exc)))
+            else:
+                if stated is not None and stated != co2e:
+                    problems.append(
+                        ("co2e_kg", f"stated {fmt(stated)} but amount × factor is {fmt(co2e)}")
+                    )
+                payload["co2e_kg"] = fmt(co2e)
+        if factor is not None:
+            payload["factor_id"], payload["factor_version"] = factor.factor_id, factor.version
+    else:
+        if values["factor_version"] is not None:
+            problems.append(("factor_version", "given without factor_id"))
+        if stated is None:
+            if values["co2e_kg"] is None:
+                problems.append(("factor_id", "give a factor_id, or a measured co2e_kg"))
+        else:
+            if quality != "primary":
+                problems.append(("data_quality", "a measured co2e_kg needs data_quality primary"))
+            if evidence is None:
+                problems.append(("evidence_sha256", "a measured co2e_kg needs evidence_sha256"))
+            payload["co2e_kg"] = fmt(stated)
+    if problems:
+        raise RowProblems(problems)
+    return {k: v for k, v in payload.items() if v is not None}, factor
+
+
+def recompute_co2e(payload: Mapping[str, Any], factor: Factor | None) -> str | None:
+    """What verify expects ``co2e_kg`` to be, or None for a measured record."""
+    if factor is None:
+        return None
+    reuse = payload.get("reuse_cycles")
+    return fmt(
+        compute_co2e(
+            Decimal(payload["amount"]),
+            payload["unit"],
+            factor,
+            Decimal(reuse) if reuse is not None else None,
+        )
+    )

@@ -1,0 +1,269 @@
+"""Auditor entry points: verify a database, export a bundle, verify a bundle offline.
+
+Both verifications feed the same :class:`ledger.verify.ChainVerifier`; the database path also
+compares every index table and the stored Merkle nodes with what the entries replay to.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy import Connection, Engine, text
+
+from ledger import merkle, note
+from ledger.errors import InputError, ProofError, VerificationError
+from ledger.registry import ledger_info, ledger_info_from
+from ledger.state import record_row
+from ledger.store import db
+from ledger.transparency import all_checkpoints, node_fetcher, tree_size
+from ledger.verify import (
+    SMALL_TABLE_KEYS,
+    ChainVerifier,
+    SeenCheckpoint,
+    StoredColumns,
+    VerifyReport,
+    mix,
+    open_checkpoint_note,
+    record_key,
+)
+
+BUNDLE_FORMAT = "carbon-ledger-export/v1"
+Progress = Callable[[int], None] | None
+
+
+def _stored_checkpoints(conn: Connection, origin: str, operator: Any) -> list[SeenCheckpoint]:
+    seen = []
+    for cp in all_checkpoints(conn):
+        label = f"stored checkpoint #{cp.id}"
+        opened = open_checkpoint_note(cp.note, origin, operator, label)
+        if opened.size != cp.tree_size or opened.root_hash.hex() != cp.root_hash:
+            raise VerificationError(f"{label}: its columns do not match its signed note", None)
+        seen.append(opened)
+    return seen
+
+
+def ledger_size(engine: Engine) -> int:
+    with db.reading(engine) as conn:
+        return tree_size(conn)
+
+
+def verify_database(
+    engine: Engine, seen_note: str | None = None, progress: Progress = None, jobs: int = 1
+) -> VerifyReport:
+    """Verify everything in the database; ``seen_note`` is a checkpoint the auditor kept."""
+    with db.reading(engine) as conn:
+        info = ledger_info(conn)
+        checkpoints = _stored_checkpoints(conn, info.origin, info.operator_public_key)
+        size = tree_size(conn)
+        extra: list[str] = []
+        if seen_note is not None:
+            seen = open_checkpoint_note(
+                seen_note, info.origin, info.operator_public_key, "the checkpoint you saw"
+            )
+            _check_consistency(conn, seen, size)
+            extra.append(f"consistency proof from your checkpoint (size {seen.size}) verified")
+            checkpoints.append(seen)
+        verifier = ChainVerifier(checkpoints)
+        rows = conn.execute(
+            text(
+                "SELECT seq, kind, recorded_at, prev_hash, entry_hash, leaf_hash, "
+                "submission_seq, entry_bytes FROM entries WHERE seq < :n ORDER BY seq"
+            ).execution_options(stream_results=True, yield_per=5000),
+            {"n": size},
+        )
+        for n, row in enumerate(rows, start=1):
+            stored = StoredColumns(row[0], row[1], row[2], row[3], row[4], bytes(row[5]), row[6])
+            verifier.feed(bytes(row[7]), stored)
+            if progress is not None and n % 10_000 == 0:
+                progress(10_000)
+        if progress is not None:
+            progress(verifier.report.entries % 10_000)
+        report = verifier.finish()
+        _check_index_tables(conn, verifier, size)
+        report.checkpoints = len(checkpoints) - (seen_note is not None)
+        report.checks.extend(extra)
+    return report
+
+
+def _check_consistency(conn: Connection, seen: SeenCheckpoint, size: int) -> None:
+    """Prove the current tree extends the auditor's checkpoint (RFC 9162 §2.1.4)."""
+    if seen.size > size:
+        raise VerificationError(
+            f"the checkpoint you saw covers {seen.size} entries but the ledger now has only "
+            f"{size}: entries were cut off or rolled back",
+            size,
+        )
+    if seen.size == 0:
+        return
+    fetch = node_fetcher(conn)
+    current_root = merkle.root_hash_from(size, fetch)
+    proof = merkle.consistency_proof_from(seen.size, size, fetch)
+    try:
+        merkle.verify_consistency(seen.size, size, seen.root_hash, current_root, proof)
+    except ProofError as exc:
+        raise VerificationError(
+            f"the ledger is not an extension of the checkpoint you saw (size {seen.size}): "
+            f"history was rewritten or forked ({exc})",
+            seen.size - 1,
+        ) from exc
+
+
+def _check_index_tables(conn: Connection, verifier: ChainVerifier, size: int) -> None:
+    """Every index table must equal what the entries replay to."""
+    for table, pk in SMALL_TABLE_KEYS.items():
+        expected = verifier.tables[table]
+        result = conn.execute(text(f"SELECT * FROM {table}"))
+        actual = {tuple(r[k] for k in pk): dict(r) for r in result.mappings()}
+        for key in sorted(set(expected) | set(actual), key=repr):
+            want, have = expected.get(key), actual.get(key)
+            if want != have:
+                seq = (want or have or {}).get("seq") or (want or have or {}).get("added_seq")
+                column = _first_difference(want, have)
+                raise VerificationError(
+                    f"index table {table} row {key[0] if len(key) == 1 else key} is out of step "
+                    f"with the entries ({column})",
+                    seq,
+                )
+    digest = 0
+    for row in conn.execute(text("SELECT * FROM records WHERE seq < :n"), {"n": size}).mappings():
+        digest = mix(digest, record_key(dict(row)))
+    if digest != verifier.record_digest:
+        seq, column = _locate_record_mismatch(conn, size)
+        raise VerificationError(f"index table records is out of step with the entries ({column})", seq)
+    statuses = dict(
+        conn.execute(text("SELECT record_id, status FROM records WHERE status <> 'effective'")).all()
+    )
+    if statuses != verifier.status:
+        bad = sorted(set(statuses.items()) ^ set(verifier.status.items()))[0][0]
+        seq_row = conn.execute(text("SELECT seq FROM records WHERE record_id = :r"), {"r": bad}).first()
+        raise VerificationError(
+            f"index table records has the wrong status for {bad!r}",
+            seq_row[0] if seq_row else None,
+        )
+    node_digest = 0
+    for level, idx, node in conn.execute(text("SELECT level, idx, hash FROM merkle_nodes")):
+        node_digest = mix(node_digest, b"%d:%d:" % (level, idx) + bytes(node))
+    if node_digest != verifier.node_digest:
+        raise VerificationError(
+            "merkle_nodes table differs from the tree recomputed from the entries", None
+        )
+
+
+def _first_difference(want: dict[str, Any] | None, have: dict[str, Any] | None) -> str:
+    if want is None:
+        return "row exists in the table but no entry creates it"
+    if have is None:
+        return "row is missing from the table"
+    for column in want:
+        if want[column] != have.get(column):
+            return f"column {column}: table has {have.get(column)!r}, entries say {want[column]!r}"
+    return "extra columns differ"
+
+
+def _locate_record_mismatch(conn: Connection, size: int) -> tuple[int | None, str]:
+    """Slow path: walk record entries and record rows in seq order to name the first diff."""
+    entries = conn.execute(
+        text(
+            "SELECT seq, submission_seq, entry_bytes FROM entries "
+            "WHERE kind = 'record' AND seq < :n ORDER BY seq"
+        ),
+        {"n": size},
+    ).all()
+    rows = {r["seq"]: dict(r) for r in conn.execute(text("SELECT * FROM records")).mappings()}
+    for seq, sub_seq, data in entries:
+        want = record_row(seq, sub_seq, json.loads(bytes(data))["payload"])
+        have = rows.pop(seq, None)
+        if have is None or record_key(have) != record_key(want):
+            return seq, _first_difference(
+                {k: want[k] for k in want if k != "status"},
+                {k: have[k] for k in have if k != "status"} if have else None,
+            )
+    if rows:
+        seq = min(rows)
+        return seq, "row exists in the table but no entry creates it"
+    return None, "digest differs"
+
+
+# ---- export bundles ----------------------------------------------------------------------
+
+
+def export_bundle(engine: Engine, out: Path, progress: Progress = None) -> dict[str, Any]:
+    """Write the whole ledger as JSONL: header, checkpoints, then entry bytes verbatim."""
+    with db.reading(engine) as conn, out.open("wb") as handle:
+        info = ledger_info(conn)
+        size = tree_size(conn)
+        checkpoints = all_checkpoints(conn)
+        header = {
+            "format": BUNDLE_FORMAT,
+            "origin": info.origin,
+            "ledger_id": info.ledger_id,
+            "tree_size": size,
+            "checkpoints": len(checkpoints),
+        }
+        handle.write(json.dumps(header, sort_keys=True).encode() + b"\n")
+        for cp in checkpoints:
+            line = {"checkpoint": cp.note, "tree_size": cp.tree_size, "signed_at": cp.signed_at}
+            handle.write(json.dumps(line, sort_keys=True, ensure_ascii=False).encode() + b"\n")
+        rows = conn.execute(
+            text("SELECT entry_bytes FROM entries WHERE seq < :n ORDER BY seq").execution_options(
+                stream_results=True, yield_per=5000
+            ),
+            {"n": size},
+        )
+        for n, (data,) in enumerate(rows, start=1):
+            handle.write(bytes(data) + b"\n")
+            if progress is not None and n % 10_000 == 0:
+                progress(10_000)
+    return header
+
+
+def _bundle_lines(handle: IO[bytes]) -> Iterator[bytes]:
+    for line in handle:
+        yield line.rstrip(b"\n")
+
+
+def verify_bundle(path: Path, seen_note: str | None = None, progress: Progress = None) -> VerifyReport:
+    """Verify an export file with no database (offline audit)."""
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise InputError(f"cannot read bundle {path}: {exc.strerror}") from exc
+    with handle:
+        lines = _bundle_lines(handle)
+        try:
+            header = json.loads(next(lines))
+        except (StopIteration, ValueError) as exc:
+            raise InputError(f"{path} is not a carbon-ledger export") from exc
+        if not isinstance(header, dict) or header.get("format") != BUNDLE_FORMAT:
+            raise InputError(f"{path} is not a {BUNDLE_FORMAT} file")
+        notes = [json.loads(next(lines))["checkpoint"] for _ in range(int(header["checkpoints"]))]
+        first = next(lines, None)
+        if first is None:
+            raise VerificationError("the bundle holds no entries", 0)
+        genesis = json.loads(first)
+        info = ledger_info_from(genesis["payload"])
+        labelled = [(text_, f"bundled checkpoint #{i + 1}") for i, text_ in enumerate(notes)]
+        if seen_note is not None:
+            labelled.append((seen_note, "the checkpoint you saw"))
+        checkpoints = [
+            open_checkpoint_note(t, info.origin, info.operator_public_key, label)
+            for t, label in labelled
+        ]
+        verifier = ChainVerifier(checkpoints)
+        verifier.feed(first)
+        for n, line in enumerate(lines, start=2):
+            verifier.feed(line)
+            if progress is not None and n % 10_000 == 0:
+                progress(10_000)
+        report = verifier.finish()
+        if report.tree_size != header["tree_size"]:
+            raise VerificationError(
+                f"bundle header says {header['tree_size']} entries, it holds {report.tree_size}",
+                report.tree_size,
+            )
+        report.checkpoints = len(notes)
+        _ = note
+    return report

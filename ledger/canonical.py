@@ -1,0 +1,70 @@
+"""RFC 8785 (JCS) canonical JSON for the value space the ledger uses.
+
+Payloads hold only strings, integers, booleans, null, objects and arrays: every quantity is a
+decimal *string* (SPEC §3), so JSON numbers are small integers (seq, count, version, year).
+For that subset JCS output equals ``json.dumps(sort_keys=True, separators=(",", ":"),
+ensure_ascii=False)`` provided that (a) object keys sort the same by UTF-16 code units as by
+code points, which holds unless a key mixes astral characters with U+E000..U+FFFF, and (b)
+there are no floats and no lone surrogates. We check those conditions and fall back to the
+reference ``rfc8785`` implementation for the rare key case, so the fast path is never wrong;
+``tests/test_canonical.py`` cross-checks both with hypothesis.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import rfc8785
+
+from ledger.errors import InputError
+
+_MAX_SAFE_INT = 2**53 - 1
+_dumps = json.JSONEncoder(
+    ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
+).encode
+
+
+def _check(value: Any) -> bool:
+    """Validate the value space; return True when some key needs UTF-16 ordering."""
+    if isinstance(value, str):
+        return False
+    if isinstance(value, bool) or value is None:
+        return False
+    if isinstance(value, int):
+        if abs(value) > _MAX_SAFE_INT:
+            raise InputError(f"integer {value} is outside the exact IEEE 754 range")
+        return False
+    if isinstance(value, dict):
+        astral = False
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InputError(f"object key {key!r} is not a string")
+            if any(ord(ch) > 0xFFFF for ch in key):
+                astral = True
+            astral = _check(item) or astral
+        return astral
+    if isinstance(value, (list, tuple)):
+        astral = False
+        for item in value:
+            astral = _check(item) or astral
+        return astral
+    if isinstance(value, float):
+        raise InputError("floats are not allowed in ledger JSON; use a decimal string")
+    raise InputError(f"value of type {type(value).__name__} cannot be canonicalized")
+
+
+def canonical_bytes(value: Any) -> bytes:
+    """Return the RFC 8785 canonical UTF-8 bytes of ``value``."""
+    if _check(value):
+        return bytes(rfc8785.dumps(value))
+    try:
+        return _dumps(value).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError("text contains a lone surrogate, which is not valid Unicode") from exc
+
+
+def sha256_hex(data: bytes) -> str:
+    """Hex SHA-256, the digest form used in payloads and entry hashes."""
+    return hashlib.sha256(data).hexdigest()

@@ -1,0 +1,73 @@
+"""Exact decimal parsing and formatting (SPEC §3: every quantity is a decimal string).
+
+Division appears in two places (unit conversions such as MJ → kWh, and reusable packaging
+divided by ``reuse_cycles``). A quotient with a finite decimal expansion is kept exactly; one
+without (÷ 3, ÷ 3.6) is rounded half-even to :data:`CO2E_PLACES` decimal places. That rule is
+part of the data contract: ``verify`` recomputes with it, so it is reproducible bit for bit.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Context, Decimal, Inexact, localcontext
+from fractions import Fraction
+
+from ledger.errors import InputError
+
+CO2E_PLACES = 12
+MAX_DIGITS = 30
+_DECIMAL_RE = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?\Z")
+_LOOSE_RE = re.compile(r"-?[0-9]+(\.[0-9]+)?\Z")
+_EXACT = Context(prec=200, traps=[Inexact])
+
+
+def parse_decimal(text: str, *, allow_zero: bool = True) -> Decimal:
+    """Parse a plain, non-negative decimal string ("1200.5"): no exponent, bounded size."""
+    if not isinstance(text, str) or not _LOOSE_RE.match(text):
+        raise InputError(f"{text!r} is not a plain decimal number like 1200.5")
+    value = Decimal(text)
+    if len(value.as_tuple().digits) > MAX_DIGITS or abs(value) >= Decimal(10) ** 15:
+        raise InputError(f"{text} is too large (at most 15 integer and {MAX_DIGITS} total digits)")
+    if value < 0:
+        raise InputError(f"{text} must not be negative")
+    if value == 0 and not allow_zero:
+        raise InputError(f"{text} must be greater than 0")
+    return value
+
+
+def fmt(value: Decimal) -> str:
+    """Canonical decimal string: no exponent, no trailing zeros, no negative zero."""
+    if value == 0:
+        return "0"
+    text = format(value.normalize(), "f")
+    return text
+
+
+def is_canonical(text: str) -> bool:
+    return bool(_DECIMAL_RE.match(text)) and fmt(Decimal(text)) == text
+
+
+def mul(a: Decimal, b: Decimal) -> Decimal:
+    """Exact product of two decimals."""
+    with localcontext(_EXACT):
+        return a * b
+
+
+def to_decimal(value: Fraction) -> Decimal:
+    """Exact when the expansion is finite, else half-even to CO2E_PLACES places."""
+    den = value.denominator
+    twos = fives = 0
+    while den % 2 == 0:
+        den //= 2
+        twos += 1
+    while den % 5 == 0:
+        den //= 5
+        fives += 1
+    with localcontext(_EXACT):
+        if den == 1:
+            places = max(twos, fives)
+            scaled = value.numerator * 10**places // value.denominator
+            return Decimal(scaled).scaleb(-places)
+    quantum = Decimal(1).scaleb(-CO2E_PLACES)
+    with localcontext(Context(prec=200)):
+        return (Decimal(value.numerator) / Decimal(value.denominator)).quantize(quantum)

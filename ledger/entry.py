@@ -1,0 +1,136 @@
+"""Entry bytes: the one thing the ledger stores verbatim and everything else is checked against.
+
+``entry_bytes = JCS({"v":1,"seq":n,"kind":k,"recorded_at":t,"prev":p,"payload":obj})``.
+Because the payload is itself canonical JSON, the envelope is assembled by concatenation in
+JCS key order (kind, payload, prev, recorded_at, seq, v): the payload is canonicalized once,
+and its bytes are reused both for the entry and for the submission's ``records_root``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from ledger.canonical import canonical_bytes
+from ledger.errors import VerificationError
+
+ENTRY_VERSION = 1
+GENESIS_PREV = "0" * 64
+KINDS = (
+    "genesis",
+    "supplier",
+    "key_rotate",
+    "key_revoke",
+    "product",
+    "factor",
+    "submission",
+    "record",
+    "retraction",
+)
+#: kinds a supplier submission may cover
+SUBMITTED_KINDS = ("record", "product", "retraction")
+#: kinds carrying their own operator signature
+OPERATOR_KINDS = ("genesis", "supplier", "key_rotate", "key_revoke", "factor")
+
+
+def utc_now() -> str:
+    """RFC 3339 UTC timestamp, fixed width so that string order is time order."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One ledger entry with its derived hashes."""
+
+    seq: int
+    kind: str
+    recorded_at: str
+    prev: str
+    entry_bytes: bytes
+    entry_hash: str
+    leaf_hash: bytes
+
+
+def envelope_bytes(seq: int, kind: str, recorded_at: str, prev: str, payload: bytes) -> bytes:
+    """Canonical entry bytes around an already-canonical payload."""
+    return b"".join(
+        (
+            b'{"kind":"',
+            kind.encode("ascii"),
+            b'","payload":',
+            payload,
+            b',"prev":"',
+            prev.encode("ascii"),
+            b'","recorded_at":"',
+            recorded_at.encode("ascii"),
+            b'","seq":',
+            str(seq).encode("ascii"),
+            b',"v":1}',
+        )
+    )
+
+
+def make_entry(seq: int, kind: str, recorded_at: str, prev: str, payload: bytes) -> Entry:
+    data = envelope_bytes(seq, kind, recorded_at, prev, payload)
+    return Entry(
+        seq=seq,
+        kind=kind,
+        recorded_at=recorded_at,
+        prev=prev,
+        entry_bytes=data,
+        entry_hash=hashlib.sha256(data).hexdigest(),
+        leaf_hash=hashlib.sha256(b"\x00" + data).digest(),
+    )
+
+
+@dataclass(frozen=True)
+class ParsedEntry:
+    """Entry bytes decoded and checked for canonical form."""
+
+    seq: int
+    kind: str
+    recorded_at: str
+    prev: str
+    payload: dict[str, Any]
+    payload_bytes: bytes
+
+
+def parse_entry(entry_bytes: bytes, expected_seq: int | None = None) -> ParsedEntry:
+    """Decode entry bytes, requiring them to be exactly canonical.
+
+    Re-encoding and comparing is what makes "every other column is derived from the bytes"
+    true: a byte changed anywhere either breaks JSON, breaks canonical form or changes a field.
+    """
+    where = expected_seq
+    try:
+        obj = json.loads(entry_bytes)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise VerificationError("entry bytes are not valid UTF-8 JSON", where) from exc
+    if not isinstance(obj, dict) or set(obj) != {
+        "v",
+        "seq",
+        "kind",
+        "recorded_at",
+        "prev",
+        "payload",
+    }:
+        raise VerificationError("entry envelope has the wrong fields", where)
+    if obj["v"] != ENTRY_VERSION:
+        raise VerificationError(f"entry version {obj['v']!r} is not supported", where)
+    kind, seq, payload = obj["kind"], obj["seq"], obj["payload"]
+    if kind not in KINDS:
+        raise VerificationError(f"unknown entry kind {kind!r}", where)
+    if not isinstance(seq, int) or not isinstance(payload, dict):
+        raise VerificationError("entry seq or payload has the wrong type", where)
+    payload_bytes = canonical_bytes(payload)
+    canonical = envelope_bytes(seq, kind, obj["recorded_at"], obj["prev"], payload_bytes)
+    if canonical != entry_bytes:
+        raise VerificationError("entry bytes are not in canonical (RFC 8785) form", where)
+    return ParsedEntry(seq, kind, obj["recorded_at"], obj["prev"], payload, payload_bytes)
+
+
+def payload_bytes_of(payload: dict[str, Any]) -> bytes:
+    return canonical_bytes(payload)

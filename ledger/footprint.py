@@ -1,0 +1,64 @@
+"""Computed product footprints: the frozen value that labels are rendered from.
+
+``ledger.query`` / ``ledger.labels`` compute a :class:`ProductFootprint` from effective records;
+the renderers (PACT, SVG, HTML, CSV) only format it, so every format shows the same figures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+STAGES: tuple[str, ...] = ("production", "warehousing", "transport", "packaging")
+
+
+@dataclass(frozen=True)
+class FactorRef:
+    """A factor version that contributed to a footprint (for sources and GWP sets)."""
+
+    factor_id: str
+    version: int
+    activity: str
+    stage: str
+    unit: str
+    kgco2e_per_unit: Decimal
+    gwp: str  # "AR5" | "AR6"
+    source: str
+    year: int
+    region: str
+
+
+@dataclass(frozen=True)
+class ProductFootprint:
+    """Footprint of one product over a half-open window ``[period_start, period_end)``.
+
+    All quantities are exact ``Decimal``; rounding is the renderer's job.
+    ``by_stage[s]`` is ``None`` when stage ``s`` has no records in the window (reported as
+    missing, contributing 0 to the total).
+    """
+
+    product_id: str
+    product_name: str
+    owner_supplier_id: str
+    owner_supplier_name: str
+    declared_unit: str  # "piece", "kilogram", "liter", ...
+    mass_kg: Decimal  # per declared unit, > 0
+    category: str | None
+    period_start: date
+    period_end: date
+    kgco2e_per_unit: Decimal
+    kgco2e_per_kg: Decimal
+    by_stage: dict[str, Decimal | None]
+    primary_data_share: Decimal  # percent, 0..100
+    record_count: int
+    suppliers: tuple[str, ...]  # every supplier that contributed a record
+    factors: tuple[FactorRef, ...] = field(default_factory=tuple)
+
+    @property
+    def missing_stages(self) -> tuple[str, ...]:
+        return tuple(s for s in STAGES if self.by_stage.get(s) is None)
+
+    @property
+    def gwp_sets(self) -> tuple[str, ...]:
+        return tuple(sorted({f.gwp for f in self.factors}))

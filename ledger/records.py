@@ -1,0 +1,358 @@
+"""Supplier operations: register products, append or import records, retract records.
+
+Imports stream: rows are read one at a time from CSV or JSONL, validated against the
+ledger's products and factors, canonicalized once, and spooled. If any row is bad, every bad
+row is reported (``line N: field: what is wrong``) and nothing is written.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import Connection, Engine, bindparam, text
+
+from ledger.accounting import RowProblems, build_record, check_token
+from ledger.canonical import canonical_bytes
+from ledger.decimals import fmt, parse_decimal
+from ledger.errors import ConflictError, InputError, LedgerError
+from ledger.registry import load_factors
+from ledger.spool import Spool
+from ledger.store import db
+from ledger.submit import SubmissionResult, check_signer, write_submission
+
+DECLARED_UNITS = ("piece", "kilogram", "liter", "cubic_meter", "kilowatt_hour", "megajoule")
+MAX_REPORTED = 1000
+
+
+class _HashingReader(io.RawIOBase):
+    """Binary reader that hashes and counts what passes through (one read of the file)."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw, self.sha256, self.bytes_read = raw, hashlib.sha256(), 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.raw.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        self.sha256.update(data)
+        self.bytes_read += n
+        return n
+
+
+def iter_rows(handle: IO[str], fmt_name: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (line number, row) from CSV or JSONL text."""
+    if fmt_name == "csv":
+        reader = csv.DictReader(handle)
+        if reader.fieldnames is None:
+            return
+        missing = {"product_id", "stage", "activity"} - set(reader.fieldnames)
+        if missing:
+            raise InputError(f"line 1: header: missing column(s) {', '.join(sorted(missing))}")
+        for row in reader:
+            if None in row:
+                row.pop(None)  # type: ignore[call-overload]
+                yield reader.line_num, {"__extra__": "row has more fields than the header"}
+                continue
+            yield reader.line_num, {k: v for k, v in row.items() if v not in (None, "")}
+        return
+    for number, line in enumerate(handle, start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line, parse_float=Decimal)
+        except ValueError as exc:
+            yield number, {"__extra__": f"not valid JSON ({exc.msg})"}
+            continue
+        if not isinstance(obj, dict):
+            yield number, {"__extra__": "a JSONL line must be an object"}
+            continue
+        yield number, obj
+
+
+def file_format(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return "csv"
+    if suffix in (".jsonl", ".ndjson"):
+        return "jsonl"
+    raise InputError(f"{path}: unknown file type {suffix!r}; use .csv or .jsonl")
+
+
+@dataclass
+class _Validator:
+    """Row validation against the ledger's registered products and factors."""
+
+    supplier_id: str
+    products: set[str]
+    factors: dict[tuple[str, int], Any]
+    latest: dict[str, int]
+
+    @classmethod
+    def load(cls, conn: Connection, supplier_id: str) -> _Validator:
+        products = {r[0] for r in conn.execute(text("SELECT product_id FROM products"))}
+        factors = load_factors(conn)
+        latest: dict[str, int] = {}
+        for fid, version in factors:
+            latest[fid] = max(version, latest.get(fid, 0))
+        return cls(supplier_id, products, factors, latest)
+
+    def factor(self, factor_id: str, version: int | None) -> Any:
+        if version is None:
+            version = self.latest.get(factor_id)
+            if version is None:
+                return None
+        return self.factors.get((factor_id, version))
+
+    def build(self, row: dict[str, Any]) -> dict[str, Any]:
+        if "__extra__" in row:
+            raise RowProblems([("row", row["__extra__"])])
+        payload, _factor = build_record(
+            row, self.supplier_id, self.products.__contains__, self.factor
+        )
+        return payload
+
+
+def _status_check(
+    conn: Connection, supplier_id: str, targets: list[tuple[int, str, str]]
+) -> list[str]:
+    """Problems with supersedes/retraction targets: (line, field, record_id)."""
+    if not targets:
+        return []
+    ids = sorted({t[2] for t in targets})
+    stmt = text(
+        "SELECT record_id, supplier_id, status FROM records WHERE record_id IN :ids"
+    ).bindparams(bindparam("ids", expanding=True))
+    found: dict[str, tuple[str, str]] = {}
+    for start in range(0, len(ids), 500):
+        for rid, sup, status in conn.execute(stmt, {"ids": ids[start : start + 500]}):
+            found[rid] = (sup, status)
+    problems = []
+    for line, field, rid in targets:
+        if rid not in found:
+            problems.append(f"line {line}: {field}: record {rid!r} does not exist")
+        elif found[rid][0] != supplier_id:
+            problems.append(f"line {line}: {field}: record {rid!r} belongs to {found[rid][0]!r}")
+        elif found[rid][1] != "effective":
+            problems.append(f"line {line}: {field}: record {rid!r} is already {found[rid][1]}")
+    return problems
+
+
+def _precheck(
+    supplier_id: str, targets: list[tuple[int, str, str]], source_sha256: str | None
+) -> Callable[[Connection], None]:
+    def check(conn: Connection) -> None:
+        if source_sha256 is not None:
+            dup = conn.execute(
+                text("SELECT seq FROM submissions WHERE source_sha256 = :h LIMIT 1"),
+                {"h": source_sha256},
+            ).first()
+            if dup is not None:
+                raise ConflictError(
+                    f"this file (sha256 {source_sha256[:16]}…) was already imported in the "
+                    f"submission at seq {dup[0]}; use --allow-duplicate to import it again"
+                )
+        problems = _status_check(conn, supplier_id, targets)
+        if problems:
+            raise InputError(f"{len(problems)} bad row(s); nothing was written", problems)
+
+    return check
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    rows: int
+    source_sha256: str
+    result: SubmissionResult | None  # None for a dry run
+
+
+def import_records(
+    engine: Engine,
+    path: Path,
+    supplier_id: str,
+    private_key: Ed25519PrivateKey,
+    *,
+    dry_run: bool = False,
+    allow_duplicate: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Validate every row of a CSV/JSONL file, then write it as one signed submission."""
+    kind = file_format(path)
+    with db.reading(engine) as conn:
+        check_signer(conn, supplier_id, private_key)
+        validator = _Validator.load(conn, supplier_id)
+    problems: list[str] = []
+    targets: list[tuple[int, str, str]] = []
+    try:
+        raw = path.open("rb")
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+    with raw, Spool() as spool:
+        hashing = _HashingReader(raw)
+        handle = io.TextIOWrapper(
+            io.BufferedReader(hashing, 1 << 20), encoding="utf-8-sig", newline=""
+        )
+        last_reported = 0
+        try:
+            for line, row in iter_rows(handle, kind):
+                try:
+                    payload = validator.build(row)
+                except RowProblems as exc:
+                    problems.extend(f"line {line}: {f}: {m}" for f, m in exc.problems)
+                    continue
+                if "supersedes" in payload:
+                    targets.append((line, "supersedes", payload["supersedes"]))
+                if not problems:
+                    spool.add(line, "record", payload, canonical_bytes(payload))
+                if progress is not None and hashing.bytes_read - last_reported >= 1 << 20:
+                    progress(hashing.bytes_read - last_reported)
+                    last_reported = hashing.bytes_read
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+        except csv.Error as exc:
+            raise InputError(f"{path}: malformed CSV: {exc}") from exc
+        if progress is not None:
+            progress(hashing.bytes_read - last_reported)
+        source_sha256 = hashing.sha256.hexdigest()
+        if problems:
+            raise InputError(
+                f"{len(problems)} problem(s) in {path.name}; nothing was written",
+                problems[:MAX_REPORTED],
+            )
+        if spool.count == 0:
+            raise InputError(f"{path.name} holds no records; nothing was written")
+        check = _precheck(supplier_id, targets, None if allow_duplicate else source_sha256)
+        if dry_run:
+            with db.reading(engine) as conn:
+                check(conn)
+            return ImportReport(spool.count, source_sha256, None)
+        try:
+            result = write_submission(
+                engine,
+                supplier_id,
+                private_key,
+                spool,
+                source_sha256=source_sha256,
+                precheck=check,
+            )
+        except ConflictError as exc:
+            duplicates = _explain_duplicates(engine, spool)
+            if duplicates:
+                raise InputError(
+                    f"{len(duplicates)} duplicate record_id(s); nothing was written", duplicates
+                ) from exc
+            raise ConflictError(f"{exc}; nothing was written") from exc
+        return ImportReport(spool.count, source_sha256, result)
+
+
+def _explain_duplicates(engine: Engine, spool: Spool) -> list[str]:
+    """Slow path after a unique-key conflict: name the lines whose record_id is taken."""
+    first_line: dict[str, int] = {}
+    problems: list[str] = []
+    for line, _kind, payload, _bytes in spool:
+        rid = payload["record_id"]
+        if rid in first_line:
+            problems.append(f"line {line}: record_id: {rid!r} repeats line {first_line[rid]}")
+        else:
+            first_line[rid] = line
+    stmt = text("SELECT record_id FROM records WHERE record_id IN :ids").bindparams(
+        bindparam("ids", expanding=True)
+    )
+    ids = list(first_line)
+    with db.reading(engine) as conn:
+        for start in range(0, len(ids), 500):
+            for (rid,) in conn.execute(stmt, {"ids": ids[start : start + 500]}):
+                problems.append(
+                    f"line {first_line[rid]}: record_id: {rid!r} already exists in the ledger"
+                )
+    return problems[:MAX_REPORTED]
+
+
+def append_record(
+    engine: Engine, supplier_id: str, private_key: Ed25519PrivateKey, row: dict[str, Any]
+) -> tuple[dict[str, Any], SubmissionResult]:
+    """Append one record as a submission of one."""
+    with db.reading(engine) as conn:
+        check_signer(conn, supplier_id, private_key)
+        validator = _Validator.load(conn, supplier_id)
+    try:
+        payload = validator.build(row)
+    except RowProblems as exc:
+        problems = [f"{field}: {msg}" for field, msg in exc.problems]
+        raise InputError("; ".join(problems), problems) from None
+    targets = [(1, "supersedes", payload["supersedes"])] if "supersedes" in payload else []
+    spool = Spool()
+    spool.add(1, "record", payload, canonical_bytes(payload))
+    result = write_submission(
+        engine, supplier_id, private_key, spool, precheck=_precheck(supplier_id, targets, None)
+    )
+    return payload, result
+
+
+def retract(
+    engine: Engine, supplier_id: str, private_key: Ed25519PrivateKey, record_id: str, reason: str
+) -> SubmissionResult:
+    if not reason.strip():
+        raise InputError("reason: a retraction needs a reason")
+    payload = {"record_id": record_id, "supplier_id": supplier_id, "reason": reason.strip()}
+    spool = Spool()
+    spool.add(1, "retraction", payload, canonical_bytes(payload))
+
+    def check(conn: Connection) -> None:
+        problems = _status_check(conn, supplier_id, [(1, "record_id", record_id)])
+        if problems:
+            raise ConflictError(problems[0].split(": ", 2)[-1].replace("record_id: ", ""))
+
+    return write_submission(engine, supplier_id, private_key, spool, precheck=check)
+
+
+def add_product(
+    engine: Engine,
+    supplier_id: str,
+    private_key: Ed25519PrivateKey,
+    product_id: str,
+    name: str,
+    declared_unit: str,
+    mass_kg: str,
+    category: str | None = None,
+) -> SubmissionResult:
+    """Register a product, signed by its owning supplier in a submission of one."""
+    check_token(product_id, "product_id")
+    if not name.strip():
+        raise InputError("name: must not be empty")
+    if declared_unit not in DECLARED_UNITS:
+        raise InputError(f"declared_unit: {declared_unit!r} is not one of {', '.join(DECLARED_UNITS)}")
+    try:
+        mass = fmt(parse_decimal(mass_kg, allow_zero=False))
+    except LedgerError as exc:
+        raise InputError(f"mass_kg: {exc}") from exc
+    payload: dict[str, Any] = {
+        "product_id": product_id,
+        "supplier_id": supplier_id,
+        "name": name.strip(),
+        "declared_unit": declared_unit,
+        "mass_kg": mass,
+    }
+    if category:
+        payload["category"] = check_token(category, "category")
+    spool = Spool()
+    spool.add(1, "product", payload, canonical_bytes(payload))
+
+    def check(conn: Connection) -> None:
+        if conn.execute(
+            text("SELECT 1 FROM products WHERE product_id = :p"), {"p": product_id}
+        ).first():
+            raise ConflictError(f"product {product_id!r} is already registered")
+
+    return write_submission(engine, supplier_id, private_key, spool, precheck=check)

@@ -1,0 +1,65 @@
+"""A bounded-memory buffer for a submission's entries between validation and writing.
+
+A submission is signed over the ``records_root`` of all its payloads, and the submission
+entry comes *before* the entries it covers, so every payload must be built before the first
+byte is written. The spool keeps them in memory up to :data:`CHUNK` items and pickles full
+chunks to a temporary file, so importing 10^6 records does not hold 10^6 payloads in memory,
+and nothing is validated or canonicalized twice.
+"""
+
+from __future__ import annotations
+
+import pickle
+import tempfile
+from collections.abc import Iterator
+from typing import IO, Any
+
+from ledger import merkle
+
+CHUNK = 20_000
+SpoolItem = tuple[int, str, dict[str, Any], bytes]  # (line, kind, payload, payload_bytes)
+
+
+class Spool:
+    """Append-then-iterate storage for (line, kind, payload, payload_bytes) items."""
+
+    def __init__(self) -> None:
+        self._buffer: list[SpoolItem] = []
+        self._file: IO[bytes] | None = None
+        self._chunks = 0
+        self.count = 0
+        self.tree = merkle.CompactRange()
+
+    def add(self, line: int, kind: str, payload: dict[str, Any], payload_bytes: bytes) -> None:
+        self._buffer.append((line, kind, payload, payload_bytes))
+        self.tree.append(merkle.leaf_hash(payload_bytes))
+        self.count += 1
+        if len(self._buffer) >= CHUNK:
+            if self._file is None:
+                self._file = tempfile.TemporaryFile(prefix="carbon-ledger-spool-")
+            pickle.dump(self._buffer, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+            self._chunks += 1
+            self._buffer = []
+
+    @property
+    def records_root(self) -> str:
+        """RFC 6962 root over the payloads' canonical bytes, in order (SPEC §4)."""
+        return self.tree.root().hex()
+
+    def __iter__(self) -> Iterator[SpoolItem]:
+        if self._file is not None:
+            self._file.seek(0)
+            for _ in range(self._chunks):
+                yield from pickle.load(self._file)
+        yield from self._buffer
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self) -> Spool:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()

@@ -1,0 +1,5 @@
+"""Storage: SQLModel tables, engines for SQLite and PostgreSQL, and the serialized appender.
+
+The ``entries`` table is the only source of truth; every other table is an index derived
+from it (see :mod:`ledger.state`) and checked against it by ``verify``.
+"""

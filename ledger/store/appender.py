@@ -1,0 +1,155 @@
+"""The serialized appender: the only code that writes entries.
+
+One :class:`Appender` is one write transaction. It reads the head (last seq, hash, time) and
+rebuilds the Merkle frontier from O(log n) stored nodes, then appends entries in memory
+batches: entry rows, completed Merkle subtree nodes and index changes are flushed with
+``executemany`` every :data:`BATCH` entries. Nothing is visible to readers until commit; a
+crash before commit leaves the ledger exactly as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, bindparam, select, text, update
+from sqlalchemy.exc import IntegrityError
+
+from ledger import merkle
+from ledger.entry import GENESIS_PREV, Entry, make_entry, utc_now
+from ledger.errors import ConflictError
+from ledger.state import Change, Insert, Update, changes_for
+from ledger.store import db
+from ledger.store.schema import EntryRow, MerkleNodeRow, SQLModel
+
+BATCH = 5000
+_TABLES = SQLModel.metadata.tables
+
+
+class Appender:
+    """Appends entries inside one open write transaction."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        head = conn.execute(
+            select(EntryRow.seq, EntryRow.entry_hash, EntryRow.recorded_at)  # type: ignore[call-overload]
+            .order_by(EntryRow.seq.desc())  # type: ignore[union-attr]
+            .limit(1)
+        ).first()
+        now = utc_now()
+        if head is None:
+            self.next_seq, self.prev, self.recorded_at = 0, GENESIS_PREV, now
+        else:
+            self.next_seq, self.prev = head[0] + 1, head[1]
+            self.recorded_at = max(now, head[2])  # never go back in time
+        self.frontier = merkle.CompactRange(
+            self.next_seq, load_nodes(conn, merkle.peak_positions(self.next_seq))
+        )
+        self.submission_seq: int | None = None
+        self._entries: list[dict[str, Any]] = []
+        self._nodes: list[dict[str, Any]] = []
+        self._inserts: dict[str, list[dict[str, Any]]] = {}
+        self._updates: list[Update] = []
+
+    def append(self, kind: str, payload: dict[str, Any], payload_bytes: bytes) -> Entry:
+        """Append one entry whose payload is already canonical (``payload_bytes``)."""
+        entry = make_entry(self.next_seq, kind, self.recorded_at, self.prev, payload_bytes)
+        if kind == "submission":
+            self.submission_seq = entry.seq
+        covering = self.submission_seq if kind in ("record", "product", "retraction") else None
+        self._entries.append(
+            {
+                "seq": entry.seq,
+                "kind": kind,
+                "recorded_at": entry.recorded_at,
+                "prev_hash": entry.prev,
+                "entry_hash": entry.entry_hash,
+                "leaf_hash": entry.leaf_hash,
+                "entry_bytes": entry.entry_bytes,
+                "submission_seq": covering,
+            }
+        )
+        for level, idx, node in self.frontier.append(entry.leaf_hash):
+            if level > 0:
+                self._nodes.append({"level": level, "idx": idx, "hash": node})
+        self._apply(changes_for(kind, entry.seq, payload, covering))
+        self.next_seq += 1
+        self.prev = entry.entry_hash
+        if len(self._entries) >= BATCH:
+            self.flush()
+        return entry
+
+    def _apply(self, changes: list[Change]) -> None:
+        for change in changes:
+            if isinstance(change, Insert):
+                self._inserts.setdefault(change.table, []).append(change.row)
+            else:
+                self._updates.append(change)
+
+    def flush(self) -> None:
+        """Write buffered rows. Order matters: inserts before updates that target them."""
+        try:
+            if self._entries:
+                self.conn.execute(_TABLES["entries"].insert(), self._entries)
+            if self._nodes:
+                self.conn.execute(_TABLES["merkle_nodes"].insert(), self._nodes)
+            for table, rows in self._inserts.items():
+                self.conn.execute(_TABLES[table].insert(), rows)
+        except IntegrityError as exc:
+            raise ConflictError(_describe_conflict(exc)) from exc
+        for change in self._updates:
+            table = _TABLES[change.table]
+            self.conn.execute(
+                update(table)
+                .where(table.c[change.key_column] == bindparam("_key"))
+                .values(**change.values),
+                {"_key": change.key},
+            )
+        self._entries, self._nodes, self._inserts, self._updates = [], [], {}, []
+
+    @property
+    def root(self) -> bytes:
+        return self.frontier.root()
+
+
+def _describe_conflict(exc: IntegrityError) -> str:
+    message = str(exc.orig).splitlines()[0] if exc.orig else str(exc)
+    if "records" in message and "record_id" in message or "records_pkey" in message:
+        return "a record_id in this submission already exists in the ledger"
+    return f"the ledger already holds a conflicting row ({message})"
+
+
+def load_nodes(conn: Connection, positions: list[tuple[int, int]]) -> list[bytes]:
+    """Hashes of complete subtrees at ``positions`` (level 0 = leaf hashes from entries)."""
+    found = fetch_nodes(conn, set(positions))
+    return [found[pos] for pos in positions]
+
+
+def fetch_nodes(conn: Connection, wanted: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+    """One query per kind of node: leaves from ``entries``, inner nodes from ``merkle_nodes``."""
+    out: dict[tuple[int, int], bytes] = {}
+    leaves = sorted(idx for level, idx in wanted if level == 0)
+    inner = [(level, idx) for level, idx in wanted if level > 0]
+    if leaves:
+        rows = conn.execute(
+            select(EntryRow.seq, EntryRow.leaf_hash).where(EntryRow.seq.in_(leaves))  # type: ignore[call-overload,union-attr]
+        )
+        out.update({(0, seq): bytes(h) for seq, h in rows})
+    if inner:
+        clauses = " OR ".join(f"(level = {int(lv)} AND idx = {int(ix)})" for lv, ix in inner)
+        rows = conn.execute(text(f"SELECT level, idx, hash FROM merkle_nodes WHERE {clauses}"))
+        out.update({(lv, ix): bytes(h) for lv, ix, h in rows})
+    missing = wanted - set(out)
+    if missing:
+        raise ConflictError(f"the Merkle node store is missing nodes {sorted(missing)[:3]}")
+    return out
+
+
+@contextmanager
+def appending(engine: Engine) -> Iterator[Appender]:
+    """Open a serialized write transaction and yield an appender; commit on success."""
+    with db.writing(engine) as conn:
+        appender = Appender(conn)
+        yield appender
+        appender.flush()

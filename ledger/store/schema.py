@@ -1,0 +1,140 @@
+"""Table definitions. SQLModel ``table=True`` classes stay inside ``ledger.store``."""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, Index, LargeBinary, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+SCHEMA_VERSION = 1
+
+
+class Meta(SQLModel, table=True):
+    __tablename__ = "meta"
+    key: str = Field(primary_key=True)
+    value: str
+
+
+class EntryRow(SQLModel, table=True):
+    """One ledger entry. ``entry_bytes`` is the truth; the rest is derived from it."""
+
+    __tablename__ = "entries"
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    kind: str = Field(index=True)
+    recorded_at: str
+    prev_hash: str
+    entry_hash: str
+    leaf_hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    entry_bytes: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    submission_seq: int | None = None
+
+
+class MerkleNodeRow(SQLModel, table=True):
+    """Hash of the complete subtree (level >= 1, index) over leaves [index·2^level, ...)."""
+
+    __tablename__ = "merkle_nodes"
+    level: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    idx: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class CheckpointRow(SQLModel, table=True):
+    __tablename__ = "checkpoints"
+    id: int | None = Field(default=None, primary_key=True)
+    tree_size: int = Field(index=True)
+    root_hash: str
+    note: str
+    signed_at: str
+
+
+class SupplierRow(SQLModel, table=True):
+    __tablename__ = "suppliers"
+    supplier_id: str = Field(primary_key=True)
+    name: str
+    country: str
+    seq: int
+
+
+class SupplierKeyRow(SQLModel, table=True):
+    __tablename__ = "supplier_keys"
+    key_id: str = Field(primary_key=True)
+    supplier_id: str = Field(index=True)
+    public_key: str
+    added_seq: int
+    effective_at: str
+    revoked_seq: int | None = None
+    revoked_at: str | None = None
+
+
+class ProductRow(SQLModel, table=True):
+    __tablename__ = "products"
+    product_id: str = Field(primary_key=True)
+    supplier_id: str = Field(index=True)
+    name: str
+    declared_unit: str
+    mass_kg: str
+    category: str | None = None
+    seq: int
+
+
+class FactorRow(SQLModel, table=True):
+    __tablename__ = "factors"
+    factor_id: str = Field(primary_key=True)
+    version: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    activity: str
+    stage: str
+    unit: str
+    kgco2e_per_unit: str
+    gwp: str
+    source: str
+    year: int
+    region: str
+    seq: int
+
+
+class SubmissionRow(SQLModel, table=True):
+    __tablename__ = "submissions"
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    supplier_id: str = Field(index=True)
+    key_id: str
+    count: int
+    source_sha256: str | None = Field(default=None, index=True)
+
+
+class RecordRow(SQLModel, table=True):
+    """An emission record. ``status`` is effective, superseded or retracted."""
+
+    __tablename__ = "records"
+    __table_args__ = (
+        UniqueConstraint("seq"),
+        Index("ix_records_window", "status", "period_start"),
+    )
+    record_id: str = Field(primary_key=True)
+    seq: int
+    submission_seq: int
+    supplier_id: str
+    product_id: str = Field(index=True)
+    stage: str
+    activity: str
+    amount: str
+    unit: str
+    factor_id: str | None = None
+    factor_version: int | None = None
+    co2e_kg: str
+    units_covered: str
+    period_start: str
+    period_end: str
+    data_quality: str
+    reuse_cycles: str | None = None
+    supersedes: str | None = None
+    status: str = "effective"
+
+
+APPEND_ONLY_TABLES = ("entries", "checkpoints")
+INDEX_TABLES = (
+    "suppliers",
+    "supplier_keys",
+    "products",
+    "factors",
+    "submissions",
+    "records",
+)

@@ -1,0 +1,135 @@
+"""Checkpoints and proofs served from the stored tree (SPEC §4).
+
+The operator signs C2SP tlog-checkpoint notes over the current Merkle root; the ledger keeps
+every one it signed and refuses to sign a root that is inconsistent with an earlier one.
+Proofs are served from stored complete-subtree hashes: O(log n) reads, never a scan.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import Connection, Engine, text
+
+from ledger import merkle, note
+from ledger.errors import ConflictError, NotFoundError, ProofError
+from ledger.registry import require_operator
+from ledger.store import db
+from ledger.store.appender import Appender, fetch_nodes
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    id: int
+    tree_size: int
+    root_hash: str
+    note: str
+    signed_at: str
+
+
+def node_fetcher(conn: Connection) -> merkle.NodeFetcher:
+    return lambda wanted: fetch_nodes(conn, wanted)
+
+
+def tree_size(conn: Connection) -> int:
+    row = conn.execute(text("SELECT MAX(seq) FROM entries")).first()
+    return 0 if row is None or row[0] is None else int(row[0]) + 1
+
+
+def latest_checkpoint(conn: Connection) -> StoredCheckpoint | None:
+    row = conn.execute(
+        text(
+            "SELECT id, tree_size, root_hash, note, signed_at FROM checkpoints "
+            "ORDER BY tree_size DESC, id DESC LIMIT 1"
+        )
+    ).first()
+    return StoredCheckpoint(*row) if row is not None else None
+
+
+def all_checkpoints(conn: Connection) -> list[StoredCheckpoint]:
+    rows = conn.execute(
+        text("SELECT id, tree_size, root_hash, note, signed_at FROM checkpoints ORDER BY id")
+    )
+    return [StoredCheckpoint(*row) for row in rows]
+
+
+def sign_checkpoint(engine: Engine, operator: Ed25519PrivateKey) -> StoredCheckpoint:
+    """Sign and store a checkpoint of the current tree (or return the current one)."""
+    with db.writing(engine) as conn:
+        info = require_operator(conn, operator)
+        app = Appender(conn)
+        size, root = app.next_seq, app.root
+        last = latest_checkpoint(conn)
+        if last is not None:
+            if last.tree_size == size and last.root_hash == root.hex():
+                return last
+            then = merkle.root_hash_from(last.tree_size, node_fetcher(conn))
+            if then.hex() != last.root_hash:
+                raise ConflictError(
+                    f"the stored tree at size {last.tree_size} no longer has the root of "
+                    f"checkpoint #{last.id}; refusing to sign an inconsistent checkpoint "
+                    "(run `carbon-ledger verify`)"
+                )
+        signed = note.sign_checkpoint(note.Checkpoint(info.origin, size, root), info.origin, operator)
+        signed_at = app.recorded_at
+        result = conn.execute(
+            text(
+                "INSERT INTO checkpoints (tree_size, root_hash, note, signed_at) "
+                "VALUES (:s, :r, :n, :t) RETURNING id"
+            ),
+            {"s": size, "r": root.hex(), "n": signed, "t": signed_at},
+        ).first()
+        assert result is not None
+        return StoredCheckpoint(int(result[0]), size, root.hex(), signed, signed_at)
+
+
+def prove(engine: Engine, record_id: str) -> dict[str, Any]:
+    """Proof document for a record against the latest checkpoint (SPEC §4)."""
+    with db.reading(engine) as conn:
+        row = conn.execute(
+            text("SELECT seq FROM records WHERE record_id = :r"), {"r": record_id}
+        ).first()
+        if row is None:
+            raise NotFoundError(f"record {record_id!r} is not in the ledger")
+        seq = int(row[0])
+        checkpoint = latest_checkpoint(conn)
+        if checkpoint is None:
+            raise NotFoundError(
+                "the ledger has no checkpoint yet; the operator must run "
+                "`carbon-ledger checkpoint --operator-key K` first"
+            )
+        if checkpoint.tree_size <= seq:
+            raise NotFoundError(
+                f"record {record_id} is at seq {seq}, after the latest checkpoint "
+                f"(size {checkpoint.tree_size}); the operator must sign a new checkpoint"
+            )
+        data = conn.execute(
+            text("SELECT entry_bytes, leaf_hash FROM entries WHERE seq = :s"), {"s": seq}
+        ).one()
+        proof = merkle.inclusion_proof_from(seq, checkpoint.tree_size, node_fetcher(conn))
+    return {
+        "record_id": record_id,
+        "seq": seq,
+        "tree_size": checkpoint.tree_size,
+        "entry_bytes": bytes(data[0]).decode("utf-8"),
+        "leaf_hash": bytes(data[1]).hex(),
+        "inclusion_proof": [node.hex() for node in proof],
+        "checkpoint": checkpoint.note,
+    }
+
+
+def check_proof_document(doc: dict[str, Any], origin: str, operator: Any) -> note.Checkpoint:
+    """Verify a proof document offline: checkpoint signature, leaf hash and inclusion."""
+    cp = note.open_checkpoint(doc["checkpoint"], origin, operator)
+    leaf = merkle.leaf_hash(doc["entry_bytes"].encode("utf-8"))
+    if leaf.hex() != doc["leaf_hash"]:
+        raise ProofError("leaf_hash does not match entry_bytes")
+    if json.loads(doc["entry_bytes"])["seq"] != doc["seq"]:
+        raise ProofError("entry_bytes are for a different seq")
+    merkle.verify_inclusion(
+        leaf, doc["seq"], cp.size, [bytes.fromhex(h) for h in doc["inclusion_proof"]], cp.root_hash
+    )
+    return cp

@@ -1,0 +1,51 @@
+"""Units of SPEC §3 and exact conversion between them.
+
+Conversions are rational (kWh → MJ is × 18/5), so they are carried out as ``Fraction`` and only
+turned into a decimal at the end (:func:`ledger.decimals.to_decimal`). Converting across
+dimensions is an error that names both units.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from ledger.errors import InputError
+
+#: unit -> (dimension, size in the dimension's base unit)
+UNITS: dict[str, tuple[str, Fraction]] = {
+    "MJ": ("energy", Fraction(1)),
+    "GJ": ("energy", Fraction(1000)),
+    "kWh": ("energy", Fraction(18, 5)),
+    "MWh": ("energy", Fraction(3600)),
+    "g": ("mass", Fraction(1, 1000)),
+    "kg": ("mass", Fraction(1)),
+    "t": ("mass", Fraction(1000)),
+    "L": ("volume", Fraction(1, 1000)),
+    "m3": ("volume", Fraction(1)),
+    "tkm": ("transport", Fraction(1)),
+    "pallet_day": ("pallet_storage", Fraction(1)),
+    "m3_day": ("volume_storage", Fraction(1)),
+    "piece": ("count", Fraction(1)),
+}
+
+
+def dimension(unit: str) -> str:
+    try:
+        return UNITS[unit][0]
+    except KeyError:
+        known = ", ".join(UNITS)
+        raise InputError(f"unknown unit {unit!r} (units are case-sensitive: {known})") from None
+
+
+def ratio(from_unit: str, to_unit: str) -> Fraction:
+    """Multiplier taking an amount in ``from_unit`` to ``to_unit``."""
+    if from_unit == to_unit:
+        dimension(from_unit)
+        return Fraction(1)
+    from_dim, from_size = UNITS.get(from_unit, (dimension(from_unit), Fraction(0)))
+    to_dim, to_size = UNITS.get(to_unit, (dimension(to_unit), Fraction(0)))
+    if from_dim != to_dim:
+        raise InputError(
+            f"cannot convert {from_unit} ({from_dim}) to {to_unit} ({to_dim}): different dimensions"
+        )
+    return from_size / to_size

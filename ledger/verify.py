@@ -1,0 +1,421 @@
+"""Full audit of a ledger from its entry bytes (SPEC §8 ``verify``).
+
+:class:`ChainVerifier` is fed entries in seq order — from the database or from an export
+bundle, the checks are the same — and raises :class:`VerificationError` naming the first bad
+seq and what is wrong. It re-derives everything: hashes and links, canonical form, operator
+and submission signatures with key validity at that seq, ``records_root``, every record's
+co2e from its pinned factor, the Merkle root at every checkpoint, and the index tables.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from ledger import keys, merkle, note
+from ledger.accounting import Factor, recompute_co2e
+from ledger.canonical import canonical_bytes
+from ledger.entry import GENESIS_PREV, OPERATOR_KINDS, SUBMITTED_KINDS, parse_entry
+from ledger.errors import LedgerError, ProofError, VerificationError
+from ledger.state import Insert, Update, changes_for
+
+_TIME_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z\Z")
+_HEX64 = re.compile(r"[0-9a-f]{64}\Z")
+#: primary keys of the small index tables verify rebuilds in memory
+SMALL_TABLE_KEYS = {
+    "suppliers": ("supplier_id",),
+    "supplier_keys": ("key_id",),
+    "products": ("product_id",),
+    "factors": ("factor_id", "version"),
+    "submissions": ("seq",),
+}
+
+
+@dataclass(frozen=True)
+class StoredColumns:
+    """The derived columns a database row holds next to ``entry_bytes``."""
+
+    seq: int
+    kind: str
+    recorded_at: str
+    prev_hash: str
+    entry_hash: str
+    leaf_hash: bytes
+    submission_seq: int | None
+
+
+@dataclass(frozen=True)
+class SeenCheckpoint:
+    size: int
+    root_hash: bytes
+    label: str  # "stored checkpoint #3" or "the checkpoint you saw"
+
+
+@dataclass
+class VerifyReport:
+    entries: int = 0
+    submissions: int = 0
+    records: int = 0
+    products: int = 0
+    suppliers: int = 0
+    factors: int = 0
+    checkpoints: int = 0
+    tree_size: int = 0
+    root_hash: str = ""
+    checks: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Submission:
+    seq: int
+    supplier_id: str
+    remaining: int
+    records_root: str
+    tree: merkle.CompactRange
+
+
+class ChainVerifier:
+    """Streaming verifier; feed entries in order, then call :meth:`finish`."""
+
+    def __init__(self, checkpoints: Iterable[SeenCheckpoint] = ()) -> None:
+        self.report = VerifyReport()
+        self.expected_seq = 0
+        self.prev = GENESIS_PREV
+        self.last_time = ""
+        self.tree = merkle.CompactRange()
+        self.operator: Ed25519PublicKey | None = None
+        self.origin = ""
+        self.keys: dict[str, tuple[str, Ed25519PublicKey]] = {}  # key_id -> (supplier, key)
+        self.retired: dict[str, int] = {}  # key_id -> seq it stopped being valid
+        self.factors: dict[tuple[str, int], Factor] = {}
+        self.products: set[str] = set()
+        self.records: dict[str, str] = {}  # record_id -> supplier_id
+        self.status: dict[str, str] = {}  # record_id -> non-effective status
+        self.tables: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {
+            t: {} for t in SMALL_TABLE_KEYS
+        }
+        self.record_digest = 0
+        self.node_digest = 0
+        self.submission: _Submission | None = None
+        self.pending = sorted(checkpoints, key=lambda c: c.size)
+
+    # ---- per entry -------------------------------------------------------------------------
+    def feed(self, entry_bytes: bytes, stored: StoredColumns | None = None) -> None:
+        seq = self.expected_seq
+        try:
+            self._feed(seq, entry_bytes, stored)
+        except VerificationError as exc:
+            if exc.seq is None:
+                exc.seq = seq
+            raise
+        except LedgerError as exc:
+            raise VerificationError(str(exc), seq) from exc
+
+    def _feed(self, seq: int, data: bytes, stored: StoredColumns | None) -> None:
+        if stored is not None and stored.seq != seq:
+            raise VerificationError(f"seq gap: expected seq {seq}, found seq {stored.seq}", seq)
+        parsed = parse_entry(data, seq)
+        if parsed.seq != seq:
+            raise VerificationError(f"entry bytes say seq {parsed.seq}, expected {seq}", seq)
+        entry_hash = hashlib.sha256(data).hexdigest()
+        leaf = hashlib.sha256(b"\x00" + data).digest()
+        if parsed.prev != self.prev:
+            raise VerificationError(
+                f"prev link broken: entry says prev {parsed.prev[:16]}…, previous entry hash is "
+                f"{self.prev[:16]}…",
+                seq,
+            )
+        if not _TIME_RE.match(parsed.recorded_at):
+            raise VerificationError(f"recorded_at {parsed.recorded_at!r} is not RFC 3339 UTC", seq)
+        if parsed.recorded_at < self.last_time:
+            raise VerificationError(
+                f"recorded_at {parsed.recorded_at} is earlier than the previous entry's "
+                f"{self.last_time}",
+                seq,
+            )
+        covering = self._check_kind(seq, parsed.kind, parsed.payload, parsed.payload_bytes)
+        if stored is not None:
+            _check_stored(stored, parsed.kind, parsed.recorded_at, entry_hash, leaf, covering)
+        for level, idx, node in self.tree.append(leaf):
+            if level > 0:
+                self.node_digest = _mix(self.node_digest, _node_key(level, idx, node))
+        self._replay(parsed.kind, seq, parsed.payload, covering)
+        self.prev, self.last_time = entry_hash, parsed.recorded_at
+        self.expected_seq += 1
+        self.report.entries += 1
+        self._check_checkpoints()
+
+    def _check_kind(
+        self, seq: int, kind: str, payload: dict[str, Any], payload_bytes: bytes
+    ) -> int | None:
+        """Check signatures and semantics; return the covering submission seq."""
+        sub = self.submission
+        if kind in SUBMITTED_KINDS:
+            if sub is None:
+                raise VerificationError(f"{kind} entry is not covered by a submission", seq)
+            if payload.get("supplier_id") != sub.supplier_id and kind != "record":
+                raise VerificationError(
+                    f"{kind} entry names supplier {payload.get('supplier_id')!r} but submission "
+                    f"{sub.seq} is by {sub.supplier_id!r}",
+                    seq,
+                )
+            if kind == "record" and payload.get("supplier_id") != sub.supplier_id:
+                raise VerificationError(
+                    f"record supplier {payload.get('supplier_id')!r} is not the submitter "
+                    f"{sub.supplier_id!r}",
+                    seq,
+                )
+            sub.tree.append(merkle.leaf_hash(payload_bytes))
+            sub.remaining -= 1
+            getattr(self, f"_check_{kind}")(seq, payload)
+            if sub.remaining == 0:
+                root = sub.tree.root().hex()
+                if root != sub.records_root:
+                    raise VerificationError(
+                        f"records_root of submission {sub.seq} does not match its entries "
+                        f"(computed {root[:16]}…, signed {sub.records_root[:16]}…)",
+                        sub.seq,
+                    )
+                self.submission = None
+            return sub.seq
+        if sub is not None:
+            raise VerificationError(
+                f"submission {sub.seq} announced {sub.remaining} more entries, found a {kind}",
+                seq,
+            )
+        if seq == 0 and kind != "genesis" or seq != 0 and kind == "genesis":
+            raise VerificationError("genesis must be exactly the first entry", seq)
+        if kind in OPERATOR_KINDS:
+            self._check_operator(seq, kind, payload)
+        if kind == "submission":
+            self._check_submission(seq, payload)
+        return None
+
+    def _check_operator(self, seq: int, kind: str, payload: dict[str, Any]) -> None:
+        if kind == "genesis":
+            self.operator = keys.public_from_b64(payload["operator_public_key"])
+            self.origin = payload["origin"]
+        assert self.operator is not None
+        fields = {k: v for k, v in payload.items() if k != "signature"}
+        try:
+            keys.verify(
+                self.operator,
+                keys.OPERATOR_DOMAIN,
+                canonical_bytes(fields),
+                str(payload.get("signature", "")),
+            )
+        except VerificationError:
+            raise VerificationError(f"operator signature on {kind} entry does not verify", seq)
+        if kind in ("supplier", "key_rotate"):
+            key = keys.public_from_b64(payload["public_key"])
+            if keys.key_id(key) != payload["key_id"] or payload["key_id"] in self.keys:
+                raise VerificationError(f"{kind} entry has a bad or reused key_id", seq)
+            self.keys[payload["key_id"]] = (payload["supplier_id"], key)
+            for old in payload.get("retires", []):
+                self.retired.setdefault(old, seq)
+            self.report.suppliers += kind == "supplier"
+        elif kind == "key_revoke":
+            if payload["key_id"] not in self.keys:
+                raise VerificationError(f"key_revoke names unknown key {payload['key_id']}", seq)
+            self.retired.setdefault(payload["key_id"], seq)
+        elif kind == "factor":
+            factor = Factor(
+                **{k: payload[k] for k in Factor.__dataclass_fields__ if k != "kgco2e_per_unit"},
+                kgco2e_per_unit=Decimal(payload["kgco2e_per_unit"]),
+            )
+            self.factors[(factor.factor_id, factor.version)] = factor
+            self.report.factors += 1
+
+    def _check_submission(self, seq: int, payload: dict[str, Any]) -> None:
+        kid = payload.get("key_id", "")
+        if kid not in self.keys:
+            raise VerificationError(f"submission signed with unknown key {kid}", seq)
+        supplier, key = self.keys[kid]
+        if supplier != payload.get("supplier_id"):
+            raise VerificationError(f"key {kid} belongs to {supplier!r}, not the submitter", seq)
+        if kid in self.retired and self.retired[kid] < seq:
+            raise VerificationError(
+                f"submission signed with key {kid}, revoked at seq {self.retired[kid]}", seq
+            )
+        fields = {k: v for k, v in payload.items() if k != "signature"}
+        try:
+            keys.verify(
+                key, keys.SUBMISSION_DOMAIN, canonical_bytes(fields), payload.get("signature", "")
+            )
+        except VerificationError:
+            raise VerificationError(f"submission signature by key {kid} does not verify", seq)
+        count, root = payload.get("count"), payload.get("records_root", "")
+        if not isinstance(count, int) or count < 1 or not _HEX64.match(root):
+            raise VerificationError("submission has a bad count or records_root", seq)
+        self.submission = _Submission(seq, supplier, count, root, merkle.CompactRange())
+        self.report.submissions += 1
+
+    def _check_product(self, seq: int, payload: dict[str, Any]) -> None:
+        if payload["product_id"] in self.products:
+            raise VerificationError(f"product {payload['product_id']!r} registered twice", seq)
+        self.products.add(payload["product_id"])
+        self.report.products += 1
+
+    def _check_record(self, seq: int, payload: dict[str, Any]) -> None:
+        rid = payload["record_id"]
+        if rid in self.records:
+            raise VerificationError(f"record_id {rid!r} appears twice", seq)
+        if payload["product_id"] not in self.products:
+            raise VerificationError(f"record names unregistered product {payload['product_id']}", seq)
+        factor = None
+        if "factor_id" in payload:
+            factor = self.factors.get((payload["factor_id"], payload["factor_version"]))
+            if factor is None:
+                raise VerificationError(
+                    f"record pins factor {payload['factor_id']} v{payload['factor_version']}, "
+                    "which does not exist at this point",
+                    seq,
+                )
+            expected = recompute_co2e(payload, factor)
+            if expected != payload["co2e_kg"]:
+                raise VerificationError(
+                    f"co2e_kg {payload['co2e_kg']} of record {rid} is not amount × factor "
+                    f"= {expected}",
+                    seq,
+                )
+        elif payload.get("data_quality") != "primary" or "evidence_sha256" not in payload:
+            raise VerificationError(f"measured record {rid} lacks primary quality or evidence", seq)
+        if "supersedes" in payload:
+            self._check_target(seq, payload["supersedes"], payload["supplier_id"], "supersedes")
+        self.records[rid] = payload["supplier_id"]
+        self.report.records += 1
+
+    def _check_retraction(self, seq: int, payload: dict[str, Any]) -> None:
+        self._check_target(seq, payload["record_id"], payload["supplier_id"], "retraction")
+
+    def _check_target(self, seq: int, rid: str, supplier: str, what: str) -> None:
+        if self.records.get(rid) != supplier:
+            raise VerificationError(f"{what} targets {rid!r}, not an earlier record of {supplier!r}", seq)
+        if rid in self.status:
+            raise VerificationError(f"{what} targets {rid!r}, already {self.status[rid]}", seq)
+
+    def _replay(self, kind: str, seq: int, payload: dict[str, Any], covering: int | None) -> None:
+        for change in changes_for(kind, seq, payload, covering):
+            if change.table == "records":
+                if isinstance(change, Insert):
+                    self.record_digest = _mix(self.record_digest, record_key(change.row))
+                else:
+                    self.status[change.key] = str(change.values["status"])
+                continue
+            table = self.tables[change.table]
+            if isinstance(change, Insert):
+                pk = tuple(change.row[k] for k in SMALL_TABLE_KEYS[change.table])
+                table[pk] = dict(change.row)
+            elif isinstance(change, Update):
+                table[(change.key,)].update(change.values)
+
+    def _check_checkpoints(self) -> None:
+        while self.pending and self.pending[0].size == self.tree.size:
+            cp = self.pending.pop(0)
+            root = self.tree.root()
+            if root != cp.root_hash:
+                raise VerificationError(
+                    f"Merkle root at size {cp.size} is {root.hex()[:16]}… but {cp.label} says "
+                    f"{cp.root_hash.hex()[:16]}…: history before it was rewritten",
+                    cp.size - 1,
+                )
+            self.report.checks.append(f"root at size {cp.size} matches {cp.label}")
+
+    def finish(self) -> VerifyReport:
+        if self.submission is not None:
+            raise VerificationError(
+                f"submission {self.submission.seq} is missing {self.submission.remaining} "
+                "entries: the ledger ends inside it",
+                self.expected_seq,
+            )
+        if self.pending:
+            cp = self.pending[0]
+            raise VerificationError(
+                f"{cp.label} covers {cp.size} entries but the ledger has only "
+                f"{self.tree.size}: entries were cut off",
+                self.tree.size,
+            )
+        self.report.tree_size = self.tree.size
+        self.report.root_hash = self.tree.root().hex()
+        return self.report
+
+
+def _check_stored(
+    stored: StoredColumns,
+    kind: str,
+    recorded_at: str,
+    entry_hash: str,
+    leaf: bytes,
+    covering: int | None,
+) -> None:
+    seq = stored.seq
+    if stored.entry_hash != entry_hash:
+        raise VerificationError("entry_hash column does not match the entry bytes", seq)
+    for name, want, have in (
+        ("kind", kind, stored.kind),
+        ("recorded_at", recorded_at, stored.recorded_at),
+        ("leaf_hash", leaf, bytes(stored.leaf_hash)),
+        ("submission_seq", covering, stored.submission_seq),
+    ):
+        if want != have:
+            raise VerificationError(f"{name} column does not match the entry bytes", seq)
+
+
+def _node_key(level: int, idx: int, node: bytes) -> bytes:
+    return b"%d:%d:" % (level, idx) + bytes(node)
+
+
+def record_key(row: dict[str, Any]) -> bytes:
+    """Bytes of a record index row's derived (static) columns, for digest comparison."""
+    return repr(tuple(row.get(k) for k in RECORD_DIGEST_FIELDS)).encode("utf-8")
+
+
+RECORD_DIGEST_FIELDS = (
+    "record_id",
+    "seq",
+    "submission_seq",
+    "supplier_id",
+    "product_id",
+    "stage",
+    "activity",
+    "amount",
+    "unit",
+    "factor_id",
+    "factor_version",
+    "co2e_kg",
+    "units_covered",
+    "period_start",
+    "period_end",
+    "data_quality",
+    "reuse_cycles",
+    "supersedes",
+)
+_MOD = 1 << 256
+
+
+def _mix(acc: int, item: bytes) -> int:
+    """Order-independent multiset digest: sum of SHA-256 values mod 2^256."""
+    return (acc + int.from_bytes(hashlib.sha256(item).digest(), "big")) % _MOD
+
+
+def mix(acc: int, item: bytes) -> int:
+    return _mix(acc, item)
+
+
+def open_checkpoint_note(
+    text: str, origin: str, operator: Ed25519PublicKey, label: str
+) -> SeenCheckpoint:
+    """Verify a checkpoint note's signature and origin; return its size and root."""
+    try:
+        cp = note.open_checkpoint(text, origin, operator)
+    except ProofError as exc:
+        raise ProofError(f"{label}: {exc}") from exc
+    if cp.origin != origin:
+        raise ProofError(f"{label} is for origin {cp.origin!r}, not this ledger ({origin!r})")
+    return SeenCheckpoint(cp.size, cp.root_hash, label)
