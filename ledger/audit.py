@@ -133,9 +133,12 @@ def _check_index_tables(conn: Connection, verifier: ChainVerifier, size: int) ->
     if digest != verifier.record_digest:
         seq, column = _locate_record_mismatch(conn, size)
         raise VerificationError(f"index table records is out of step with the entries ({column})", seq)
-    statuses = dict(
-        conn.execute(text("SELECT record_id, status FROM records WHERE status <> 'effective'")).all()
-    )
+    statuses = {
+        rid: (status, status_seq)
+        for rid, status, status_seq in conn.execute(
+            text("SELECT record_id, status, status_seq FROM records WHERE status <> 'effective'")
+        )
+    }
     if statuses != verifier.status:
         bad = sorted(set(statuses.items()) ^ set(verifier.status.items()))[0][0]
         seq_row = conn.execute(text("SELECT seq FROM records WHERE record_id = :r"), {"r": bad}).first()
@@ -178,8 +181,8 @@ def _locate_record_mismatch(conn: Connection, size: int) -> tuple[int | None, st
         have = rows.pop(seq, None)
         if have is None or record_key(have) != record_key(want):
             return seq, _first_difference(
-                {k: want[k] for k in want if k != "status"},
-                {k: have[k] for k in have if k != "status"} if have else None,
+                {k: want[k] for k in want if k not in ("status", "status_seq")},
+                {k: have[k] for k in have if k not in ("status", "status_seq")} if have else None,
             )
     if rows:
         seq = min(rows)

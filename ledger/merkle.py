@@ -6,8 +6,8 @@ leaf = SHA-256(0x00 || data), node = SHA-256(0x01 || left || right), empty = SHA
 
 Proofs are described first as lists of leaf ranges ``[start, end)`` (one per proof element,
 straight from the RFC definitions) and only then hashed. The in-memory functions hash the
-ranges from a list of leaf hashes; :mod:`ledger.merkle_plan` maps the same ranges onto stored
-complete subtrees so a database can serve proofs without rehashing leaves.
+ranges from a list of leaf hashes; the plan functions map the same ranges onto the stored
+complete subtrees, so a database can serve any proof from one query without rehashing leaves.
 """
 
 from __future__ import annotations
@@ -22,9 +22,8 @@ HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
 Range: TypeAlias = tuple[int, int]
-NodeId: TypeAlias = tuple[
-    int, int
-]  # (level, index): leaves [index * 2**level, (index+1) * 2**level)
+# A stored complete subtree (level, index): the hash of leaves [index << level, (index+1) << level).
+NodeId: TypeAlias = tuple[int, int]
 Plan: TypeAlias = list[list[NodeId]]  # per output hash, the complete subtrees to fold
 NodeFetcher: TypeAlias = Callable[[set[NodeId]], Mapping[NodeId, bytes]]
 
@@ -159,6 +158,13 @@ def _shift_while_even(fn: int, sn: int) -> tuple[int, int]:
     return fn, sn
 
 
+def _shift_odd(fn: int, sn: int) -> tuple[int, int]:
+    """Right-shift both counters while ``fn`` is odd (RFC 9162 §2.1.4.2 step 4)."""
+    while fn & 1:
+        fn, sn = fn >> 1, sn >> 1
+    return fn, sn
+
+
 def verify_inclusion(
     leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes
 ) -> None:
@@ -221,13 +227,6 @@ def verify_consistency(
     _check_root("new root", sr, new_root)
 
 
-def _shift_odd(fn: int, sn: int) -> tuple[int, int]:
-    """Right-shift both counters while ``fn`` is odd (RFC 9162 §2.1.4.2 step 4)."""
-    while fn & 1:
-        fn, sn = fn >> 1, sn >> 1
-    return fn, sn
-
-
 # --- Storage-backed trees: compact ranges and proof plans -----------------------------------
 
 
@@ -243,18 +242,18 @@ def peak_positions(size: int) -> list[NodeId]:
 
 
 def _decompose(start: int, end: int) -> list[NodeId]:
-    """Split ``[start, end)`` into maximal aligned complete subtrees, left to right.
+    """Split a tree node's range ``[start, end)`` into complete subtrees, left to right.
 
-    For every range that is a node of an RFC 6962 tree, the right-to-left ``node_hash`` fold
-    of these subtrees is exactly that node's hash.
+    One subtree per set bit of the length, largest first. Every range an RFC 6962 tree
+    contains starts at a multiple of its largest such subtree, so these are stored nodes, and
+    their right-to-left ``node_hash`` fold is exactly that node's hash.
     """
+    length = end - start
     nodes: list[NodeId] = []
-    while start < end:
-        level = (end - start).bit_length() - 1
-        if start:
-            level = min(level, (start & -start).bit_length() - 1)
-        nodes.append((level, start >> level))
-        start += 1 << level
+    for level in range(length.bit_length() - 1, -1, -1):
+        if length >> level & 1:
+            nodes.append((level, start >> level))
+            start += 1 << level
     return nodes
 
 

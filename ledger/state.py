@@ -53,6 +53,7 @@ def record_row(seq: int, submission_seq: int, payload: dict[str, Any]) -> dict[s
     row["seq"] = seq
     row["submission_seq"] = submission_seq
     row["status"] = "effective"
+    row["status_seq"] = None
     return row
 
 
@@ -65,11 +66,23 @@ def changes_for(
         out: list[Change] = [Insert("records", record_row(seq, submission_seq, payload))]
         if "supersedes" in payload:
             out.append(
-                Update("records", "record_id", payload["supersedes"], {"status": "superseded"})
+                Update(
+                    "records",
+                    "record_id",
+                    payload["supersedes"],
+                    {"status": "superseded", "status_seq": seq},
+                )
             )
         return out
     if kind == "retraction":
-        return [Update("records", "record_id", payload["record_id"], {"status": "retracted"})]
+        return [
+            Update(
+                "records",
+                "record_id",
+                payload["record_id"],
+                {"status": "retracted", "status_seq": seq},
+            )
+        ]
     if kind == "submission":
         return [
             Insert(

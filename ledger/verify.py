@@ -96,7 +96,7 @@ class ChainVerifier:
         self.factors: dict[tuple[str, int], Factor] = {}
         self.products: set[str] = set()
         self.records: dict[str, str] = {}  # record_id -> supplier_id
-        self.status: dict[str, str] = {}  # record_id -> non-effective status
+        self.status: dict[str, tuple[str, int]] = {}  # record_id -> (status, status_seq)
         self.tables: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {
             t: {} for t in SMALL_TABLE_KEYS
         }
@@ -298,7 +298,7 @@ class ChainVerifier:
         if self.records.get(rid) != supplier:
             raise VerificationError(f"{what} targets {rid!r}, not an earlier record of {supplier!r}", seq)
         if rid in self.status:
-            raise VerificationError(f"{what} targets {rid!r}, already {self.status[rid]}", seq)
+            raise VerificationError(f"{what} targets {rid!r}, already {self.status[rid][0]}", seq)
 
     def _replay(self, kind: str, seq: int, payload: dict[str, Any], covering: int | None) -> None:
         for change in changes_for(kind, seq, payload, covering):
@@ -306,7 +306,10 @@ class ChainVerifier:
                 if isinstance(change, Insert):
                     self.record_digest = _mix(self.record_digest, record_key(change.row))
                 else:
-                    self.status[change.key] = str(change.values["status"])
+                    self.status[change.key] = (
+                        str(change.values["status"]),
+                        int(change.values["status_seq"]),
+                    )
                 continue
             table = self.tables[change.table]
             if isinstance(change, Insert):

@@ -127,6 +127,7 @@ class RecordRow(SQLModel, table=True):
     reuse_cycles: str | None = None
     supersedes: str | None = None
     status: str = "effective"
+    status_seq: int | None = None  # seq of the entry that superseded or retracted it
 
 
 APPEND_ONLY_TABLES = ("entries", "checkpoints")

@@ -1,0 +1,1 @@
+"""Label renderers: PACT v3 JSON, SVG, HTML and CSV views of one ProductFootprint."""
