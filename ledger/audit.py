@@ -153,6 +153,15 @@ def _check_index_tables(conn: Connection, verifier: ChainVerifier, size: int) ->
         raise VerificationError(
             "merkle_nodes table differs from the tree recomputed from the entries", None
         )
+    sub_digest = 0
+    for sub_seq, level, idx, node in conn.execute(
+        text("SELECT submission_seq, level, idx, hash FROM submission_nodes")
+    ):
+        sub_digest = mix(sub_digest, b"%d:%d:%d:" % (sub_seq, level, idx) + bytes(node))
+    if sub_digest != verifier.submission_node_digest:
+        raise VerificationError(
+            "submission_nodes table differs from the records_root trees of the submissions", None
+        )
 
 
 def _first_difference(want: dict[str, Any] | None, have: dict[str, Any] | None) -> str:

@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 
 from ledger import audit, keys, records, registry, transparency
 from ledger.errors import InputError
+from ledger.labels import export as label_export
 from ledger.store.db import make_engine
 from ledger.verify import VerifyReport
 
@@ -58,6 +59,8 @@ class DemoResult:
     bundle_path: Path
     products: list[str] = field(default_factory=list)
     imported: int = 0
+    label_dir: Path | None = None
+    labels: list[Path] = field(default_factory=list)
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -109,7 +112,13 @@ def build(directory: Path, samples: Path | None = None, say: Say = lambda _m: No
     bundle_path = directory / "ledger-export.jsonl"
     audit.export_bundle(engine, bundle_path)
     bundle_report = audit.verify_bundle(bundle_path, cp.note)
+    say("platform: exporting 2025 labels (json, pact, svg, html, csv) for every product")
+    label_dir = directory / "labels"
+    written, _skipped = label_export.export_all(
+        engine, "2025-01-01", "2026-01-01", label_export.FORMATS, label_dir,
+        label_export.LabelOptions(),
+    )
     return DemoResult(
         directory, db_url, engine, report, bundle_report, checkpoint_path, bundle_path,
-        [p["product_id"] for p in products], imported,
+        [p["product_id"] for p in products], imported, label_dir, written,
     )

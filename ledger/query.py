@@ -218,15 +218,15 @@ def product_figures(frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
         by_stage: dict[str, Decimal | None] = {
             s: ratio(totals[s], units) if s in totals.index else None for s in STAGES
         }
-        total = _sum(totals)
         mass = group["mass_kg"].iloc[0]
+        footprint = _sum(v for v in by_stage.values() if v is not None)  # F(p) = Σ_s I(p, s)
         out[str(product_id)] = {
             "records": len(group),
             "total_kgco2e": _sum(group["co2e_kg"]),
             "reference_units": units,
             **by_stage,
-            "footprint": ratio(total, units),
-            "footprint_per_kg": ratio(total, units * mass),
+            "footprint": footprint,
+            "footprint_per_kg": ratio(footprint, mass),
             "primary_data_share": _primary_share(group),
             "missing_stages": [s for s in STAGES if by_stage[s] is None],
         }

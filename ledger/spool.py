@@ -18,6 +18,7 @@ from ledger import merkle
 
 CHUNK = 20_000
 SpoolItem = tuple[int, str, dict[str, Any], bytes]  # (line, kind, payload, payload_bytes)
+Node = tuple[int, int, bytes]  # (level, index, hash) of a completed records_root subtree
 
 
 class Spool:
@@ -25,6 +26,7 @@ class Spool:
 
     def __init__(self) -> None:
         self._buffer: list[SpoolItem] = []
+        self._nodes: list[Node] = []
         self._file: IO[bytes] | None = None
         self._chunks = 0
         self.count = 0
@@ -32,26 +34,34 @@ class Spool:
 
     def add(self, line: int, kind: str, payload: dict[str, Any], payload_bytes: bytes) -> None:
         self._buffer.append((line, kind, payload, payload_bytes))
-        self.tree.append(merkle.leaf_hash(payload_bytes))
+        for node in self.tree.append(merkle.leaf_hash(payload_bytes)):
+            if node[0] > 0:
+                self._nodes.append(node)
         self.count += 1
         if len(self._buffer) >= CHUNK:
             if self._file is None:
                 self._file = tempfile.TemporaryFile(prefix="carbon-ledger-spool-")
-            pickle.dump(self._buffer, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+            chunk = (self._buffer, self._nodes)
+            pickle.dump(chunk, self._file, protocol=pickle.HIGHEST_PROTOCOL)
             self._chunks += 1
-            self._buffer = []
+            self._buffer, self._nodes = [], []
 
     @property
     def records_root(self) -> str:
         """RFC 6962 root over the payloads' canonical bytes, in order (SPEC §4)."""
         return self.tree.root().hex()
 
-    def __iter__(self) -> Iterator[SpoolItem]:
+    def chunks(self) -> Iterator[tuple[list[SpoolItem], list[Node]]]:
+        """Items with the records_root subtree nodes they completed, in order."""
         if self._file is not None:
             self._file.seek(0)
             for _ in range(self._chunks):
-                yield from pickle.load(self._file)
-        yield from self._buffer
+                yield pickle.load(self._file)
+        yield self._buffer, self._nodes
+
+    def __iter__(self) -> Iterator[SpoolItem]:
+        for items, _nodes in self.chunks():
+            yield from items
 
     def close(self) -> None:
         if self._file is not None:

@@ -100,11 +100,13 @@ def write_submission(
             precheck(app.conn)
         sub = app.append("submission", payload, canonical_bytes(payload))
         done = 0
-        for _line, kind, item, item_bytes in spool:
-            app.append(kind, item, item_bytes)
-            done += 1
-            if progress is not None and done % 10_000 == 0:
-                progress(10_000)
+        for items, nodes in spool.chunks():
+            app.add_submission_nodes(sub.seq, nodes)
+            for _line, kind, item, item_bytes in items:
+                app.append(kind, item, item_bytes)
+                done += 1
+                if progress is not None and done % 10_000 == 0:
+                    progress(10_000)
         app.flush()
         if progress is not None:
             progress(done % 10_000)

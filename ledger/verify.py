@@ -102,6 +102,7 @@ class ChainVerifier:
         }
         self.record_digest = 0
         self.node_digest = 0
+        self.submission_node_digest = 0
         self.submission: _Submission | None = None
         self.pending = sorted(checkpoints, key=lambda c: c.size)
 
@@ -171,7 +172,10 @@ class ChainVerifier:
                     f"{sub.supplier_id!r}",
                     seq,
                 )
-            sub.tree.append(merkle.leaf_hash(payload_bytes))
+            for level, idx, node in sub.tree.append(merkle.leaf_hash(payload_bytes)):
+                if level > 0:
+                    item = b"%d:" % sub.seq + _node_key(level, idx, node)
+                    self.submission_node_digest = _mix(self.submission_node_digest, item)
             sub.remaining -= 1
             getattr(self, f"_check_{kind}")(seq, payload)
             if sub.remaining == 0:

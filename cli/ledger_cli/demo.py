@@ -36,5 +36,8 @@ def demo(obj: Ctx, directory: Path, samples: Path | None) -> None:
                             ("2024-01-01", "2025-01-01"))
     click.echo("\nSupplier carbon intensity 2025 vs 2024 baseline (kgCO2e per kg of product):")
     click.echo(render_frame(frame.drop(columns=["missing_stages"]), "table", SHORT))
+    click.echo(f"\nlabels: {len(result.labels)} files in {result.label_dir} — check one offline with:\n"
+               f"  carbon-ledger label verify {result.label_dir}/6923451000013.label.json "
+               f"--operator-pub {result.directory}/keys/operator.key.pub")
     click.echo(f"\nledger: {result.db_url}\nTry:  carbon-ledger --db {result.db_url} "
                f"query intensity --by product --from 2025-01-01 --to 2026-01-01")

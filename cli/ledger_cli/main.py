@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ledger_cli import admin, auditing, demo, querying, supply  # noqa: F401  (registers commands)
+from ledger_cli import admin, auditing, demo, labels, querying, supply  # noqa: F401  (registers commands)
 from ledger_cli.app import cli
 
 __all__ = ["cli", "main"]

@@ -49,6 +49,7 @@ class Appender:
         self.submission_seq: int | None = None
         self._entries: list[dict[str, Any]] = []
         self._nodes: list[dict[str, Any]] = []
+        self._sub_nodes: list[dict[str, Any]] = []
         self._inserts: dict[str, list[dict[str, Any]]] = {}
         self._updates: list[Update] = []
 
@@ -80,6 +81,13 @@ class Appender:
             self.flush()
         return entry
 
+    def add_submission_nodes(self, submission_seq: int, nodes: list[tuple[int, int, bytes]]) -> None:
+        """Buffer completed records_root subtrees (level >= 1) of a submission."""
+        self._sub_nodes.extend(
+            {"submission_seq": submission_seq, "level": lv, "idx": ix, "hash": h}
+            for lv, ix, h in nodes
+        )
+
     def _apply(self, changes: list[Change]) -> None:
         for change in changes:
             if isinstance(change, Insert):
@@ -94,6 +102,8 @@ class Appender:
                 self.conn.execute(_TABLES["entries"].insert(), self._entries)
             if self._nodes:
                 self.conn.execute(_TABLES["merkle_nodes"].insert(), self._nodes)
+            if self._sub_nodes:
+                self.conn.execute(_TABLES["submission_nodes"].insert(), self._sub_nodes)
             for table, rows in self._inserts.items():
                 self.conn.execute(_TABLES[table].insert(), rows)
         except IntegrityError as exc:
@@ -107,6 +117,7 @@ class Appender:
                 {"_key": change.key},
             )
         self._entries, self._nodes, self._inserts, self._updates = [], [], {}, []
+        self._sub_nodes = []
 
     @property
     def root(self) -> bytes:
@@ -131,15 +142,23 @@ def fetch_nodes(conn: Connection, wanted: set[tuple[int, int]]) -> dict[tuple[in
     out: dict[tuple[int, int], bytes] = {}
     leaves = sorted(idx for level, idx in wanted if level == 0)
     inner = [(level, idx) for level, idx in wanted if level > 0]
-    if leaves:
-        rows = conn.execute(
-            select(EntryRow.seq, EntryRow.leaf_hash).where(EntryRow.seq.in_(leaves))  # type: ignore[call-overload,union-attr]
-        )
+    leaf_stmt = text("SELECT seq, leaf_hash FROM entries WHERE seq IN :ids").bindparams(
+        bindparam("ids", expanding=True)
+    )
+    for start in range(0, len(leaves), 900):
+        rows = conn.execute(leaf_stmt, {"ids": leaves[start : start + 900]})
         out.update({(0, seq): bytes(h) for seq, h in rows})
-    if inner:
-        clauses = " OR ".join(f"(level = {int(lv)} AND idx = {int(ix)})" for lv, ix in inner)
-        rows = conn.execute(text(f"SELECT level, idx, hash FROM merkle_nodes WHERE {clauses}"))
-        out.update({(lv, ix): bytes(h) for lv, ix, h in rows})
+    by_level: dict[int, list[int]] = {}
+    for level, idx in wanted:
+        if level > 0:
+            by_level.setdefault(level, []).append(idx)
+    stmt = text("SELECT idx, hash FROM merkle_nodes WHERE level = :lv AND idx IN :ids").bindparams(
+        bindparam("ids", expanding=True)
+    )
+    for level, ids in by_level.items():
+        for start in range(0, len(ids), 900):
+            rows = conn.execute(stmt, {"lv": level, "ids": ids[start : start + 900]})
+            out.update({(level, ix): bytes(h) for ix, h in rows})
     missing = wanted - set(out)
     if missing:
         raise ConflictError(f"the Merkle node store is missing nodes {sorted(missing)[:3]}")

@@ -86,8 +86,12 @@ def create_schema(engine: Engine) -> None:
     try:
         SQLModel.metadata.create_all(engine)
         with engine.begin() as conn:
-            for statement in _SQLITE_TRIGGERS if is_sqlite(engine) else _PG_TRIGGERS:
-                conn.exec_driver_sql(statement)
+            if is_sqlite(engine):
+                for statement in _SQLITE_TRIGGERS:
+                    conn.exec_driver_sql(statement)
+            else:
+                for statement in _PG_TRIGGERS:  # psycopg treats % as a placeholder marker
+                    conn.exec_driver_sql(statement.replace("%", "%%"))
             if conn.execute(text("SELECT 1 FROM meta WHERE key = 'schema_version'")).first():
                 return
             conn.execute(

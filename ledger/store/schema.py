@@ -37,6 +37,17 @@ class MerkleNodeRow(SQLModel, table=True):
     hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
+class SubmissionNodeRow(SQLModel, table=True):
+    """Complete subtree (level >= 1) of a submission's records_root tree, for in-submission
+    proofs in labels. Leaves are the covered entries' payload bytes, sliced from entries."""
+
+    __tablename__ = "submission_nodes"
+    submission_seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    level: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    idx: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
 class CheckpointRow(SQLModel, table=True):
     __tablename__ = "checkpoints"
     id: int | None = Field(default=None, primary_key=True)

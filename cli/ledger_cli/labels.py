@@ -1,0 +1,84 @@
+"""Platform commands: label export, label verify."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ledger import keys
+from ledger.errors import InputError
+from ledger.labels import export as label_export
+from ledger.labels.evidence import verify_label
+from ledger_cli.app import Ctx, cli, emit, existing_file, pass_ctx
+
+
+@cli.group()
+def label() -> None:
+    """Per-product carbon labels: PACT v3, self-verifying JSON, SVG/HTML with QR, CSV."""
+
+
+@label.command("export")
+@click.argument("product_id", required=False)
+@click.option("--all", "all_products", is_flag=True, help="Every product, one file each in --out DIR.")
+@click.option("--from", "start", required=True, help="Window start YYYY-MM-DD (inclusive).")
+@click.option("--to", "end", required=True, help="Window end YYYY-MM-DD (exclusive).")
+@click.option("--format", "fmt_name", type=click.Choice(label_export.FORMATS), default="json", show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), help="Output file (a directory with --all).")
+@click.option("--qr-url", help="QR URL template with {product_id}; default a compact verification string.")
+@click.option("--pact-extension-base", default=label_export.DEFAULT_EXTENSION_BASE, show_default=True,
+              help="Public base URL of the PACT extension schema.")
+@pass_ctx
+def label_export_cmd(obj: Ctx, product_id: str | None, all_products: bool, start: str, end: str,
+                     fmt_name: str, out: Path | None, qr_url: str | None, pact_extension_base: str) -> None:
+    """Export the carbon label of PRODUCT_ID (or --all products) as of the latest checkpoint.
+
+    \b
+    Examples:  carbon-ledger label export 6923451000013 --from 2025-01-01 --to 2026-01-01 \\
+                 --format json --out water.label.json
+               carbon-ledger label export --all --from 2025-01-01 --to 2026-01-01 --format svg --out labels/
+    """
+    options = label_export.LabelOptions(qr_url, pact_extension_base)
+    if all_products == (product_id is not None):
+        raise InputError("give a PRODUCT_ID or --all (not both)")
+    if all_products:
+        if out is None:
+            raise InputError("--all needs --out DIR")
+        written, skipped = label_export.export_all(obj.engine, start, end, fmt_name, out, options)
+        emit(obj, {"written": [str(p) for p in written], "skipped": skipped},
+             lambda: click.echo("\n".join([f"wrote {p}" for p in written]
+                                          + [f"skipped {s}" for s in skipped])))
+        return
+    assert product_id is not None
+    body = label_export.export_one(obj.engine, product_id, start, end, fmt_name, options)
+    if out is None:
+        click.echo(body, nl=False)
+    else:
+        out.write_text(body, encoding="utf-8")
+        emit(obj, {"out": str(out)}, f"wrote {fmt_name} label of {product_id} to {out}")
+
+
+@label.command("verify")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--operator-pub", required=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="The ledger operator's public key you trust.")
+@pass_ctx
+def label_verify_cmd(obj: Ctx, file: Path, operator_pub: Path) -> None:
+    """Verify a carbon-label/v1 JSON file offline: no database needed.
+
+    Checks the checkpoint signature, every inclusion and in-submission proof, every
+    operator and supplier signature, recomputes every co2e and the footprint, and compares
+    them with the label's stated figures.
+
+    \b
+    Example:  carbon-ledger label verify water.label.json --operator-pub operator.key.pub
+    """
+    try:
+        doc = json.loads(existing_file(file).read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise InputError(f"{file} is not JSON: {exc}") from exc
+    fp = verify_label(doc, keys.load_public(operator_pub))
+    emit(obj, {"ok": True, "product_id": fp.product_id, "kgco2e_per_unit": str(fp.kgco2e_per_unit)},
+         f"OK: label of {fp.product_id} verified offline: {fp.kgco2e_per_unit} kgCO2e per "
+         f"{fp.declared_unit}, {fp.record_count} records, checkpoint size {doc['as_of_tree_size']}")

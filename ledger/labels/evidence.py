@@ -1,0 +1,422 @@
+"""Self-verifying product labels (``carbon-label/v1``) and their offline verification.
+
+A label carries the footprint *and* the evidence for it: the operator-signed checkpoint, the
+bytes of every contributing entry (records, their submissions, the product registration, the
+factors and the supplier key registrations) with inclusion proofs under that checkpoint, and
+for every covered entry an in-submission proof under the supplier-signed ``records_root``.
+Proof nodes are stored once in shared maps, so proofs for 10^4 records share their upper
+levels. :func:`verify_label` recomputes the footprint from the evidence with the same code
+the query module uses, with no database.
+
+What a label cannot show: that no *later* entry retracted or superseded a record (absence
+is not provable with inclusion proofs); the figures are "as of" the checkpoint's tree size,
+and ``carbon-ledger verify`` against the full ledger is the complete audit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import Connection, bindparam, text
+
+from ledger import keys, merkle, note, query
+from ledger.accounting import Factor, recompute_co2e
+from ledger.canonical import canonical_bytes
+from ledger.decimals import fmt
+from ledger.entry import OPERATOR_KINDS, parse_entry
+from ledger.errors import NotFoundError, ProofError, VerificationError
+from ledger.footprint import STAGES, FactorRef, ProductFootprint
+from ledger.registry import ledger_info
+from ledger.transparency import latest_checkpoint
+
+LABEL_FORMAT = "carbon-label/v1"
+METHOD = {
+    "standards": ["ISO 14067:2018", "GHG Protocol Product Standard"],
+    "boundary": "cradle-to-gate plus distribution: production, warehousing, transport, packaging",
+    "allocation": (
+        "per declared unit: stage emissions divided by the reference flow N(p), the largest "
+        "sum of units_covered of one production activity in the window"
+    ),
+    "window": "half-open [from, to) on record period_start",
+}
+
+
+def _key(level: int, idx: int) -> str:
+    return f"{level}:{idx}"
+
+
+def payload_slice(entry_bytes: bytes) -> bytes:
+    """The canonical payload bytes inside canonical entry bytes (no JSON parse needed)."""
+    start = entry_bytes.index(b'"payload":') + len(b'"payload":')
+    end = entry_bytes.rindex(b',"prev":"')
+    return entry_bytes[start:end]
+
+
+_LABEL_RECORDS_SQL = """
+SELECT seq FROM records
+WHERE product_id = :p AND period_start >= :start AND period_start < :end AND seq < :n
+  AND (status = 'effective' OR status_seq >= :n)
+ORDER BY seq
+"""
+
+
+def _entries(conn: Connection, seqs: list[int]) -> dict[int, bytes]:
+    stmt = text("SELECT seq, entry_bytes FROM entries WHERE seq IN :s").bindparams(
+        bindparam("s", expanding=True)
+    )
+    out: dict[int, bytes] = {}
+    for start in range(0, len(seqs), 900):
+        out.update({s: bytes(b) for s, b in conn.execute(stmt, {"s": seqs[start : start + 900]})})
+    return out
+
+
+def build_label(conn: Connection, product_id: str, window: tuple[date, date]) -> dict[str, Any]:
+    """Compute a product's footprint as of the latest checkpoint, with all its evidence."""
+    checkpoint = latest_checkpoint(conn)
+    if checkpoint is None:
+        raise NotFoundError(
+            "labels carry a signed checkpoint and the ledger has none; the operator must run "
+            "`carbon-ledger checkpoint --operator-key K` first"
+        )
+    size = checkpoint.tree_size
+    product = conn.execute(
+        text("SELECT seq FROM products WHERE product_id = :p AND seq < :n"),
+        {"p": product_id, "n": size},
+    ).first()
+    if product is None:
+        raise NotFoundError(f"product {product_id!r} is not registered (as of the checkpoint)")
+    params = {"p": product_id, "start": window[0].isoformat(), "end": window[1].isoformat(), "n": size}
+    record_seqs = [r[0] for r in conn.execute(text(_LABEL_RECORDS_SQL), params)]
+    if not record_seqs:
+        raise NotFoundError(f"product {product_id} has no records from {window[0]} to {window[1]}")
+    covered = [product[0], *record_seqs]
+    subs = dict(
+        conn.execute(
+            text("SELECT seq, submission_seq FROM entries WHERE seq IN :s").bindparams(
+                bindparam("s", expanding=True)
+            ),
+            {"s": covered},
+        ).all()
+    )
+    entries = _entries(conn, sorted(set(covered) | set(subs.values())))
+    parsed = {s: parse_entry(b, s) for s, b in entries.items()}
+    factor_keys = {
+        (p.payload["factor_id"], p.payload["factor_version"])
+        for p in parsed.values()
+        if p.kind == "record" and "factor_id" in p.payload
+    }
+    key_ids = {p.payload["key_id"] for p in parsed.values() if p.kind == "submission"}
+    factor_seqs = [
+        seq
+        for fid, version, seq in conn.execute(text("SELECT factor_id, version, seq FROM factors"))
+        if (fid, version) in factor_keys
+    ]
+    key_seqs = [
+        seq
+        for kid, seq in conn.execute(text("SELECT key_id, added_seq FROM supplier_keys"))
+        if kid in key_ids
+    ]
+    extra = [0, *factor_seqs, *key_seqs]
+    entries.update(_entries(conn, extra))
+    nodes = _tree_nodes(conn, sorted(entries), size, entries)
+    sub_nodes = _submission_nodes(conn, covered, subs, entries)
+    evidence = {
+        "origin": ledger_info(conn).origin,
+        "checkpoint": checkpoint.note,
+        "tree_size": size,
+        "entries": {str(s): entries[s].decode("utf-8") for s in sorted(entries)},
+        "nodes": nodes,
+        "submission_nodes": sub_nodes,
+    }
+    fp = footprint_from_evidence(evidence, product_id, window)
+    return label_document(fp, evidence)
+
+
+def _tree_nodes(
+    conn: Connection, seqs: list[int], size: int, entries: Mapping[int, bytes]
+) -> dict[str, str]:
+    """Union of every inclusion proof's stored nodes, minus leaves the label already holds."""
+    wanted: set[tuple[int, int]] = set()
+    for seq in seqs:
+        wanted |= merkle.plan_nodes(merkle.inclusion_plan(seq, size))
+    wanted = {n for n in wanted if not (n[0] == 0 and n[1] in entries)}
+    from ledger.store.appender import fetch_nodes
+
+    found = fetch_nodes(conn, wanted) if wanted else {}
+    return {_key(lv, ix): h.hex() for (lv, ix), h in sorted(found.items())}
+
+
+def _submission_nodes(
+    conn: Connection, covered: list[int], subs: Mapping[int, int], entries: Mapping[int, bytes]
+) -> dict[str, str]:
+    """Nodes for in-submission proofs, keyed "submission_seq:level:idx"."""
+    counts = {}
+    for sub_seq in set(subs.values()):
+        counts[sub_seq] = parse_entry(entries[sub_seq], sub_seq).payload["count"]
+    wanted: dict[int, set[tuple[int, int]]] = {}
+    for seq in covered:
+        sub_seq = subs[seq]
+        plan = merkle.inclusion_plan(seq - sub_seq - 1, counts[sub_seq])
+        wanted.setdefault(sub_seq, set()).update(merkle.plan_nodes(plan))
+    out: dict[str, str] = {}
+    for sub_seq, nodes in wanted.items():
+        leaves = [sub_seq + 1 + ix for lv, ix in nodes if lv == 0 and sub_seq + 1 + ix not in entries]
+        for seq, data in _entries(conn, leaves).items():
+            leaf = merkle.leaf_hash(payload_slice(data))
+            out[f"{sub_seq}:0:{seq - sub_seq - 1}"] = leaf.hex()
+        inner = sorted(n for n in nodes if n[0] > 0)
+        stmt = text(
+            "SELECT level, idx, hash FROM submission_nodes WHERE submission_seq = :s "
+            "AND level = :lv AND idx = :ix"
+        )
+        for level, idx in inner:
+            row = conn.execute(stmt, {"s": sub_seq, "lv": level, "ix": idx}).first()
+            if row is None:
+                raise ProofError(f"submission {sub_seq} lacks stored node {level}:{idx}")
+            out[f"{sub_seq}:{level}:{idx}"] = bytes(row[2]).hex()
+    return dict(sorted(out.items()))
+
+
+def evidence_digest(evidence: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical_bytes(dict(evidence))).hexdigest()
+
+
+def label_document(fp: ProductFootprint, evidence: dict[str, Any]) -> dict[str, Any]:
+    """The carbon-label/v1 JSON: exact figures, people's figures, method and evidence."""
+    return {
+        "format": LABEL_FORMAT,
+        "product": {
+            "product_id": fp.product_id,
+            "name": fp.product_name,
+            "supplier_id": fp.owner_supplier_id,
+            "declared_unit": fp.declared_unit,
+            "mass_kg": fmt(fp.mass_kg),
+            "category": fp.category,
+        },
+        "window": {"from": fp.period_start.isoformat(), "to": fp.period_end.isoformat()},
+        "footprint": {
+            "kgco2e_per_unit": fmt(fp.kgco2e_per_unit),
+            "kgco2e_per_kg": fmt(fp.kgco2e_per_kg),
+            "by_stage": {s: (None if v is None else fmt(v)) for s, v in fp.by_stage.items()},
+            "missing_stages": list(fp.missing_stages),
+            "display_kgco2e_per_unit": f"{fp.kgco2e_per_unit:.3f}",
+        },
+        "primary_data_share": fmt(fp.primary_data_share),
+        "record_count": fp.record_count,
+        "suppliers": list(fp.suppliers),
+        "factors": [
+            {
+                "factor_id": f.factor_id,
+                "version": f.version,
+                "kgco2e_per_unit": fmt(f.kgco2e_per_unit),
+                "unit": f.unit,
+                "gwp": f.gwp,
+                "source": f.source,
+                "year": f.year,
+                "region": f.region,
+            }
+            for f in fp.factors
+        ],
+        "method": {**METHOD, "gwp": list(fp.gwp_sets)},
+        "as_of_tree_size": evidence["tree_size"],
+        "evidence_sha256": evidence_digest(evidence),
+        "evidence": evidence,
+    }
+
+
+# ---- offline verification ------------------------------------------------------------
+
+
+def _open_evidence(
+    evidence: Mapping[str, Any], operator: Ed25519PublicKey | None
+) -> tuple[dict[int, Any], int]:
+    """Check checkpoint, inclusion proofs, operator and submission signatures, in-submission
+    proofs. Returns parsed entries by seq and the tree size."""
+    origin = evidence["origin"]
+    entries_text: dict[str, str] = evidence["entries"]
+    entries = {int(s): t.encode("utf-8") for s, t in entries_text.items()}
+    parsed = {s: parse_entry(b, s) for s, b in entries.items()}
+    genesis = parsed.get(0)
+    if genesis is None or genesis.kind != "genesis":
+        raise VerificationError("label evidence lacks the genesis entry")
+    ledger_key = keys.public_from_b64(genesis.payload["operator_public_key"])
+    if operator is not None and keys.key_id(operator) != keys.key_id(ledger_key):
+        raise VerificationError(
+            "the ledger's operator key is not the --operator-pub key you trust", 0
+        )
+    cp = note.open_checkpoint(evidence["checkpoint"], origin, operator or ledger_key)
+    if cp.size != evidence["tree_size"]:
+        raise ProofError("evidence tree_size does not match its checkpoint")
+    nodes = {tuple(map(int, k.split(":"))): bytes.fromhex(v) for k, v in evidence["nodes"].items()}
+    leaves = {s: merkle.leaf_hash(b) for s, b in entries.items()}
+    nodes.update({(0, s): h for s, h in leaves.items()})
+    for seq, leaf in leaves.items():
+        if parsed[seq].seq != seq:
+            raise ProofError(f"evidence entry {seq} holds bytes of seq {parsed[seq].seq}")
+        if seq >= cp.size:
+            raise ProofError(f"evidence entry {seq} is beyond the checkpoint (size {cp.size})")
+        proof = merkle.assemble(merkle.inclusion_plan(seq, cp.size), nodes)  # type: ignore[arg-type]
+        try:
+            merkle.verify_inclusion(leaf, seq, cp.size, proof, cp.root_hash)
+        except ProofError as exc:
+            raise ProofError(f"inclusion proof of entry {seq} fails: {exc}") from exc
+    supplier_keys: dict[str, tuple[str, Ed25519PublicKey]] = {}
+    for seq, p in sorted(parsed.items()):
+        if p.kind in OPERATOR_KINDS:
+            fields = {k: v for k, v in p.payload.items() if k != "signature"}
+            try:
+                keys.verify(ledger_key, keys.OPERATOR_DOMAIN, canonical_bytes(fields),
+                            p.payload.get("signature", ""))
+            except VerificationError as exc:
+                raise VerificationError(f"operator signature on entry {seq} fails", seq) from exc
+            if p.kind in ("supplier", "key_rotate"):
+                supplier_keys[p.payload["key_id"]] = (
+                    p.payload["supplier_id"],
+                    keys.public_from_b64(p.payload["public_key"]),
+                )
+    sub_nodes = {
+        tuple(map(int, k.split(":"))): bytes.fromhex(v)
+        for k, v in evidence["submission_nodes"].items()
+    }
+    for seq, p in sorted(parsed.items()):
+        if p.kind != "submission":
+            continue
+        owner, key = supplier_keys.get(p.payload["key_id"], ("", None))  # type: ignore[assignment]
+        if key is None or owner != p.payload["supplier_id"]:
+            raise VerificationError(f"submission {seq} is signed by a key the evidence lacks", seq)
+        fields = {k: v for k, v in p.payload.items() if k != "signature"}
+        try:
+            keys.verify(key, keys.SUBMISSION_DOMAIN, canonical_bytes(fields), p.payload["signature"])
+        except VerificationError as exc:
+            raise VerificationError(f"submission signature of entry {seq} fails", seq) from exc
+    local_trees: dict[int, dict[tuple[int, int], bytes]] = {}
+    for seq, p in sorted(parsed.items()):
+        if p.kind not in ("record", "product"):
+            continue
+        sub = _covering_submission(parsed, seq)
+        count, root = sub.payload["count"], bytes.fromhex(sub.payload["records_root"])
+        local = local_trees.get(sub.seq)
+        if local is None:
+            local = {(lv, ix): h for (s, lv, ix), h in sub_nodes.items() if s == sub.seq}
+            for other, q in parsed.items():
+                if sub.seq < other <= sub.seq + count:
+                    local[(0, other - sub.seq - 1)] = merkle.leaf_hash(q.payload_bytes)
+            local_trees[sub.seq] = local
+        index = seq - sub.seq - 1
+        proof = merkle.assemble(merkle.inclusion_plan(index, count), local)
+        try:
+            merkle.verify_inclusion(merkle.leaf_hash(p.payload_bytes), index, count, proof, root)
+        except ProofError as exc:
+            raise ProofError(
+                f"entry {seq} is not in the records_root signed by submission {sub.seq}: {exc}"
+            ) from exc
+        if p.payload["supplier_id"] != sub.payload["supplier_id"]:
+            raise VerificationError(f"entry {seq} is not by its submission's supplier", seq)
+    return parsed, cp.size
+
+
+def _covering_submission(parsed: Mapping[int, Any], seq: int) -> Any:
+    candidates = [s for s, p in parsed.items() if p.kind == "submission" and s < seq]
+    for s in sorted(candidates, reverse=True):
+        if seq <= s + parsed[s].payload["count"]:
+            return parsed[s]
+        break
+    raise VerificationError(f"evidence lacks the submission covering entry {seq}", seq)
+
+
+def footprint_from_evidence(
+    evidence: Mapping[str, Any],
+    product_id: str,
+    window: tuple[date, date],
+    operator: Ed25519PublicKey | None = None,
+) -> ProductFootprint:
+    """Verify the evidence and recompute the product's footprint from it alone."""
+    parsed, _size = _open_evidence(evidence, operator)
+    names = {p.payload["supplier_id"]: p.payload["name"] for p in parsed.values() if p.kind == "supplier"}
+    products = [p for p in parsed.values() if p.kind == "product"]
+    if len(products) != 1 or products[0].payload["product_id"] != product_id:
+        raise VerificationError(f"evidence must hold exactly the registration of {product_id}")
+    product = products[0].payload
+    factors: dict[tuple[str, int], Factor] = {}
+    for p in parsed.values():
+        if p.kind == "factor":
+            f = p.payload
+            factors[(f["factor_id"], f["version"])] = Factor(
+                f["factor_id"], f["version"], f["activity"], f["stage"], f["unit"],
+                Decimal(f["kgco2e_per_unit"]), f["gwp"], f["source"], f["year"], f["region"],
+            )
+    rows = []
+    used: dict[tuple[str, int], Factor] = {}
+    for seq, p in sorted(parsed.items()):
+        if p.kind != "record":
+            continue
+        r = p.payload
+        if r["product_id"] != product_id:
+            raise VerificationError(f"record at seq {seq} is for another product", seq)
+        if not window[0].isoformat() <= r["period_start"] < window[1].isoformat():
+            raise VerificationError(f"record at seq {seq} is outside the label window", seq)
+        factor = None
+        if "factor_id" in r:
+            factor = factors.get((r["factor_id"], r["factor_version"]))
+            if factor is None:
+                raise VerificationError(f"record at seq {seq} pins a factor the evidence lacks", seq)
+            used[(factor.factor_id, factor.version)] = factor
+            if recompute_co2e(r, factor) != r["co2e_kg"]:
+                raise VerificationError(f"co2e of record at seq {seq} is not amount × factor", seq)
+        rows.append((r["supplier_id"], product_id, r["stage"], r["activity"], Decimal(r["co2e_kg"]),
+                     Decimal(r["units_covered"]), Decimal(product["mass_kg"]), r["data_quality"]))
+    if not rows:
+        raise VerificationError("label evidence holds no records")
+    frame = pd.DataFrame(rows, columns=query.RECORD_FRAME_COLUMNS)
+    fig = query.product_figures(frame)[product_id]
+    return ProductFootprint(
+        product_id=product_id,
+        product_name=product["name"],
+        owner_supplier_id=product["supplier_id"],
+        owner_supplier_name=names.get(product["supplier_id"], product["supplier_id"]),
+        declared_unit=product["declared_unit"],
+        mass_kg=Decimal(product["mass_kg"]),
+        category=product.get("category"),
+        period_start=window[0],
+        period_end=window[1],
+        kgco2e_per_unit=fig["footprint"],
+        kgco2e_per_kg=fig["footprint_per_kg"],
+        by_stage={s: fig[s] for s in STAGES},
+        primary_data_share=fig["primary_data_share"] or Decimal(0),
+        record_count=fig["records"],
+        suppliers=tuple(sorted({r[0] for r in rows})),
+        factors=tuple(FactorRef(**f.__dict__) for _k, f in sorted(used.items())),
+    )
+
+
+def verify_label(doc: Mapping[str, Any], operator: Ed25519PublicKey) -> ProductFootprint:
+    """Offline check of a carbon-label/v1 document; raises naming what failed."""
+    if doc.get("format") != LABEL_FORMAT:
+        raise VerificationError(f"not a {LABEL_FORMAT} document")
+    try:
+        evidence = doc["evidence"]
+        window = (date.fromisoformat(doc["window"]["from"]), date.fromisoformat(doc["window"]["to"]))
+        product_id = doc["product"]["product_id"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise VerificationError(f"label is missing or garbles a field: {exc}") from exc
+    if evidence_digest(evidence) != doc.get("evidence_sha256"):
+        raise VerificationError("evidence_sha256 does not match the evidence")
+    try:
+        fp = footprint_from_evidence(evidence, product_id, window, operator)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise VerificationError(f"label evidence is malformed: {exc!r}") from exc
+    expected = label_document(fp, evidence)
+    for field in ("product", "window", "footprint", "primary_data_share", "record_count",
+                  "suppliers", "factors", "method", "as_of_tree_size"):
+        if doc.get(field) != expected[field]:
+            raise VerificationError(
+                f"label field {field!r} does not match the figures recomputed from its evidence "
+                f"(label {doc.get(field)!r}, recomputed {expected[field]!r})"
+            )
+    return fp

@@ -1,0 +1,150 @@
+"""Fixtures: real SQLite files and a real PostgreSQL server started for the test run.
+
+The PostgreSQL server is started once per session with initdb/pg_ctl on a Unix socket in a
+temporary directory (as the ``postgres`` user when the tests run as root). Tests are skipped
+on PostgreSQL only when no server binary exists; ``.ci/run`` installs one.
+"""
+
+from __future__ import annotations
+
+import glob
+import itertools
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO / "samples"
+_counter = itertools.count()
+
+
+def _pg_bin() -> Path | None:
+    found = shutil.which("pg_ctl")
+    if found:
+        return Path(found).resolve().parent
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+    return Path(candidates[-1]).parent if candidates else None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class PostgresServer:
+    """A throwaway PostgreSQL cluster on a Unix socket."""
+
+    def __init__(self, bindir: Path) -> None:
+        self.bindir = bindir
+        self.root = Path(tempfile.mkdtemp(prefix="carbon-ledger-pg-"))
+        self.data = self.root / "data"
+        self.socket_dir = self.root
+        self.port = _free_port()
+        self.as_postgres = os.geteuid() == 0
+        if self.as_postgres:
+            shutil.chown(self.root, "postgres", "postgres")
+
+    def _run(self, *args: str) -> None:
+        cmd = [str(self.bindir / args[0]), *args[1:]]
+        if self.as_postgres:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+
+    def start(self) -> None:
+        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
+        options = (
+            f"-k {self.socket_dir} -p {self.port} -c listen_addresses='' -c fsync=off "
+            "-c max_connections=60"
+        )
+        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-w", "-l",
+                  str(self.root / "log"), "start")
+
+    def stop(self) -> None:
+        try:
+            self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "stop")
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def url(self, dbname: str) -> str:
+        return f"postgresql+psycopg://postgres@/{dbname}?host={self.socket_dir}&port={self.port}"
+
+    def create_database(self) -> str:
+        import psycopg
+
+        name = f"t{os.getpid()}_{next(_counter)}"
+        with psycopg.connect(host=str(self.socket_dir), port=self.port, user="postgres",
+                             dbname="postgres", autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    bindir = _pg_bin()
+    if bindir is None:
+        pytest.skip("no PostgreSQL server binary (pg_ctl) on this machine; .ci/run installs one")
+    server = PostgresServer(bindir)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return server.create_database()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'ledger.db'}"
+
+
+@pytest.fixture
+def key_dir(tmp_path: Path) -> Path:
+    """The TEST ONLY sample keys, copied with mode 0600."""
+    target = tmp_path / "keys"
+    shutil.copytree(SAMPLES / "keys", target)
+    for key in target.glob("*.key"):
+        key.chmod(0o600)
+    return target
+
+
+@pytest.fixture
+def world(db_url: str, key_dir: Path) -> dict[str, object]:
+    """A ledger with the sample operator, suppliers, factors and products (no records)."""
+    import csv
+
+    from ledger import keys, records, registry
+    from ledger.store.db import make_engine
+
+    engine = make_engine(db_url)
+    operator = keys.load_private(key_dir / "operator.key")
+    registry.init_ledger(engine, operator, "test.example/ledger")
+    supplier_keys = {}
+    with (SAMPLES / "suppliers.csv").open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            sid = row["supplier_id"]
+            registry.add_supplier(engine, sid, row["name"], row["country"],
+                                  keys.load_public(key_dir / f"{sid}.key.pub"), operator)
+            supplier_keys[sid] = keys.load_private(key_dir / f"{sid}.key")
+    registry.import_factors(engine, SAMPLES / "factors.csv", operator)
+    with (SAMPLES / "products.csv").open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            records.add_product(engine, row["supplier_id"], supplier_keys[row["supplier_id"]],
+                                row["product_id"], row["name"], row["declared_unit"],
+                                row["mass_kg"], row["category"] or None)
+    return {"engine": engine, "url": db_url, "operator": operator, "keys": supplier_keys,
+            "key_dir": key_dir}
