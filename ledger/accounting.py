@@ -118,6 +118,11 @@ def _text(row: Mapping[str, Any], name: str) -> str | None:
     if not isinstance(value, str):
         raise InputError(f"expected text, got {type(value).__name__}")
     value = value.strip()
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InputError("contains a lone surrogate, which is not valid Unicode") from None
     return value or None
 
 
@@ -134,7 +139,7 @@ def build_record(
     """
     problems: list[tuple[str, str]] = []
     values: dict[str, str | None] = {}
-    for name in RECORD_COLUMNS + ("supplier_id",):
+    for name in (*RECORD_COLUMNS, "supplier_id"):
         try:
             values[name] = _text(row, name)
         except InputError as exc:
@@ -195,7 +200,7 @@ def build_record(
         elif amount is not None or unit not in (None, "tkm"):
             problems.append(("amount", "give amount+unit or distance_km+mass_kg, not both"))
         else:
-            amount, unit = mul(distance, mass) / 1000, "tkm"
+            amount, unit = to_decimal(Fraction(mul(distance, mass)) / 1000), "tkm"  # exact
             payload["distance_km"], payload["mass_kg"] = fmt(distance), fmt(mass)
     elif values["amount"] is None:
         problems.append(("amount", "is required (or distance_km and mass_kg for transport)"))
@@ -206,6 +211,7 @@ def build_record(
     payload["amount"] = fmt(amount) if amount is not None else None
     payload["unit"] = unit
 
+    need("units_covered")
     units_covered = decimal_field("units_covered", allow_zero=False)
     payload["units_covered"] = fmt(units_covered) if units_covered is not None else None
     start_text, end_text = need("period_start"), need("period_end")
@@ -230,9 +236,9 @@ def build_record(
         if not _HEX64_RE.match(evidence):
             problems.append(("evidence_sha256", "must be 64 lowercase hex characters"))
         payload["evidence_sha256"] = evidence
-    for name in ("supersedes",):
-        if values[name] is not None:
-            payload[name] = attempt(name, lambda: check_token(values[name] or "", name))
+    supersedes = values["supersedes"]
+    if supersedes is not None:
+        payload["supersedes"] = attempt("supersedes", lambda: check_token(supersedes, "supersedes"))
     note = values["note"]
     if note is not None:
         if len(note) > MAX_NOTE:
@@ -246,7 +252,7 @@ def build_record(
         version_text = values["factor_version"]
         version = None
         if version_text is not None:
-            if not version_text.isdigit() or len(version_text) > 9:
+            if not (version_text.isascii() and version_text.isdigit()) or len(version_text) > 9:
                 problems.append(("factor_version", f"{version_text!r} is not a whole number"))
             else:
                 version = int(version_text)

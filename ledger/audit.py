@@ -14,7 +14,7 @@ from typing import IO, Any
 from sqlalchemy import Connection, Engine, text
 
 from ledger import merkle, note
-from ledger.errors import InputError, ProofError, VerificationError
+from ledger.errors import InputError, LedgerError, ProofError, VerificationError
 from ledger.registry import ledger_info, ledger_info_from
 from ledger.state import record_row
 from ledger.store import db
@@ -128,11 +128,14 @@ def _check_index_tables(conn: Connection, verifier: ChainVerifier, size: int) ->
                     seq,
                 )
     digest = 0
-    for row in conn.execute(text("SELECT * FROM records WHERE seq < :n"), {"n": size}).mappings():
+    # every row, not only seq < size: a row no entry creates must fail (queries would count it)
+    for row in conn.execute(text("SELECT * FROM records")).mappings():
         digest = mix(digest, record_key(dict(row)))
     if digest != verifier.record_digest:
         seq, column = _locate_record_mismatch(conn, size)
-        raise VerificationError(f"index table records is out of step with the entries ({column})", seq)
+        raise VerificationError(
+            f"index table records is out of step with the entries ({column})", seq
+        )
     statuses = {
         rid: (status, status_seq)
         for rid, status, status_seq in conn.execute(
@@ -140,8 +143,10 @@ def _check_index_tables(conn: Connection, verifier: ChainVerifier, size: int) ->
         )
     }
     if statuses != verifier.status:
-        bad = sorted(set(statuses.items()) ^ set(verifier.status.items()))[0][0]
-        seq_row = conn.execute(text("SELECT seq FROM records WHERE record_id = :r"), {"r": bad}).first()
+        bad = min(rid for rid, _ in set(statuses.items()) ^ set(verifier.status.items()))
+        seq_row = conn.execute(
+            text("SELECT seq FROM records WHERE record_id = :r"), {"r": bad}
+        ).first()
         raise VerificationError(
             f"index table records has the wrong status for {bad!r}",
             seq_row[0] if seq_row else None,
@@ -237,7 +242,9 @@ def _bundle_lines(handle: IO[bytes]) -> Iterator[bytes]:
         yield line.rstrip(b"\n")
 
 
-def verify_bundle(path: Path, seen_note: str | None = None, progress: Progress = None) -> VerifyReport:
+def verify_bundle(
+    path: Path, seen_note: str | None = None, progress: Progress = None
+) -> VerifyReport:
     """Verify an export file with no database (offline audit)."""
     try:
         handle = path.open("rb")
@@ -251,12 +258,25 @@ def verify_bundle(path: Path, seen_note: str | None = None, progress: Progress =
             raise InputError(f"{path} is not a carbon-ledger export") from exc
         if not isinstance(header, dict) or header.get("format") != BUNDLE_FORMAT:
             raise InputError(f"{path} is not a {BUNDLE_FORMAT} file")
-        notes = [json.loads(next(lines))["checkpoint"] for _ in range(int(header["checkpoints"]))]
+        notes: list[str] = []
+        for i in range(int(header.get("checkpoints", 0))):
+            try:
+                note_text = json.loads(next(lines))["checkpoint"]
+            except (StopIteration, ValueError, KeyError, TypeError) as exc:
+                raise VerificationError(
+                    f"bundle line {i + 2} is not checkpoint #{i + 1} of the "
+                    f"{header['checkpoints']} its header announces",
+                    None,
+                ) from exc
+            notes.append(str(note_text))
         first = next(lines, None)
         if first is None:
             raise VerificationError("the bundle holds no entries", 0)
-        genesis = json.loads(first)
-        info = ledger_info_from(genesis["payload"])
+        try:
+            genesis = json.loads(first)
+            info = ledger_info_from(genesis["payload"])
+        except (ValueError, KeyError, TypeError, LedgerError) as exc:
+            raise VerificationError("the bundle's first entry is not a genesis entry", 0) from exc
         labelled = [(text_, f"bundled checkpoint #{i + 1}") for i, text_ in enumerate(notes)]
         if seen_note is not None:
             labelled.append((seen_note, "the checkpoint you saw"))

@@ -58,7 +58,10 @@ def _check(value: Any) -> bool:
 def canonical_bytes(value: Any) -> bytes:
     """Return the RFC 8785 canonical UTF-8 bytes of ``value``."""
     if _check(value):
-        return bytes(rfc8785.dumps(value))
+        try:
+            return bytes(rfc8785.dumps(value))
+        except (rfc8785.CanonicalizationError, UnicodeEncodeError) as exc:
+            raise InputError("text contains a lone surrogate, which is not valid Unicode") from exc
     try:
         return _dumps(value).encode("utf-8")
     except UnicodeEncodeError as exc:

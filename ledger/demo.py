@@ -87,22 +87,31 @@ def build(directory: Path, samples: Path | None = None, say: Say = lambda _m: No
         registry.add_supplier(engine, s["supplier_id"], s["name"], s["country"], pub, operator)
     registry.import_factors(engine, samples / "factors.csv", operator)
 
-    supplier_keys = {s["supplier_id"]: keys.load_private(key_dir / Path(s["key_file"]).name)
-                     for s in suppliers}
+    supplier_keys = {
+        s["supplier_id"]: keys.load_private(key_dir / Path(s["key_file"]).name) for s in suppliers
+    }
     products = _rows(samples / "products.csv")
     say(f"suppliers: registering {len(products)} products")
     for p in products:
         records.add_product(
-            engine, p["supplier_id"], supplier_keys[p["supplier_id"]], p["product_id"],
-            p["name"], p["declared_unit"], p["mass_kg"], p.get("category") or None,
+            engine,
+            p["supplier_id"],
+            supplier_keys[p["supplier_id"]],
+            p["product_id"],
+            p["name"],
+            p["declared_unit"],
+            p["mass_kg"],
+            p.get("category") or None,
         )
     imported = 0
-    paths = sorted((samples / "records").glob("*.csv"), key=lambda p: ("correction" in p.name, p.name))
+    paths = sorted(
+        (samples / "records").glob("*.csv"), key=lambda p: ("correction" in p.name, p.name)
+    )
     for path in paths:
         supplier_id = next(s for s in supplier_keys if path.name.startswith(s + "-"))
-        report = records.import_records(engine, path, supplier_id, supplier_keys[supplier_id])
-        imported += report.rows
-        say(f"  {supplier_id} imported {report.rows:4d} records from {path.name}")
+        imp = records.import_records(engine, path, supplier_id, supplier_keys[supplier_id])
+        imported += imp.rows
+        say(f"  {supplier_id} imported {imp.rows:4d} records from {path.name}")
     say("operator: signing a checkpoint; auditor keeps it as seen.cp")
     cp = transparency.sign_checkpoint(engine, operator)
     checkpoint_path = directory / "seen.cp"
@@ -115,10 +124,23 @@ def build(directory: Path, samples: Path | None = None, say: Say = lambda _m: No
     say("platform: exporting 2025 labels (json, pact, svg, html, csv) for every product")
     label_dir = directory / "labels"
     written, _skipped = label_export.export_all(
-        engine, "2025-01-01", "2026-01-01", label_export.FORMATS, label_dir,
+        engine,
+        "2025-01-01",
+        "2026-01-01",
+        label_export.FORMATS,
+        label_dir,
         label_export.LabelOptions(),
     )
     return DemoResult(
-        directory, db_url, engine, report, bundle_report, checkpoint_path, bundle_path,
-        [p["product_id"] for p in products], imported, label_dir, written,
+        directory,
+        db_url,
+        engine,
+        report,
+        bundle_report,
+        checkpoint_path,
+        bundle_path,
+        [p["product_id"] for p in products],
+        imported,
+        label_dir,
+        written,
     )

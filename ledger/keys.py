@@ -95,9 +95,15 @@ def load_private(path: Path) -> Ed25519PrivateKey:
             f"key file {path} has mode {stat.S_IMODE(mode):04o}; private keys must be 0600 "
             f"(run: chmod 600 {path})"
         )
+    passphrase = _passphrase()
     try:
-        key = serialization.load_pem_private_key(data, password=_passphrase())
+        key = serialization.load_pem_private_key(data, password=passphrase)
     except TypeError as exc:
+        if passphrase is not None:  # cryptography: "Password was given but ... not encrypted"
+            raise KeyMaterialError(
+                f"key file {path} is not encrypted, but {PASSPHRASE_ENV} is set; "
+                "unset it to use this key"
+            ) from exc
         raise KeyMaterialError(
             f"key file {path} is encrypted; set {PASSPHRASE_ENV} to its passphrase"
         ) from exc

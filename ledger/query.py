@@ -142,7 +142,7 @@ def records_frame(conn: Connection, window: Window, as_of: int | None = None) ->
     rows = conn.execute(text(_RECORD_SQL), params).all()
     frame = pd.DataFrame(rows, columns=RECORD_FRAME_COLUMNS)
     for column in ("co2e_kg", "units_covered", "mass_kg"):
-        frame[column] = [Decimal(v) for v in frame[column]]
+        frame[column] = pd.Series([Decimal(v) for v in frame[column]], dtype=object)
     return frame
 
 
@@ -176,7 +176,8 @@ def _per_kg_by_stage(frame: pd.DataFrame) -> dict[str, Decimal | None]:
     co2e = frame.groupby("stage")["co2e_kg"].agg(_sum)
     handled: dict[str, Decimal] = {}
     for key, n in handled_units.items():
-        handled[key[0]] = handled.get(key[0], ZERO) + n * mass[key]
+        stage_key: tuple[str, str, str] = tuple(key)  # type: ignore[arg-type,assignment]
+        handled[stage_key[0]] = handled.get(stage_key[0], ZERO) + n * mass.loc[stage_key]
     for stage, kg in handled.items():
         out[stage] = ratio(co2e[stage], kg)
     return out

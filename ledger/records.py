@@ -72,8 +72,11 @@ def iter_rows(handle: IO[str], fmt_name: str) -> Iterator[tuple[int, dict[str, A
             continue
         try:
             obj = json.loads(line, parse_float=Decimal)
-        except ValueError as exc:
-            yield number, {"__extra__": f"not valid JSON ({exc.msg})"}
+        except (ValueError, RecursionError) as exc:
+            # JSONDecodeError has .msg; the int-size limit raises a plain ValueError and very
+            # deep nesting a RecursionError: both are bad rows, not crashes.
+            reason = getattr(exc, "msg", None) or str(exc).split(":")[0]
+            yield number, {"__extra__": f"not valid JSON ({reason})"}
             continue
         if not isinstance(obj, dict):
             yield number, {"__extra__": "a JSONL line must be an object"}
@@ -332,7 +335,9 @@ def add_product(
     if not name.strip():
         raise InputError("name: must not be empty")
     if declared_unit not in DECLARED_UNITS:
-        raise InputError(f"declared_unit: {declared_unit!r} is not one of {', '.join(DECLARED_UNITS)}")
+        raise InputError(
+            f"declared_unit: {declared_unit!r} is not one of {', '.join(DECLARED_UNITS)}"
+        )
     try:
         mass = fmt(parse_decimal(mass_kg, allow_zero=False))
     except LedgerError as exc:

@@ -28,7 +28,7 @@ from ledger.errors import ConflictError, InputError, KeyMaterialError, NotFoundE
 from ledger.footprint import STAGES
 from ledger.store import db
 from ledger.store.appender import Appender, appending
-from ledger.store.schema import EntryRow, FactorRow, SupplierKeyRow, SupplierRow
+from ledger.store.schema import EntryRow, FactorRow, SupplierKeyRow
 from ledger.units import dimension
 
 FACTOR_COLUMNS = (
@@ -67,7 +67,9 @@ def _append_signed(app: Appender, kind: str, fields: dict[str, Any], key: Ed2551
     return app.append(kind, payload, canonical_bytes(payload)).seq
 
 
-def init_ledger(engine: Engine, operator: Ed25519PrivateKey, origin: str | None = None) -> LedgerInfo:
+def init_ledger(
+    engine: Engine, operator: Ed25519PrivateKey, origin: str | None = None
+) -> LedgerInfo:
     """Create the schema and the genesis entry; refuse a database that already has a ledger."""
     db.create_schema(engine)
     ledger_id = str(uuid.uuid4())
@@ -225,7 +227,7 @@ def parse_factor_row(row: dict[str, str | None]) -> dict[str, Any]:
             if name in ("factor_id", "activity"):
                 out[name] = check_token(value, name)
             elif name == "version" or name == "year":
-                if not value.isdigit() or len(value) > 9 or int(value) < 1:
+                if not (value.isascii() and value.isdigit()) or len(value) > 9 or int(value) < 1:
                     raise InputError(f"{value!r} is not a positive whole number")
                 out[name] = int(value)
             elif name == "stage":

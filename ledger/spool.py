@@ -40,7 +40,8 @@ class Spool:
         self.count += 1
         if len(self._buffer) >= CHUNK:
             if self._file is None:
-                self._file = tempfile.TemporaryFile(prefix="carbon-ledger-spool-")
+                # closed by close() / __exit__, not a with-block: it outlives this call
+                self._file = tempfile.TemporaryFile(prefix="carbon-ledger-spool-")  # noqa: SIM115
             chunk = (self._buffer, self._nodes)
             pickle.dump(chunk, self._file, protocol=pickle.HIGHEST_PROTOCOL)
             self._chunks += 1

@@ -66,14 +66,34 @@ def sign_checkpoint(engine: Engine, operator: Ed25519PrivateKey) -> StoredCheckp
         if last is not None:
             if last.tree_size == size and last.root_hash == root.hex():
                 return last
-            then = merkle.root_hash_from(last.tree_size, node_fetcher(conn))
+            if size < last.tree_size:
+                raise ConflictError(
+                    f"the ledger has {size} entries but checkpoint #{last.id} covers "
+                    f"{last.tree_size}: entries were cut off; refusing to sign an inconsistent "
+                    "checkpoint (run `carbon-ledger verify`)"
+                )
+            fetch = node_fetcher(conn)
+            then = merkle.root_hash_from(last.tree_size, fetch)
             if then.hex() != last.root_hash:
                 raise ConflictError(
                     f"the stored tree at size {last.tree_size} no longer has the root of "
                     f"checkpoint #{last.id}; refusing to sign an inconsistent checkpoint "
                     "(run `carbon-ledger verify`)"
                 )
-        signed = note.sign_checkpoint(note.Checkpoint(info.origin, size, root), info.origin, operator)
+            try:  # the new root must extend the old one, not merely sit next to its nodes
+                merkle.verify_consistency(
+                    last.tree_size, size, then, root,
+                    merkle.consistency_proof_from(last.tree_size, size, fetch),
+                )
+            except ProofError as exc:
+                raise ConflictError(
+                    f"the stored tree at size {size} does not extend checkpoint #{last.id} "
+                    f"({exc}); refusing to sign an inconsistent checkpoint "
+                    "(run `carbon-ledger verify`)"
+                ) from exc
+        signed = note.sign_checkpoint(
+            note.Checkpoint(info.origin, size, root), info.origin, operator
+        )
         signed_at = app.recorded_at
         result = conn.execute(
             text(
@@ -127,8 +147,13 @@ def check_proof_document(doc: dict[str, Any], origin: str, operator: Any) -> not
     leaf = merkle.leaf_hash(doc["entry_bytes"].encode("utf-8"))
     if leaf.hex() != doc["leaf_hash"]:
         raise ProofError("leaf_hash does not match entry_bytes")
-    if json.loads(doc["entry_bytes"])["seq"] != doc["seq"]:
+    entry = json.loads(doc["entry_bytes"])
+    if entry["seq"] != doc["seq"]:
         raise ProofError("entry_bytes are for a different seq")
+    if entry.get("kind") != "record" or entry["payload"].get("record_id") != doc["record_id"]:
+        raise ProofError(f"entry_bytes are not the record {doc['record_id']!r}")
+    if doc["tree_size"] != cp.size:
+        raise ProofError(f"tree_size {doc['tree_size']} is not the checkpoint's size {cp.size}")
     merkle.verify_inclusion(
         leaf, doc["seq"], cp.size, [bytes.fromhex(h) for h in doc["inclusion_proof"]], cp.root_hash
     )

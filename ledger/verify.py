@@ -126,6 +126,8 @@ class ChainVerifier:
             raise VerificationError(f"entry bytes say seq {parsed.seq}, expected {seq}", seq)
         entry_hash = hashlib.sha256(data).hexdigest()
         leaf = hashlib.sha256(b"\x00" + data).digest()
+        if stored is not None:  # integrity of the row first: edited bytes say so, not "bad co2e"
+            _check_stored(stored, parsed.kind, parsed.recorded_at, parsed.prev, entry_hash, leaf)
         if parsed.prev != self.prev:
             raise VerificationError(
                 f"prev link broken: entry says prev {parsed.prev[:16]}…, previous entry hash is "
@@ -141,8 +143,8 @@ class ChainVerifier:
                 seq,
             )
         covering = self._check_kind(seq, parsed.kind, parsed.payload, parsed.payload_bytes)
-        if stored is not None:
-            _check_stored(stored, parsed.kind, parsed.recorded_at, entry_hash, leaf, covering)
+        if stored is not None and stored.submission_seq != covering:
+            raise VerificationError("submission_seq column does not match the entry bytes", seq)
         for level, idx, node in self.tree.append(leaf):
             if level > 0:
                 self.node_digest = _mix(self.node_digest, _node_key(level, idx, node))
@@ -193,7 +195,7 @@ class ChainVerifier:
                 f"submission {sub.seq} announced {sub.remaining} more entries, found a {kind}",
                 seq,
             )
-        if seq == 0 and kind != "genesis" or seq != 0 and kind == "genesis":
+        if (seq == 0 and kind != "genesis") or (seq != 0 and kind == "genesis"):
             raise VerificationError("genesis must be exactly the first entry", seq)
         if kind in OPERATOR_KINDS:
             self._check_operator(seq, kind, payload)
@@ -214,8 +216,10 @@ class ChainVerifier:
                 canonical_bytes(fields),
                 str(payload.get("signature", "")),
             )
-        except VerificationError:
-            raise VerificationError(f"operator signature on {kind} entry does not verify", seq)
+        except VerificationError as exc:
+            raise VerificationError(
+                f"operator signature on {kind} entry does not verify", seq
+            ) from exc
         if kind in ("supplier", "key_rotate"):
             key = keys.public_from_b64(payload["public_key"])
             if keys.key_id(key) != payload["key_id"] or payload["key_id"] in self.keys:
@@ -252,8 +256,10 @@ class ChainVerifier:
             keys.verify(
                 key, keys.SUBMISSION_DOMAIN, canonical_bytes(fields), payload.get("signature", "")
             )
-        except VerificationError:
-            raise VerificationError(f"submission signature by key {kid} does not verify", seq)
+        except VerificationError as exc:
+            raise VerificationError(
+                f"submission signature by key {kid} does not verify", seq
+            ) from exc
         count, root = payload.get("count"), payload.get("records_root", "")
         if not isinstance(count, int) or count < 1 or not _HEX64.match(root):
             raise VerificationError("submission has a bad count or records_root", seq)
@@ -271,7 +277,9 @@ class ChainVerifier:
         if rid in self.records:
             raise VerificationError(f"record_id {rid!r} appears twice", seq)
         if payload["product_id"] not in self.products:
-            raise VerificationError(f"record names unregistered product {payload['product_id']}", seq)
+            raise VerificationError(
+                f"record names unregistered product {payload['product_id']}", seq
+            )
         factor = None
         if "factor_id" in payload:
             factor = self.factors.get((payload["factor_id"], payload["factor_version"]))
@@ -300,7 +308,9 @@ class ChainVerifier:
 
     def _check_target(self, seq: int, rid: str, supplier: str, what: str) -> None:
         if self.records.get(rid) != supplier:
-            raise VerificationError(f"{what} targets {rid!r}, not an earlier record of {supplier!r}", seq)
+            raise VerificationError(
+                f"{what} targets {rid!r}, not an earlier record of {supplier!r}", seq
+            )
         if rid in self.status:
             raise VerificationError(f"{what} targets {rid!r}, already {self.status[rid][0]}", seq)
 
@@ -357,9 +367,9 @@ def _check_stored(
     stored: StoredColumns,
     kind: str,
     recorded_at: str,
+    prev: str,
     entry_hash: str,
     leaf: bytes,
-    covering: int | None,
 ) -> None:
     seq = stored.seq
     if stored.entry_hash != entry_hash:
@@ -367,8 +377,8 @@ def _check_stored(
     for name, want, have in (
         ("kind", kind, stored.kind),
         ("recorded_at", recorded_at, stored.recorded_at),
+        ("prev_hash", prev, stored.prev_hash),
         ("leaf_hash", leaf, bytes(stored.leaf_hash)),
-        ("submission_seq", covering, stored.submission_seq),
     ):
         if want != have:
             raise VerificationError(f"{name} column does not match the entry bytes", seq)

@@ -28,8 +28,11 @@ def keygen(obj: Ctx, out: Path) -> None:
     private = keys.generate()
     pub = keys.write_keypair(private, out)
     kid = keys.key_id(private.public_key())
-    emit(obj, {"private": str(out), "public": str(pub), "key_id": kid},
-         f"wrote {out} (private, 0600) and {pub}; key_id {kid}")
+    emit(
+        obj,
+        {"private": str(out), "public": str(pub), "key_id": kid},
+        f"wrote {out} (private, 0600) and {pub}; key_id {kid}",
+    )
 
 
 @cli.command()
@@ -43,8 +46,15 @@ def init(obj: Ctx, operator_key: Path, origin: str | None) -> None:
     Example:  carbon-ledger init --operator-key keys/operator.key --origin example.com/ledger
     """
     info = registry.init_ledger(obj.engine, keys.load_private(operator_key), origin)
-    emit(obj, {"ledger_id": info.ledger_id, "origin": info.origin, "operator_key_id": info.operator_key_id},
-         f"initialised ledger {info.ledger_id} (origin {info.origin}) at {obj.db_url}")
+    emit(
+        obj,
+        {
+            "ledger_id": info.ledger_id,
+            "origin": info.origin,
+            "operator_key_id": info.operator_key_id,
+        },
+        f"initialised ledger {info.ledger_id} (origin {info.origin}) at {obj.db_url}",
+    )
 
 
 @cli.group()
@@ -59,7 +69,9 @@ def supplier() -> None:
 @click.option("--public-key", required=True, type=KEY, help="The supplier's PEM public key.")
 @click.option("--operator-key", required=True, type=KEY)
 @pass_ctx
-def supplier_add(obj: Ctx, supplier_id: str, name: str, country: str, public_key: Path, operator_key: Path) -> None:
+def supplier_add(
+    obj: Ctx, supplier_id: str, name: str, country: str, public_key: Path, operator_key: Path
+) -> None:
     """Register supplier SUPPLIER_ID with its public key.
 
     \b
@@ -67,9 +79,14 @@ def supplier_add(obj: Ctx, supplier_id: str, name: str, country: str, public_key
                 --public-key sup-bev.key.pub --operator-key operator.key
     """
     pub = keys.load_public(existing_file(public_key))
-    seq = registry.add_supplier(obj.engine, supplier_id, name, country, pub, keys.load_private(operator_key))
-    emit(obj, {"seq": seq, "supplier_id": supplier_id, "key_id": keys.key_id(pub)},
-         f"registered supplier {supplier_id} (key {keys.key_id(pub)}) at seq {seq}")
+    seq = registry.add_supplier(
+        obj.engine, supplier_id, name, country, pub, keys.load_private(operator_key)
+    )
+    emit(
+        obj,
+        {"seq": seq, "supplier_id": supplier_id, "key_id": keys.key_id(pub)},
+        f"registered supplier {supplier_id} (key {keys.key_id(pub)}) at seq {seq}",
+    )
 
 
 @supplier.command("rotate-key")
@@ -81,11 +98,16 @@ def supplier_rotate(obj: Ctx, supplier_id: str, public_key: Path, operator_key: 
     """Give SUPPLIER_ID a new key; its current keys stop signing new submissions.
 
     \b
-    Example:  carbon-ledger supplier rotate-key sup-bev --public-key new.key.pub --operator-key operator.key
+    Example:  carbon-ledger supplier rotate-key sup-bev --public-key new.key.pub \\
+                --operator-key operator.key
     """
     pub = keys.load_public(existing_file(public_key))
     seq = registry.rotate_key(obj.engine, supplier_id, pub, keys.load_private(operator_key))
-    emit(obj, {"seq": seq, "key_id": keys.key_id(pub)}, f"rotated {supplier_id} to key {keys.key_id(pub)} at seq {seq}")
+    emit(
+        obj,
+        {"seq": seq, "key_id": keys.key_id(pub)},
+        f"rotated {supplier_id} to key {keys.key_id(pub)} at seq {seq}",
+    )
 
 
 @supplier.command("revoke-key")
@@ -94,30 +116,59 @@ def supplier_rotate(obj: Ctx, supplier_id: str, public_key: Path, operator_key: 
 @click.option("--reason", default="revoked by operator", show_default=True)
 @click.option("--operator-key", required=True, type=KEY)
 @pass_ctx
-def supplier_revoke(obj: Ctx, supplier_id: str, key_id: str, reason: str, operator_key: Path) -> None:
+def supplier_revoke(
+    obj: Ctx, supplier_id: str, key_id: str, reason: str, operator_key: Path
+) -> None:
     """Revoke KEY_ID of SUPPLIER_ID: later submissions signed with it are refused.
 
     \b
     Example:  carbon-ledger supplier revoke-key sup-bev 3f2a9c0d1e2b4a5c --operator-key operator.key
     """
-    seq = registry.revoke_key(obj.engine, supplier_id, key_id, keys.load_private(operator_key), reason)
+    seq = registry.revoke_key(
+        obj.engine, supplier_id, key_id, keys.load_private(operator_key), reason
+    )
     emit(obj, {"seq": seq}, f"revoked key {key_id} of {supplier_id} at seq {seq}")
 
 
 @supplier.command("list")
 @pass_ctx
 def supplier_list(obj: Ctx) -> None:
-    """List suppliers and their keys."""
+    """List suppliers and their keys.
+
+    \b
+    Example:  carbon-ledger supplier list
+    """
     with db.reading(obj.engine) as conn:
-        rows = conn.execute(text(
-            "SELECT s.supplier_id, s.name, s.country, k.key_id, k.revoked_seq FROM suppliers s "
-            "JOIN supplier_keys k ON k.supplier_id = s.supplier_id ORDER BY s.supplier_id, k.added_seq"
-        )).all()
-    data = [{"supplier_id": r[0], "name": r[1], "country": r[2], "key_id": r[3],
-             "active": r[4] is None} for r in rows]
-    emit(obj, data, lambda: click.echo(table(
-        [(d["supplier_id"], d["name"], d["country"], d["key_id"], "active" if d["active"] else "retired")
-         for d in data], ["supplier_id", "name", "country", "key_id", "key"])))
+        rows = conn.execute(
+            text(
+                "SELECT s.supplier_id, s.name, s.country, k.key_id, k.revoked_seq "
+                "FROM suppliers s JOIN supplier_keys k ON k.supplier_id = s.supplier_id "
+                "ORDER BY s.supplier_id, k.added_seq"
+            )
+        ).all()
+    data = [
+        {"supplier_id": r[0], "name": r[1], "country": r[2], "key_id": r[3], "active": r[4] is None}
+        for r in rows
+    ]
+    emit(
+        obj,
+        data,
+        lambda: click.echo(
+            table(
+                [
+                    (
+                        d["supplier_id"],
+                        d["name"],
+                        d["country"],
+                        d["key_id"],
+                        "active" if d["active"] else "retired",
+                    )
+                    for d in data
+                ],
+                ["supplier_id", "name", "country", "key_id", "key"],
+            )
+        ),
+    )
 
 
 @cli.group()
@@ -145,23 +196,57 @@ def factor_import(obj: Ctx, file: Path, operator_key: Path) -> None:
 @factor.command("list")
 @pass_ctx
 def factor_list(obj: Ctx) -> None:
-    """List emission factors with their sources."""
+    """List emission factors with their sources.
+
+    \b
+    Example:  carbon-ledger --json factor list
+    """
     with db.reading(obj.engine) as conn:
         factors = registry.load_factors(conn)
     data = [
-        {"factor_id": f.factor_id, "version": f.version, "activity": f.activity, "stage": f.stage,
-         "unit": f.unit, "kgco2e_per_unit": str(f.kgco2e_per_unit), "gwp": f.gwp,
-         "source": f.source, "year": f.year, "region": f.region}
+        {
+            "factor_id": f.factor_id,
+            "version": f.version,
+            "activity": f.activity,
+            "stage": f.stage,
+            "unit": f.unit,
+            "kgco2e_per_unit": str(f.kgco2e_per_unit),
+            "gwp": f.gwp,
+            "source": f.source,
+            "year": f.year,
+            "region": f.region,
+        }
         for f in sorted(factors.values(), key=lambda f: (f.factor_id, f.version))
     ]
-    emit(obj, data, lambda: click.echo(table(
-        [(d["factor_id"], d["version"], d["activity"], d["unit"], d["kgco2e_per_unit"], d["gwp"], d["year"], d["region"])
-         for d in data], ["factor_id", "v", "activity", "unit", "kgCO2e/unit", "gwp", "year", "region"])))
+    emit(
+        obj,
+        data,
+        lambda: click.echo(
+            table(
+                [
+                    (
+                        d["factor_id"],
+                        d["version"],
+                        d["activity"],
+                        d["unit"],
+                        d["kgco2e_per_unit"],
+                        d["gwp"],
+                        d["year"],
+                        d["region"],
+                    )
+                    for d in data
+                ],
+                ["factor_id", "v", "activity", "unit", "kgCO2e/unit", "gwp", "year", "region"],
+            )
+        ),
+    )
 
 
 @cli.command()
 @click.option("--operator-key", required=True, type=KEY)
-@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Also write the note here.")
+@click.option(
+    "--out", type=click.Path(path_type=Path, dir_okay=False), help="Also write the note here."
+)
 @pass_ctx
 def checkpoint(obj: Ctx, operator_key: Path, out: Path | None) -> None:
     """Sign a C2SP tlog-checkpoint of the current tree and store it.
@@ -174,5 +259,8 @@ def checkpoint(obj: Ctx, operator_key: Path, out: Path | None) -> None:
     cp = transparency.sign_checkpoint(obj.engine, keys.load_private(operator_key))
     if out is not None:
         out.write_text(cp.note, encoding="utf-8")
-    emit(obj, {"id": cp.id, "tree_size": cp.tree_size, "root_hash": cp.root_hash, "note": cp.note},
-         lambda: click.echo(cp.note, nl=False))
+    emit(
+        obj,
+        {"id": cp.id, "tree_size": cp.tree_size, "root_hash": cp.root_hash, "note": cp.note},
+        lambda: click.echo(cp.note, nl=False),
+    )

@@ -64,7 +64,8 @@ def report_error(exc: LedgerError) -> None:
     envvar="CARBON_LEDGER_DB",
     default=DEFAULT_URL,
     show_default=True,
-    help="Database URL: sqlite:///PATH or postgresql+psycopg://USER@HOST/DB (env CARBON_LEDGER_DB).",
+    help="Database URL: sqlite:///PATH or postgresql+psycopg://USER@HOST/DB "
+    "(env CARBON_LEDGER_DB).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks for errors.")
@@ -102,7 +103,9 @@ def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
 
     def numeric(text: str) -> bool:
-        return text.replace(".", "", 1).replace("-", "", 1).replace("%", "").replace(",", "").isdigit()
+        return (
+            text.replace(".", "", 1).replace("-", "", 1).replace("%", "").replace(",", "").isdigit()
+        )
 
     lines = []
     for n, row in enumerate(cells):

@@ -18,8 +18,12 @@ FILE = click.Path(path_type=Path, dir_okay=False)
 
 @cli.command()
 @click.option("--checkpoint", "seen", type=FILE, help="A checkpoint you saw earlier (signed note).")
-@click.option("--bundle", type=FILE, help="Verify an `export` file offline instead of the database.")
-@click.option("--jobs", type=int, default=1, show_default=True, help="Worker processes for hashing.")
+@click.option(
+    "--bundle", type=FILE, help="Verify an `export` file offline instead of the database."
+)
+@click.option(
+    "--jobs", type=int, default=1, show_default=True, help="Worker processes for hashing."
+)
 @pass_ctx
 def verify(obj: Ctx, seen: Path | None, bundle: Path | None, jobs: int) -> None:
     """Verify the whole ledger; report the first bad seq and why.
@@ -44,12 +48,17 @@ def verify(obj: Ctx, seen: Path | None, bundle: Path | None, jobs: int) -> None:
         with progress_bar(audit.ledger_size(obj.engine), "verifying") as update:
             report = audit.verify_database(obj.engine, seen_note, progress=update, jobs=jobs)
     data = report.__dict__
-    emit(obj, data, lambda: click.echo(
-        f"OK: {report.entries} entries verified ({report.submissions} submissions, "
-        f"{report.records} records, {report.products} products, {report.suppliers} suppliers, "
-        f"{report.factors} factors, {report.checkpoints} checkpoints); "
-        f"tree size {report.tree_size}, root {report.root_hash}"
-        + "".join(f"\n  {c}" for c in report.checks)))
+    emit(
+        obj,
+        data,
+        lambda: click.echo(
+            f"OK: {report.entries} entries verified ({report.submissions} submissions, "
+            f"{report.records} records, {report.products} products, {report.suppliers} suppliers, "
+            f"{report.factors} factors, {report.checkpoints} checkpoints); "
+            f"tree size {report.tree_size}, root {report.root_hash}"
+            + "".join(f"\n  {c}" for c in report.checks)
+        ),
+    )
 
 
 @cli.command()
@@ -68,8 +77,11 @@ def prove(obj: Ctx, record_id: str, out: Path | None) -> None:
         click.echo(body)
     else:
         out.write_text(body + "\n", encoding="utf-8")
-        emit(obj, {"out": str(out), "seq": doc["seq"], "tree_size": doc["tree_size"]},
-             f"wrote proof of seq {doc['seq']} under checkpoint size {doc['tree_size']} to {out}")
+        emit(
+            obj,
+            {"out": str(out), "seq": doc["seq"], "tree_size": doc["tree_size"]},
+            f"wrote proof of seq {doc['seq']} under checkpoint size {doc['tree_size']} to {out}",
+        )
 
 
 @cli.command()
@@ -84,7 +96,8 @@ def log(obj: Ctx, supplier: str | None, product: str | None, kind: str | None, l
     \b
     Example:  carbon-ledger log --supplier sup-logi --kind record --limit 5
     """
-    clauses, params = [], {"limit": limit}
+    clauses: list[str] = []
+    params: dict[str, object] = {"limit": limit}
     if kind:
         clauses.append("e.kind = :kind")
         params["kind"] = kind
@@ -92,8 +105,10 @@ def log(obj: Ctx, supplier: str | None, product: str | None, kind: str | None, l
         clauses.append("r.product_id = :product")
         params["product"] = product
     if supplier:
-        clauses.append("(r.supplier_id = :supplier OR s.supplier_id = :supplier "
-                       "OR e.entry_bytes LIKE :pattern)")
+        clauses.append(
+            "(r.supplier_id = :supplier OR s.supplier_id = :supplier "
+            "OR e.entry_bytes LIKE :pattern)"
+        )
         params["supplier"] = supplier
         params["pattern"] = f'%"supplier_id":"{supplier}"%'
     where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
@@ -104,17 +119,36 @@ def log(obj: Ctx, supplier: str | None, product: str | None, kind: str | None, l
     )
     with db.reading(obj.engine) as conn:
         rows = conn.execute(sql, params).all()
-    entries = [{"seq": r[0], "kind": r[1], "recorded_at": r[2],
-                "payload": json.loads(bytes(r[3]))["payload"]} for r in rows]
-    emit(obj, entries, lambda: click.echo(table(
-        [(e["seq"], e["kind"], e["recorded_at"], _summary(e["kind"], e["payload"])) for e in entries],
-        ["seq", "kind", "recorded_at", "summary"])))
+    entries = [
+        {
+            "seq": r[0],
+            "kind": r[1],
+            "recorded_at": r[2],
+            "payload": json.loads(bytes(r[3]))["payload"],
+        }
+        for r in rows
+    ]
+    emit(
+        obj,
+        entries,
+        lambda: click.echo(
+            table(
+                [
+                    (e["seq"], e["kind"], e["recorded_at"], _summary(e["kind"], e["payload"]))
+                    for e in entries
+                ],
+                ["seq", "kind", "recorded_at", "summary"],
+            )
+        ),
+    )
 
 
 def _summary(kind: str, p: dict[str, Any]) -> str:
     if kind == "record":
-        return (f"{p['supplier_id']} {p['product_id']} {p['stage']}/{p['activity']} "
-                f"{p['amount']} {p['unit']} = {p['co2e_kg']} kgCO2e")
+        return (
+            f"{p['supplier_id']} {p['product_id']} {p['stage']}/{p['activity']} "
+            f"{p['amount']} {p['unit']} = {p['co2e_kg']} kgCO2e"
+        )
     if kind == "submission":
         return f"{p['supplier_id']} signed {p['count']} entries with key {p['key_id']}"
     if kind == "factor":
@@ -139,4 +173,8 @@ def export(obj: Ctx, out: Path) -> None:
     """
     with progress_bar(audit.ledger_size(obj.engine), "exporting") as update:
         header = audit.export_bundle(obj.engine, out, progress=update)
-    emit(obj, header, f"exported {header['tree_size']} entries and {header['checkpoints']} checkpoints to {out}")
+    emit(
+        obj,
+        header,
+        f"exported {header['tree_size']} entries and {header['checkpoints']} checkpoints to {out}",
+    )

@@ -14,11 +14,19 @@ from ledger_cli.render import render_frame
 
 
 @cli.command()
-@click.option("--dir", "directory", type=click.Path(path_type=Path, file_okay=False),
-              default=Path("carbon-ledger-demo"), show_default=True,
-              help="Fresh directory for the demo ledger, keys, export and labels.")
-@click.option("--samples", type=click.Path(path_type=Path, file_okay=False),
-              help="The samples/ directory (found automatically in a checkout).")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("carbon-ledger-demo"),
+    show_default=True,
+    help="Fresh directory for the demo ledger, keys, export and labels.",
+)
+@click.option(
+    "--samples",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="The samples/ directory (found automatically in a checkout).",
+)
 @pass_ctx
 def demo(obj: Ctx, directory: Path, samples: Path | None) -> None:
     """Build a ledger from samples/, verify it, print the supplier table, write labels.
@@ -28,16 +36,25 @@ def demo(obj: Ctx, directory: Path, samples: Path | None) -> None:
     """
     result = demo_lib.build(directory, samples, say=click.echo)
     r = result.report
-    click.echo(f"verify: OK, {r.entries} entries, {r.submissions} submissions, {r.records} "
-               f"records; root {r.root_hash[:16]}… matches the signed checkpoint")
-    click.echo(f"verify --bundle {result.bundle_path.name}: OK offline, "
-               f"{result.bundle_report.entries} entries")
-    frame = query.intensity(result.engine, "supplier", ("2025-01-01", "2026-01-01"),
-                            ("2024-01-01", "2025-01-01"))
+    click.echo(
+        f"verify: OK, {r.entries} entries, {r.submissions} submissions, {r.records} "
+        f"records; root {r.root_hash[:16]}… matches the signed checkpoint"
+    )
+    click.echo(
+        f"verify --bundle {result.bundle_path.name}: OK offline, "
+        f"{result.bundle_report.entries} entries"
+    )
+    frame = query.intensity(
+        result.engine, "supplier", ("2025-01-01", "2026-01-01"), ("2024-01-01", "2025-01-01")
+    )
     click.echo("\nSupplier carbon intensity 2025 vs 2024 baseline (kgCO2e per kg of product):")
     click.echo(render_frame(frame.drop(columns=["missing_stages"]), "table", SHORT))
-    click.echo(f"\nlabels: {len(result.labels)} files in {result.label_dir} — check one offline with:\n"
-               f"  carbon-ledger label verify {result.label_dir}/6923451000013.label.json "
-               f"--operator-pub {result.directory}/keys/operator.key.pub")
-    click.echo(f"\nledger: {result.db_url}\nTry:  carbon-ledger --db {result.db_url} "
-               f"query intensity --by product --from 2025-01-01 --to 2026-01-01")
+    click.echo(
+        f"\nlabels: {len(result.labels)} files in {result.label_dir} — check one offline with:\n"
+        f"  carbon-ledger label verify {result.label_dir}/6923451000013.label.json "
+        f"--operator-pub {result.directory}/keys/operator.key.pub"
+    )
+    click.echo(
+        f"\nledger: {result.db_url}\nTry:  carbon-ledger --db {result.db_url} "
+        f"query intensity --by product --from 2025-01-01 --to 2026-01-01"
+    )

@@ -21,23 +21,49 @@ def label() -> None:
 
 @label.command("export")
 @click.argument("product_id", required=False)
-@click.option("--all", "all_products", is_flag=True, help="Every product, one file each in --out DIR.")
+@click.option(
+    "--all", "all_products", is_flag=True, help="Every product, one file each in --out DIR."
+)
 @click.option("--from", "start", required=True, help="Window start YYYY-MM-DD (inclusive).")
 @click.option("--to", "end", required=True, help="Window end YYYY-MM-DD (exclusive).")
-@click.option("--format", "fmt_name", type=click.Choice(label_export.FORMATS), default="json", show_default=True)
-@click.option("--out", type=click.Path(path_type=Path), help="Output file (a directory with --all).")
-@click.option("--qr-url", help="QR URL template with {product_id}; default a compact verification string.")
-@click.option("--pact-extension-base", default=label_export.DEFAULT_EXTENSION_BASE, show_default=True,
-              help="Public base URL of the PACT extension schema.")
+@click.option(
+    "--format",
+    "fmt_name",
+    type=click.Choice(label_export.FORMATS),
+    default="json",
+    show_default=True,
+)
+@click.option(
+    "--out", type=click.Path(path_type=Path), help="Output file (a directory with --all)."
+)
+@click.option(
+    "--qr-url", help="QR URL template with {product_id}; default a compact verification string."
+)
+@click.option(
+    "--pact-extension-base",
+    default=label_export.DEFAULT_EXTENSION_BASE,
+    show_default=True,
+    help="Public base URL of the PACT extension schema.",
+)
 @pass_ctx
-def label_export_cmd(obj: Ctx, product_id: str | None, all_products: bool, start: str, end: str,
-                     fmt_name: str, out: Path | None, qr_url: str | None, pact_extension_base: str) -> None:
+def label_export_cmd(
+    obj: Ctx,
+    product_id: str | None,
+    all_products: bool,
+    start: str,
+    end: str,
+    fmt_name: str,
+    out: Path | None,
+    qr_url: str | None,
+    pact_extension_base: str,
+) -> None:
     """Export the carbon label of PRODUCT_ID (or --all products) as of the latest checkpoint.
 
     \b
     Examples:  carbon-ledger label export 6923451000013 --from 2025-01-01 --to 2026-01-01 \\
                  --format json --out water.label.json
-               carbon-ledger label export --all --from 2025-01-01 --to 2026-01-01 --format svg --out labels/
+               carbon-ledger label export --all --from 2025-01-01 --to 2026-01-01 \\
+                 --format svg --out labels/
     """
     options = label_export.LabelOptions(qr_url, pact_extension_base)
     if all_products == (product_id is not None):
@@ -46,9 +72,13 @@ def label_export_cmd(obj: Ctx, product_id: str | None, all_products: bool, start
         if out is None:
             raise InputError("--all needs --out DIR")
         written, skipped = label_export.export_all(obj.engine, start, end, fmt_name, out, options)
-        emit(obj, {"written": [str(p) for p in written], "skipped": skipped},
-             lambda: click.echo("\n".join([f"wrote {p}" for p in written]
-                                          + [f"skipped {s}" for s in skipped])))
+        emit(
+            obj,
+            {"written": [str(p) for p in written], "skipped": skipped},
+            lambda: click.echo(
+                "\n".join([f"wrote {p}" for p in written] + [f"skipped {s}" for s in skipped])
+            ),
+        )
         return
     assert product_id is not None
     body = label_export.export_one(obj.engine, product_id, start, end, fmt_name, options)
@@ -61,8 +91,12 @@ def label_export_cmd(obj: Ctx, product_id: str | None, all_products: bool, start
 
 @label.command("verify")
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--operator-pub", required=True, type=click.Path(path_type=Path, dir_okay=False),
-              help="The ledger operator's public key you trust.")
+@click.option(
+    "--operator-pub",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The ledger operator's public key you trust.",
+)
 @pass_ctx
 def label_verify_cmd(obj: Ctx, file: Path, operator_pub: Path) -> None:
     """Verify a carbon-label/v1 JSON file offline: no database needed.
@@ -79,6 +113,9 @@ def label_verify_cmd(obj: Ctx, file: Path, operator_pub: Path) -> None:
     except ValueError as exc:
         raise InputError(f"{file} is not JSON: {exc}") from exc
     fp = verify_label(doc, keys.load_public(operator_pub))
-    emit(obj, {"ok": True, "product_id": fp.product_id, "kgco2e_per_unit": str(fp.kgco2e_per_unit)},
-         f"OK: label of {fp.product_id} verified offline: {fp.kgco2e_per_unit} kgCO2e per "
-         f"{fp.declared_unit}, {fp.record_count} records, checkpoint size {doc['as_of_tree_size']}")
+    emit(
+        obj,
+        {"ok": True, "product_id": fp.product_id, "kgco2e_per_unit": str(fp.kgco2e_per_unit)},
+        f"OK: label of {fp.product_id} verified offline: {fp.kgco2e_per_unit} kgCO2e per "
+        f"{fp.declared_unit}, {fp.record_count} records, checkpoint size {doc['as_of_tree_size']}",
+    )

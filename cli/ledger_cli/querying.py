@@ -38,15 +38,27 @@ def _baseline(start: str | None, end: str | None) -> tuple[str, str] | None:
 
 
 @query_group.command("intensity")
-@click.option("--by", type=click.Choice(["supplier", "product", "stage"]), default="supplier", show_default=True)
+@click.option(
+    "--by",
+    type=click.Choice(["supplier", "product", "stage"]),
+    default="supplier",
+    show_default=True,
+)
 @click.option("--from", "start", required=True, help="Window start YYYY-MM-DD (inclusive).")
 @click.option("--to", "end", required=True, help="Window end YYYY-MM-DD (exclusive).")
 @click.option("--baseline-from")
 @click.option("--baseline-to")
 @click.option("--format", "fmt_name", type=FORMAT, default="table", show_default=True)
 @pass_ctx
-def intensity(obj: Ctx, by: str, start: str, end: str, baseline_from: str | None,
-              baseline_to: str | None, fmt_name: str) -> None:
+def intensity(
+    obj: Ctx,
+    by: str,
+    start: str,
+    end: str,
+    baseline_from: str | None,
+    baseline_to: str | None,
+    fmt_name: str,
+) -> None:
     """Carbon intensity per supplier (kgCO2e/kg), product (kgCO2e/unit) or stage.
 
     \b
@@ -66,11 +78,20 @@ def intensity(obj: Ctx, by: str, start: str, end: str, baseline_from: str | None
 @click.option("--to", "end", required=True)
 @click.option("--baseline-from", required=True)
 @click.option("--baseline-to", required=True)
-@click.option("--target-reduction", default="12", show_default=True, help="Required reduction in %.")
+@click.option(
+    "--target-reduction", default="12", show_default=True, help="Required reduction in %."
+)
 @click.option("--format", "fmt_name", type=FORMAT, default="table", show_default=True)
 @pass_ctx
-def scorecard(obj: Ctx, start: str, end: str, baseline_from: str, baseline_to: str,
-              target_reduction: str, fmt_name: str) -> None:
+def scorecard(
+    obj: Ctx,
+    start: str,
+    end: str,
+    baseline_from: str,
+    baseline_to: str,
+    target_reduction: str,
+    fmt_name: str,
+) -> None:
     """Supplier scorecard for green finance, pinned to the latest checkpoint.
 
     \b
@@ -89,6 +110,9 @@ def scorecard(obj: Ctx, start: str, end: str, baseline_from: str, baseline_to: s
         frame = frame.drop(columns=["tree_size", "root_hash"])
     click.echo(render_frame(frame, fmt_name, {**SHORT, "meets_target": f"meets -{target}%"}))
     if fmt_name == "table":
-        pinned = (f"checkpoint tree size {card.tree_size}, root {card.root_hash}" if card.root_hash
-                  else f"tree size {card.tree_size} (no checkpoint signed yet)")
+        pinned = (
+            f"checkpoint tree size {card.tree_size}, root {card.root_hash}"
+            if card.root_hash
+            else f"tree size {card.tree_size} (no checkpoint signed yet)"
+        )
         click.echo(f"\nfigures as of {pinned}")

@@ -14,7 +14,9 @@ KEY = click.Path(path_type=Path, dir_okay=False)
 
 
 def _supplier_options(fn: Any) -> Any:
-    fn = click.option("--key", "key_path", required=True, type=KEY, help="The supplier's private key.")(fn)
+    fn = click.option(
+        "--key", "key_path", required=True, type=KEY, help="The supplier's private key."
+    )(fn)
     return click.option("--supplier", required=True, help="Your supplier id.")(fn)
 
 
@@ -31,35 +33,65 @@ def product() -> None:
 @click.option("--mass-kg", required=True, help="Mass of one declared unit in kg (> 0).")
 @click.option("--category", help="UN CPC code (optional).")
 @pass_ctx
-def product_add(obj: Ctx, product_id: str, supplier: str, key_path: Path, name: str,
-                declared_unit: str, mass_kg: str, category: str | None) -> None:
+def product_add(
+    obj: Ctx,
+    product_id: str,
+    supplier: str,
+    key_path: Path,
+    name: str,
+    declared_unit: str,
+    mass_kg: str,
+    category: str | None,
+) -> None:
     """Register PRODUCT_ID (a GTIN or URN), signed by the owning supplier.
 
     \b
     Example:  carbon-ledger product add 6901234567892 --supplier sup-bev --key sup-bev.key \\
                 --name "Green tea 550 ml" --declared-unit piece --mass-kg 0.58
     """
-    result = records.add_product(obj.engine, supplier, keys.load_private(key_path), product_id,
-                                 name, declared_unit, mass_kg, category)
-    emit(obj, {"seq": result.first_seq, "submission_seq": result.submission_seq},
-         f"registered product {product_id} at seq {result.first_seq}")
+    result = records.add_product(
+        obj.engine,
+        supplier,
+        keys.load_private(key_path),
+        product_id,
+        name,
+        declared_unit,
+        mass_kg,
+        category,
+    )
+    emit(
+        obj,
+        {"seq": result.first_seq, "submission_seq": result.submission_seq},
+        f"registered product {product_id} at seq {result.first_seq}",
+    )
 
 
 @cli.command()
 @_supplier_options
 @click.option("--product", "product_id", required=True)
-@click.option("--stage", required=True, type=click.Choice(["production", "warehousing", "transport", "packaging"]))
+@click.option(
+    "--stage",
+    required=True,
+    type=click.Choice(["production", "warehousing", "transport", "packaging"]),
+)
 @click.option("--activity", required=True, help="e.g. electricity, road_freight, corrugated_box")
 @click.option("--amount", help="Activity amount as a decimal, e.g. 1200.5")
 @click.option("--unit", help="kWh, MWh, GJ, MJ, g, kg, t, L, m3, tkm, pallet_day, m3_day, piece")
-@click.option("--factor", "factor_id", help="Emission factor id (latest version unless --factor-version).")
+@click.option(
+    "--factor", "factor_id", help="Emission factor id (latest version unless --factor-version)."
+)
 @click.option("--factor-version", type=int)
 @click.option("--co2e-kg", help="Measured kgCO2e (with --evidence-sha256, no factor).")
 @click.option("--evidence-sha256", help="SHA-256 of the supporting document.")
 @click.option("--units-covered", required=True, help="Declared units of the product covered.")
 @click.option("--period-start", required=True, help="YYYY-MM-DD (inclusive)")
 @click.option("--period-end", required=True, help="YYYY-MM-DD (exclusive)")
-@click.option("--data-quality", type=click.Choice(["primary", "secondary"]), default="secondary", show_default=True)
+@click.option(
+    "--data-quality",
+    type=click.Choice(["primary", "secondary"]),
+    default="secondary",
+    show_default=True,
+)
 @click.option("--reuse-cycles", help="Packaging only: expected uses of a reusable item.")
 @click.option("--distance-km", help="Transport only: with --mass-kg instead of --amount.")
 @click.option("--mass-kg", help="Transport only: shipped mass in kg.")
@@ -67,7 +99,7 @@ def product_add(obj: Ctx, product_id: str, supplier: str, key_path: Path, name: 
 @click.option("--supersedes", help="record_id this record corrects.")
 @click.option("--note")
 @pass_ctx
-def append(obj: Ctx, supplier: str, key_path: Path, **fields: Any) -> None:
+def append(obj: Ctx, /, supplier: str, key_path: Path, **fields: Any) -> None:
     """Append one emission record, signed as a submission of one.
 
     \b
@@ -78,18 +110,25 @@ def append(obj: Ctx, supplier: str, key_path: Path, **fields: Any) -> None:
     """
     row = {k: (str(v) if v is not None else None) for k, v in fields.items()}
     payload, result = records.append_record(obj.engine, supplier, keys.load_private(key_path), row)
-    emit(obj, {"record": payload, "seq": result.first_seq, "submission_seq": result.submission_seq},
-         f"appended record {payload['record_id']} at seq {result.first_seq}: "
-         f"{payload['co2e_kg']} kgCO2e")
+    emit(
+        obj,
+        {"record": payload, "seq": result.first_seq, "submission_seq": result.submission_seq},
+        f"appended record {payload['record_id']} at seq {result.first_seq}: "
+        f"{payload['co2e_kg']} kgCO2e",
+    )
 
 
 @cli.command("import")
 @click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @_supplier_options
 @click.option("--dry-run", is_flag=True, help="Validate every row and write nothing.")
-@click.option("--allow-duplicate", is_flag=True, help="Import a file whose SHA-256 was imported before.")
+@click.option(
+    "--allow-duplicate", is_flag=True, help="Import a file whose SHA-256 was imported before."
+)
 @pass_ctx
-def import_(obj: Ctx, file: Path, supplier: str, key_path: Path, dry_run: bool, allow_duplicate: bool) -> None:
+def import_(
+    obj: Ctx, file: Path, supplier: str, key_path: Path, dry_run: bool, allow_duplicate: bool
+) -> None:
     """Import a CSV or JSONL file of records as one signed submission.
 
     Every row is validated first; if any is bad, each bad row is listed as
@@ -100,14 +139,32 @@ def import_(obj: Ctx, file: Path, supplier: str, key_path: Path, dry_run: bool, 
     """
     private = keys.load_private(key_path)
     with progress_bar(file.stat().st_size, f"importing {file.name}") as update:
-        report = records.import_records(obj.engine, file, supplier, private, dry_run=dry_run,
-                                        allow_duplicate=allow_duplicate, progress=update)
-    data: dict[str, Any] = {"rows": report.rows, "source_sha256": report.source_sha256, "dry_run": dry_run}
+        report = records.import_records(
+            obj.engine,
+            file,
+            supplier,
+            private,
+            dry_run=dry_run,
+            allow_duplicate=allow_duplicate,
+            progress=update,
+        )
+    data: dict[str, Any] = {
+        "rows": report.rows,
+        "source_sha256": report.source_sha256,
+        "dry_run": dry_run,
+    }
     if report.result is not None:
-        data.update(first_seq=report.result.first_seq, last_seq=report.result.last_seq,
-                    submission_seq=report.result.submission_seq, records_root=report.result.records_root)
-        message = (f"imported {report.rows} records from {file.name} as submission "
-                   f"{report.result.submission_seq} (seq {report.result.first_seq}-{report.result.last_seq})")
+        data.update(
+            first_seq=report.result.first_seq,
+            last_seq=report.result.last_seq,
+            submission_seq=report.result.submission_seq,
+            records_root=report.result.records_root,
+        )
+        message = (
+            f"imported {report.rows} records from {file.name} as submission "
+            f"{report.result.submission_seq} "
+            f"(seq {report.result.first_seq}-{report.result.last_seq})"
+        )
     else:
         message = f"dry run: all {report.rows} rows of {file.name} are valid; nothing was written"
     emit(obj, data, message)
@@ -122,7 +179,8 @@ def retract(obj: Ctx, record_id: str, supplier: str, key_path: Path, reason: str
     """Retract one of your records; it stops counting and stays in history.
 
     \b
-    Example:  carbon-ledger retract 7c9e... --supplier sup-bev --key sup-bev.key --reason "double counted"
+    Example:  carbon-ledger retract 7c9e... --supplier sup-bev --key sup-bev.key \\
+                --reason "double counted"
     """
     result = records.retract(obj.engine, supplier, keys.load_private(key_path), record_id, reason)
     emit(obj, {"seq": result.first_seq}, f"retracted {record_id} at seq {result.first_seq}")

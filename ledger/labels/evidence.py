@@ -91,12 +91,17 @@ def build_label(conn: Connection, product_id: str, window: tuple[date, date]) ->
     ).first()
     if product is None:
         raise NotFoundError(f"product {product_id!r} is not registered (as of the checkpoint)")
-    params = {"p": product_id, "start": window[0].isoformat(), "end": window[1].isoformat(), "n": size}
+    params = {
+        "p": product_id,
+        "start": window[0].isoformat(),
+        "end": window[1].isoformat(),
+        "n": size,
+    }
     record_seqs = [r[0] for r in conn.execute(text(_LABEL_RECORDS_SQL), params)]
     if not record_seqs:
         raise NotFoundError(f"product {product_id} has no records from {window[0]} to {window[1]}")
     covered = [product[0], *record_seqs]
-    subs = dict(
+    subs: dict[int, int] = dict(
         conn.execute(
             text("SELECT seq, submission_seq FROM entries WHERE seq IN :s").bindparams(
                 bindparam("s", expanding=True)
@@ -166,7 +171,9 @@ def _submission_nodes(
         wanted.setdefault(sub_seq, set()).update(merkle.plan_nodes(plan))
     out: dict[str, str] = {}
     for sub_seq, nodes in wanted.items():
-        leaves = [sub_seq + 1 + ix for lv, ix in nodes if lv == 0 and sub_seq + 1 + ix not in entries]
+        leaves = [
+            sub_seq + 1 + ix for lv, ix in nodes if lv == 0 and sub_seq + 1 + ix not in entries
+        ]
         for seq, data in _entries(conn, leaves).items():
             leaf = merkle.leaf_hash(payload_slice(data))
             out[f"{sub_seq}:0:{seq - sub_seq - 1}"] = leaf.hex()
@@ -271,8 +278,12 @@ def _open_evidence(
         if p.kind in OPERATOR_KINDS:
             fields = {k: v for k, v in p.payload.items() if k != "signature"}
             try:
-                keys.verify(ledger_key, keys.OPERATOR_DOMAIN, canonical_bytes(fields),
-                            p.payload.get("signature", ""))
+                keys.verify(
+                    ledger_key,
+                    keys.OPERATOR_DOMAIN,
+                    canonical_bytes(fields),
+                    p.payload.get("signature", ""),
+                )
             except VerificationError as exc:
                 raise VerificationError(f"operator signature on entry {seq} fails", seq) from exc
             if p.kind in ("supplier", "key_rotate"):
@@ -292,7 +303,9 @@ def _open_evidence(
             raise VerificationError(f"submission {seq} is signed by a key the evidence lacks", seq)
         fields = {k: v for k, v in p.payload.items() if k != "signature"}
         try:
-            keys.verify(key, keys.SUBMISSION_DOMAIN, canonical_bytes(fields), p.payload["signature"])
+            keys.verify(
+                key, keys.SUBMISSION_DOMAIN, canonical_bytes(fields), p.payload["signature"]
+            )
         except VerificationError as exc:
             raise VerificationError(f"submission signature of entry {seq} fails", seq) from exc
     local_trees: dict[int, dict[tuple[int, int], bytes]] = {}
@@ -338,7 +351,9 @@ def footprint_from_evidence(
 ) -> ProductFootprint:
     """Verify the evidence and recompute the product's footprint from it alone."""
     parsed, _size = _open_evidence(evidence, operator)
-    names = {p.payload["supplier_id"]: p.payload["name"] for p in parsed.values() if p.kind == "supplier"}
+    names = {
+        p.payload["supplier_id"]: p.payload["name"] for p in parsed.values() if p.kind == "supplier"
+    }
     products = [p for p in parsed.values() if p.kind == "product"]
     if len(products) != 1 or products[0].payload["product_id"] != product_id:
         raise VerificationError(f"evidence must hold exactly the registration of {product_id}")
@@ -348,8 +363,16 @@ def footprint_from_evidence(
         if p.kind == "factor":
             f = p.payload
             factors[(f["factor_id"], f["version"])] = Factor(
-                f["factor_id"], f["version"], f["activity"], f["stage"], f["unit"],
-                Decimal(f["kgco2e_per_unit"]), f["gwp"], f["source"], f["year"], f["region"],
+                f["factor_id"],
+                f["version"],
+                f["activity"],
+                f["stage"],
+                f["unit"],
+                Decimal(f["kgco2e_per_unit"]),
+                f["gwp"],
+                f["source"],
+                f["year"],
+                f["region"],
             )
     rows = []
     used: dict[tuple[str, int], Factor] = {}
@@ -365,12 +388,24 @@ def footprint_from_evidence(
         if "factor_id" in r:
             factor = factors.get((r["factor_id"], r["factor_version"]))
             if factor is None:
-                raise VerificationError(f"record at seq {seq} pins a factor the evidence lacks", seq)
+                raise VerificationError(
+                    f"record at seq {seq} pins a factor the evidence lacks", seq
+                )
             used[(factor.factor_id, factor.version)] = factor
             if recompute_co2e(r, factor) != r["co2e_kg"]:
                 raise VerificationError(f"co2e of record at seq {seq} is not amount × factor", seq)
-        rows.append((r["supplier_id"], product_id, r["stage"], r["activity"], Decimal(r["co2e_kg"]),
-                     Decimal(r["units_covered"]), Decimal(product["mass_kg"]), r["data_quality"]))
+        rows.append(
+            (
+                r["supplier_id"],
+                product_id,
+                r["stage"],
+                r["activity"],
+                Decimal(r["co2e_kg"]),
+                Decimal(r["units_covered"]),
+                Decimal(product["mass_kg"]),
+                r["data_quality"],
+            )
+        )
     if not rows:
         raise VerificationError("label evidence holds no records")
     frame = pd.DataFrame(rows, columns=query.RECORD_FRAME_COLUMNS)
@@ -401,7 +436,10 @@ def verify_label(doc: Mapping[str, Any], operator: Ed25519PublicKey) -> ProductF
         raise VerificationError(f"not a {LABEL_FORMAT} document")
     try:
         evidence = doc["evidence"]
-        window = (date.fromisoformat(doc["window"]["from"]), date.fromisoformat(doc["window"]["to"]))
+        window = (
+            date.fromisoformat(doc["window"]["from"]),
+            date.fromisoformat(doc["window"]["to"]),
+        )
         product_id = doc["product"]["product_id"]
     except (KeyError, TypeError, ValueError) as exc:
         raise VerificationError(f"label is missing or garbles a field: {exc}") from exc
@@ -412,8 +450,17 @@ def verify_label(doc: Mapping[str, Any], operator: Ed25519PublicKey) -> ProductF
     except (KeyError, TypeError, ValueError) as exc:
         raise VerificationError(f"label evidence is malformed: {exc!r}") from exc
     expected = label_document(fp, evidence)
-    for field in ("product", "window", "footprint", "primary_data_share", "record_count",
-                  "suppliers", "factors", "method", "as_of_tree_size"):
+    for field in (
+        "product",
+        "window",
+        "footprint",
+        "primary_data_share",
+        "record_count",
+        "suppliers",
+        "factors",
+        "method",
+        "as_of_tree_size",
+    ):
         if doc.get(field) != expected[field]:
             raise VerificationError(
                 f"label field {field!r} does not match the figures recomputed from its evidence "

@@ -27,7 +27,13 @@ from ledger.query import parse_window
 from ledger.store import db
 
 FORMATS = ("json", "pact", "svg", "html", "csv")
-SUFFIX = {"json": ".label.json", "pact": ".pact.json", "svg": ".svg", "html": ".html", "csv": ".csv"}
+SUFFIX = {
+    "json": ".label.json",
+    "pact": ".pact.json",
+    "svg": ".svg",
+    "html": ".html",
+    "csv": ".csv",
+}
 DEFAULT_EXTENSION_BASE = "https://carbon-ledger.example/schemas/pact-extensions"
 
 
@@ -127,7 +133,9 @@ def export_one(
 
 def product_ids(engine: Engine) -> list[str]:
     with db.reading(engine) as conn:
-        return [r[0] for r in conn.execute(text("SELECT product_id FROM products ORDER BY product_id"))]
+        return [
+            r[0] for r in conn.execute(text("SELECT product_id FROM products ORDER BY product_id"))
+        ]
 
 
 def safe_name(product_id: str) -> str:

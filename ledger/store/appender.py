@@ -13,15 +13,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, text, update
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import SQLModel
 
 from ledger import merkle
 from ledger.entry import GENESIS_PREV, Entry, make_entry, utc_now
 from ledger.errors import ConflictError
 from ledger.state import Change, Insert, Update, changes_for
 from ledger.store import db
-from ledger.store.schema import EntryRow, MerkleNodeRow, SQLModel
+from ledger.store import schema as _schema  # noqa: F401  (registers the tables)
 
 BATCH = 5000
 _TABLES = SQLModel.metadata.tables
@@ -33,9 +34,7 @@ class Appender:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         head = conn.execute(
-            select(EntryRow.seq, EntryRow.entry_hash, EntryRow.recorded_at)  # type: ignore[call-overload]
-            .order_by(EntryRow.seq.desc())  # type: ignore[union-attr]
-            .limit(1)
+            text("SELECT seq, entry_hash, recorded_at FROM entries ORDER BY seq DESC LIMIT 1")
         ).first()
         now = utc_now()
         if head is None:
@@ -81,7 +80,9 @@ class Appender:
             self.flush()
         return entry
 
-    def add_submission_nodes(self, submission_seq: int, nodes: list[tuple[int, int, bytes]]) -> None:
+    def add_submission_nodes(
+        self, submission_seq: int, nodes: list[tuple[int, int, bytes]]
+    ) -> None:
         """Buffer completed records_root subtrees (level >= 1) of a submission."""
         self._sub_nodes.extend(
             {"submission_seq": submission_seq, "level": lv, "idx": ix, "hash": h}
@@ -109,10 +110,10 @@ class Appender:
         except IntegrityError as exc:
             raise ConflictError(_describe_conflict(exc)) from exc
         for change in self._updates:
-            table = _TABLES[change.table]
+            target = _TABLES[change.table]
             self.conn.execute(
-                update(table)
-                .where(table.c[change.key_column] == bindparam("_key"))
+                update(target)
+                .where(target.c[change.key_column] == bindparam("_key"))
                 .values(**change.values),
                 {"_key": change.key},
             )
@@ -126,7 +127,7 @@ class Appender:
 
 def _describe_conflict(exc: IntegrityError) -> str:
     message = str(exc.orig).splitlines()[0] if exc.orig else str(exc)
-    if "records" in message and "record_id" in message or "records_pkey" in message:
+    if ("records" in message and "record_id" in message) or "records_pkey" in message:
         return "a record_id in this submission already exists in the ledger"
     return f"the ledger already holds a conflicting row ({message})"
 
@@ -141,7 +142,6 @@ def fetch_nodes(conn: Connection, wanted: set[tuple[int, int]]) -> dict[tuple[in
     """One query per kind of node: leaves from ``entries``, inner nodes from ``merkle_nodes``."""
     out: dict[tuple[int, int], bytes] = {}
     leaves = sorted(idx for level, idx in wanted if level == 0)
-    inner = [(level, idx) for level, idx in wanted if level > 0]
     leaf_stmt = text("SELECT seq, leaf_hash FROM entries WHERE seq IN :ids").bindparams(
         bindparam("ids", expanding=True)
     )

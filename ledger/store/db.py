@@ -120,17 +120,17 @@ def check_schema(conn: Connection) -> None:
 
 
 def _short(exc: SQLAlchemyError) -> str:
-    return str(exc.orig if getattr(exc, "orig", None) else exc).splitlines()[0]
+    orig = getattr(exc, "orig", None)
+    return str(orig if orig is not None else exc).splitlines()[0]
 
 
 @contextmanager
 def reading(engine: Engine) -> Iterator[Connection]:
     """A read transaction: a consistent snapshot that never blocks the writer."""
     try:
-        with engine.connect() as conn:
-            with conn.begin():
-                check_schema(conn)
-                yield conn
+        with engine.connect() as conn, conn.begin():
+            check_schema(conn)
+            yield conn
     except SQLAlchemyError as exc:
         raise StorageError(f"database error: {_short(exc)}") from exc
 
