@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from ledger import audit, keys, records, registry, transparency
 from ledger.errors import InputError
 from ledger.labels import export as label_export
+from ledger.labels.formats import FORMATS
 from ledger.store.db import make_engine
 from ledger.verify import VerifyReport
 
@@ -127,7 +128,7 @@ def build(directory: Path, samples: Path | None = None, say: Say = lambda _m: No
         engine,
         "2025-01-01",
         "2026-01-01",
-        label_export.FORMATS,
+        FORMATS,
         label_dir,
         label_export.LabelOptions(),
     )

@@ -6,11 +6,8 @@ from pathlib import Path
 
 import click
 
-from ledger import demo as demo_lib
-from ledger import query
 from ledger_cli.app import Ctx, cli, pass_ctx
 from ledger_cli.querying import SHORT
-from ledger_cli.render import render_frame
 
 
 @cli.command()
@@ -34,6 +31,10 @@ def demo(obj: Ctx, directory: Path, samples: Path | None) -> None:
     \b
     Example:  carbon-ledger demo --dir /tmp/carbon-demo
     """
+    from ledger import demo as demo_lib
+    from ledger import query
+    from ledger_cli.render import render_frame
+
     result = demo_lib.build(directory, samples, say=click.echo)
     r = result.report
     click.echo(

@@ -9,8 +9,7 @@ import click
 
 from ledger import keys
 from ledger.errors import InputError
-from ledger.labels import export as label_export
-from ledger.labels.evidence import verify_label
+from ledger.labels.formats import DEFAULT_EXTENSION_BASE, FORMATS
 from ledger_cli.app import Ctx, cli, emit, existing_file, pass_ctx
 
 
@@ -29,7 +28,7 @@ def label() -> None:
 @click.option(
     "--format",
     "fmt_name",
-    type=click.Choice(label_export.FORMATS),
+    type=click.Choice(FORMATS),
     default="json",
     show_default=True,
 )
@@ -41,7 +40,7 @@ def label() -> None:
 )
 @click.option(
     "--pact-extension-base",
-    default=label_export.DEFAULT_EXTENSION_BASE,
+    default=DEFAULT_EXTENSION_BASE,
     show_default=True,
     help="Public base URL of the PACT extension schema.",
 )
@@ -65,6 +64,8 @@ def label_export_cmd(
                carbon-ledger label export --all --from 2025-01-01 --to 2026-01-01 \\
                  --format svg --out labels/
     """
+    from ledger.labels import export as label_export  # pandas only when needed
+
     options = label_export.LabelOptions(qr_url, pact_extension_base)
     if all_products == (product_id is not None):
         raise InputError("give a PRODUCT_ID or --all (not both)")
@@ -108,6 +109,8 @@ def label_verify_cmd(obj: Ctx, file: Path, operator_pub: Path) -> None:
     \b
     Example:  carbon-ledger label verify water.label.json --operator-pub operator.key.pub
     """
+    from ledger.labels.evidence import verify_label
+
     try:
         doc = json.loads(existing_file(file).read_text(encoding="utf-8"))
     except ValueError as exc:

@@ -6,10 +6,8 @@ from decimal import Decimal, InvalidOperation
 
 import click
 
-from ledger import query
 from ledger.errors import InputError
 from ledger_cli.app import Ctx, cli, pass_ctx
-from ledger_cli.render import render_frame
 
 FORMAT = click.Choice(["table", "csv", "json"])
 SHORT = {
@@ -65,6 +63,9 @@ def intensity(
     Example:  carbon-ledger query intensity --by supplier --from 2025-01-01 --to 2026-01-01 \\
                 --baseline-from 2024-01-01 --baseline-to 2025-01-01
     """
+    from ledger import query  # pandas is imported only by the commands that need it
+    from ledger_cli.render import render_frame
+
     frame = query.intensity(obj.engine, by, (start, end), _baseline(baseline_from, baseline_to))
     if obj.as_json:
         fmt_name = "json"
@@ -102,6 +103,9 @@ def scorecard(
         target = Decimal(target_reduction)
     except InvalidOperation as exc:
         raise InputError(f"--target-reduction {target_reduction!r} is not a number") from exc
+    from ledger import query
+    from ledger_cli.render import render_frame
+
     card = query.scorecard(obj.engine, (start, end), (baseline_from, baseline_to), target)
     if obj.as_json:
         fmt_name = "json"

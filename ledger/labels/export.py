@@ -23,18 +23,9 @@ from ledger.errors import InputError, LedgerError
 from ledger.footprint import ProductFootprint
 from ledger.labels import pact, render
 from ledger.labels.evidence import build_label, evidence_digest
+from ledger.labels.formats import DEFAULT_EXTENSION_BASE, FORMATS, SUFFIX
 from ledger.query import parse_window
 from ledger.store import db
-
-FORMATS = ("json", "pact", "svg", "html", "csv")
-SUFFIX = {
-    "json": ".label.json",
-    "pact": ".pact.json",
-    "svg": ".svg",
-    "html": ".html",
-    "csv": ".csv",
-}
-DEFAULT_EXTENSION_BASE = "https://carbon-ledger.example/schemas/pact-extensions"
 
 
 @dataclass(frozen=True)

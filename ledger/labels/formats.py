@@ -1,0 +1,13 @@
+"""Label format names and defaults: importable without pandas, so the CLI starts fast."""
+
+from __future__ import annotations
+
+FORMATS = ("json", "pact", "svg", "html", "csv")
+SUFFIX = {
+    "json": ".label.json",
+    "pact": ".pact.json",
+    "svg": ".svg",
+    "html": ".html",
+    "csv": ".csv",
+}
+DEFAULT_EXTENSION_BASE = "https://carbon-ledger.example/schemas/pact-extensions"
