@@ -17,7 +17,7 @@ from fractions import Fraction
 from typing import Any
 
 from ledger import units
-from ledger.decimals import fmt, mul, parse_decimal, to_decimal
+from ledger.decimals import canonical_text, fmt, mul, parse_decimal, to_decimal
 from ledger.errors import InputError
 from ledger.footprint import STAGES
 
@@ -107,10 +107,17 @@ def compute_co2e(
     return to_decimal(value)
 
 
+_KNOWN_COLUMNS = frozenset((*RECORD_COLUMNS, "supplier_id"))
+
+
 def _text(row: Mapping[str, Any], name: str) -> str | None:
     value = row.get(name)
     if value is None:
         return None
+    if type(value) is str:  # fast path: CSV cells
+        value = value.strip()
+        if value.isascii():
+            return value or None
     if isinstance(value, bool):
         raise InputError(f"expected text, got {value!r}")
     if isinstance(value, (int, Decimal)):
@@ -138,16 +145,17 @@ def build_record(
     report them all.
     """
     problems: list[tuple[str, str]] = []
-    values: dict[str, str | None] = {}
-    for name in (*RECORD_COLUMNS, "supplier_id"):
+    values: dict[str, str | None] = dict.fromkeys(_KNOWN_COLUMNS)
+    for name in row:
+        if name not in _KNOWN_COLUMNS:
+            continue
         try:
             values[name] = _text(row, name)
         except InputError as exc:
             problems.append((name, str(exc)))
-            values[name] = None
-    unknown = sorted(set(row) - set(RECORD_COLUMNS) - {"supplier_id"})
-    for name in unknown:
-        problems.append((name, "unknown column"))
+    if not _KNOWN_COLUMNS.issuperset(row):
+        for name in sorted(set(row) - _KNOWN_COLUMNS):
+            problems.append((name, "unknown column"))
 
     def need(name: str) -> str | None:
         value = values.get(name)
@@ -208,12 +216,18 @@ def build_record(
         problems.append(("unit", "is required"))
     elif unit is not None:
         attempt("unit", lambda: units.dimension(unit))
-    payload["amount"] = fmt(amount) if amount is not None else None
+    if amount is not None:
+        given = values["amount"]
+        payload["amount"] = canonical_text(given, amount) if given is not None else fmt(amount)
     payload["unit"] = unit
 
     need("units_covered")
     units_covered = decimal_field("units_covered", allow_zero=False)
-    payload["units_covered"] = fmt(units_covered) if units_covered is not None else None
+    payload["units_covered"] = (
+        canonical_text(values["units_covered"] or "", units_covered)
+        if units_covered is not None
+        else None
+    )
     start_text, end_text = need("period_start"), need("period_end")
     start = attempt("period_start", lambda: parse_date(start_text)) if start_text else None
     end = attempt("period_end", lambda: parse_date(end_text)) if end_text else None

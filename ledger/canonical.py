@@ -28,6 +28,21 @@ _dumps = json.JSONEncoder(
 
 def _check(value: Any) -> bool:
     """Validate the value space; return True when some key needs UTF-16 ordering."""
+    kind = type(value)
+    if kind is str:
+        return False
+    if kind is dict:  # fast path: flat objects with ASCII keys, the shape of every payload
+        astral = False
+        for key, item in value.items():
+            if type(key) is not str:
+                raise InputError(f"object key {key!r} is not a string")
+            if not key.isascii() and any(ord(ch) > 0xFFFF for ch in key):
+                astral = True
+            item_kind = type(item)
+            if item_kind is str or item_kind is bool or item is None:
+                continue
+            astral = _check(item) or astral
+        return astral
     if isinstance(value, str):
         return False
     if isinstance(value, bool) or value is None:
@@ -41,7 +56,7 @@ def _check(value: Any) -> bool:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise InputError(f"object key {key!r} is not a string")
-            if any(ord(ch) > 0xFFFF for ch in key):
+            if not key.isascii() and any(ord(ch) > 0xFFFF for ch in key):
                 astral = True
             astral = _check(item) or astral
         return astral

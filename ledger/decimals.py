@@ -21,8 +21,21 @@ _LOOSE_RE = re.compile(r"-?[0-9]+(\.[0-9]+)?\Z")
 _EXACT = Context(prec=200, traps=[Inexact])
 
 
+#: already canonical, non-negative and within bounds: the common case, checked by one regex
+_CANONICAL_RE = re.compile(r"(0|[1-9][0-9]{0,14})(\.[0-9]{0,14}[1-9])?\Z")
+
+
+def canonical_text(text: str, value: Decimal) -> str:
+    """``fmt(value)``, reusing ``text`` when it is already canonical (the hot-path case)."""
+    return text if _CANONICAL_RE.match(text) else fmt(value)
+
+
 def parse_decimal(text: str, *, allow_zero: bool = True) -> Decimal:
     """Parse a plain, non-negative decimal string ("1200.5"): no exponent, bounded size."""
+    if type(text) is str and _CANONICAL_RE.match(text):
+        if text == "0" and not allow_zero:
+            raise InputError(f"{text} must be greater than 0")
+        return Decimal(text)
     if not isinstance(text, str) or not _LOOSE_RE.match(text):
         raise InputError(f"{text!r} is not a plain decimal number like 1200.5")
     value = Decimal(text)
@@ -39,8 +52,10 @@ def fmt(value: Decimal) -> str:
     """Canonical decimal string: no exponent, no trailing zeros, no negative zero."""
     if value == 0:
         return "0"
-    text = format(value.normalize(), "f")
-    return text
+    # normalize() rounds to the context precision (28 digits by default): give it enough
+    # digits to hold the value, so formatting never changes a number
+    exact = Context(prec=max(28, len(value.as_tuple().digits)))
+    return format(value.normalize(exact), "f")
 
 
 def is_canonical(text: str) -> bool:

@@ -7,15 +7,10 @@ row is reported (``line N: field: what is wrong``) and nothing is written.
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import io
-import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, Engine, bindparam, text
@@ -24,64 +19,15 @@ from ledger.accounting import RowProblems, build_record, check_token
 from ledger.canonical import canonical_bytes
 from ledger.decimals import fmt, parse_decimal
 from ledger.errors import ConflictError, InputError, LedgerError
+from ledger.ingest import validate_file
 from ledger.registry import load_factors
 from ledger.spool import Spool
+from ledger.state import record_values
 from ledger.store import db
 from ledger.submit import SubmissionResult, check_signer, write_submission
 
 DECLARED_UNITS = ("piece", "kilogram", "liter", "cubic_meter", "kilowatt_hour", "megajoule")
 MAX_REPORTED = 1000
-
-
-class _HashingReader(io.RawIOBase):
-    """Binary reader that hashes and counts what passes through (one read of the file)."""
-
-    def __init__(self, raw: IO[bytes]) -> None:
-        self.raw, self.sha256, self.bytes_read = raw, hashlib.sha256(), 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.raw.read(len(buffer))
-        n = len(data)
-        buffer[:n] = data
-        self.sha256.update(data)
-        self.bytes_read += n
-        return n
-
-
-def iter_rows(handle: IO[str], fmt_name: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield (line number, row) from CSV or JSONL text."""
-    if fmt_name == "csv":
-        reader = csv.DictReader(handle)
-        if reader.fieldnames is None:
-            return
-        missing = {"product_id", "stage", "activity"} - set(reader.fieldnames)
-        if missing:
-            raise InputError(f"line 1: header: missing column(s) {', '.join(sorted(missing))}")
-        for row in reader:
-            if None in row:
-                row.pop(None)  # type: ignore[call-overload]
-                yield reader.line_num, {"__extra__": "row has more fields than the header"}
-                continue
-            yield reader.line_num, {k: v for k, v in row.items() if v not in (None, "")}
-        return
-    for number, line in enumerate(handle, start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line, parse_float=Decimal)
-        except (ValueError, RecursionError) as exc:
-            # JSONDecodeError has .msg; the int-size limit raises a plain ValueError and very
-            # deep nesting a RecursionError: both are bad rows, not crashes.
-            reason = getattr(exc, "msg", None) or str(exc).split(":")[0]
-            yield number, {"__extra__": f"not valid JSON ({reason})"}
-            continue
-        if not isinstance(obj, dict):
-            yield number, {"__extra__": "a JSONL line must be an object"}
-            continue
-        yield number, obj
 
 
 def file_format(path: Path) -> str:
@@ -152,6 +98,10 @@ def _status_check(
     return problems
 
 
+class DuplicateFileError(ConflictError):
+    """A file whose SHA-256 was already imported (and --allow-duplicate was not given)."""
+
+
 def _precheck(
     supplier_id: str, targets: list[tuple[int, str, str]], source_sha256: str | None
 ) -> Callable[[Connection], None]:
@@ -162,7 +112,7 @@ def _precheck(
                 {"h": source_sha256},
             ).first()
             if dup is not None:
-                raise ConflictError(
+                raise DuplicateFileError(
                     f"this file (sha256 {source_sha256[:16]}…) was already imported in the "
                     f"submission at seq {dup[0]}; use --allow-duplicate to import it again"
                 )
@@ -189,45 +139,27 @@ def import_records(
     dry_run: bool = False,
     allow_duplicate: bool = False,
     progress: Callable[[int], None] | None = None,
+    jobs: int | None = None,
 ) -> ImportReport:
-    """Validate every row of a CSV/JSONL file, then write it as one signed submission."""
+    """Validate every row of a CSV/JSONL file, then write it as one signed submission.
+
+    Validation runs in ``jobs`` worker processes (default: the cores, up to 4) for large
+    files; see :mod:`ledger.ingest`.
+    """
     kind = file_format(path)
     with db.reading(engine) as conn:
         check_signer(conn, supplier_id, private_key)
         validator = _Validator.load(conn, supplier_id)
-    problems: list[str] = []
-    targets: list[tuple[int, str, str]] = []
     try:
         raw = path.open("rb")
+        size = path.stat().st_size
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}") from exc
-    with raw, Spool() as spool:
-        hashing = _HashingReader(raw)
-        handle = io.TextIOWrapper(
-            io.BufferedReader(hashing, 1 << 20), encoding="utf-8-sig", newline=""
-        )
-        last_reported = 0
-        try:
-            for line, row in iter_rows(handle, kind):
-                try:
-                    payload = validator.build(row)
-                except RowProblems as exc:
-                    problems.extend(f"line {line}: {f}: {m}" for f, m in exc.problems)
-                    continue
-                if "supersedes" in payload:
-                    targets.append((line, "supersedes", payload["supersedes"]))
-                if not problems:
-                    spool.add(line, "record", payload, canonical_bytes(payload))
-                if progress is not None and hashing.bytes_read - last_reported >= 1 << 20:
-                    progress(hashing.bytes_read - last_reported)
-                    last_reported = hashing.bytes_read
-        except UnicodeDecodeError as exc:
-            raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-        except csv.Error as exc:
-            raise InputError(f"{path}: malformed CSV: {exc}") from exc
-        if progress is not None:
-            progress(hashing.bytes_read - last_reported)
-        source_sha256 = hashing.sha256.hexdigest()
+    with raw:
+        checked = validate_file(raw, size, kind == "csv", validator, jobs, progress)
+    with checked.spool as spool:
+        problems, targets = checked.problems, checked.targets
+        source_sha256 = checked.source_sha256
         if problems:
             raise InputError(
                 f"{len(problems)} problem(s) in {path.name}; nothing was written",
@@ -249,6 +181,8 @@ def import_records(
                 source_sha256=source_sha256,
                 precheck=check,
             )
+        except DuplicateFileError:
+            raise  # not a record_id clash: keep the message that names --allow-duplicate
         except ConflictError as exc:
             duplicates = _explain_duplicates(engine, spool)
             if duplicates:
@@ -263,8 +197,8 @@ def _explain_duplicates(engine: Engine, spool: Spool) -> list[str]:
     """Slow path after a unique-key conflict: name the lines whose record_id is taken."""
     first_line: dict[str, int] = {}
     problems: list[str] = []
-    for line, _kind, payload, _bytes in spool:
-        rid = payload["record_id"]
+    for line, _kind, _bytes, index in spool:
+        rid = index[0]  # record_values() starts with record_id
         if rid in first_line:
             problems.append(f"line {line}: record_id: {rid!r} repeats line {first_line[rid]}")
         else:
@@ -296,7 +230,7 @@ def append_record(
         raise InputError("; ".join(problems), problems) from None
     targets = [(1, "supersedes", payload["supersedes"])] if "supersedes" in payload else []
     spool = Spool()
-    spool.add(1, "record", payload, canonical_bytes(payload))
+    spool.add(1, "record", canonical_bytes(payload), record_values(payload))
     result = write_submission(
         engine, supplier_id, private_key, spool, precheck=_precheck(supplier_id, targets, None)
     )
@@ -310,7 +244,7 @@ def retract(
         raise InputError("reason: a retraction needs a reason")
     payload = {"record_id": record_id, "supplier_id": supplier_id, "reason": reason.strip()}
     spool = Spool()
-    spool.add(1, "retraction", payload, canonical_bytes(payload))
+    spool.add(1, "retraction", canonical_bytes(payload), payload)
 
     def check(conn: Connection) -> None:
         problems = _status_check(conn, supplier_id, [(1, "record_id", record_id)])
@@ -352,7 +286,7 @@ def add_product(
     if category:
         payload["category"] = check_token(category, "category")
     spool = Spool()
-    spool.add(1, "product", payload, canonical_bytes(payload))
+    spool.add(1, "product", canonical_bytes(payload), payload)
 
     def check(conn: Connection) -> None:
         if conn.execute(

@@ -64,7 +64,7 @@ def signed_operator_payload(fields: dict[str, Any], operator: Ed25519PrivateKey)
 
 def _append_signed(app: Appender, kind: str, fields: dict[str, Any], key: Ed25519PrivateKey) -> int:
     payload = signed_operator_payload(fields, key)
-    return app.append(kind, payload, canonical_bytes(payload)).seq
+    return app.append(kind, canonical_bytes(payload), payload).seq
 
 
 def init_ledger(

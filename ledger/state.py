@@ -48,6 +48,15 @@ class Update:
 Change = Insert | Update
 
 
+#: column order of the records table as the appender writes it
+RECORD_TABLE_COLUMNS = ("seq", "submission_seq", *RECORD_INDEX_FIELDS, "status", "status_seq")
+
+
+def record_values(payload: dict[str, Any]) -> tuple[Any, ...]:
+    """The index values of a record payload, in RECORD_INDEX_FIELDS order (spooled on import)."""
+    return tuple(payload.get(name) for name in RECORD_INDEX_FIELDS)
+
+
 def record_row(seq: int, submission_seq: int, payload: dict[str, Any]) -> dict[str, Any]:
     row = {name: payload.get(name) for name in RECORD_INDEX_FIELDS}
     row["seq"] = seq

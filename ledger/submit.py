@@ -98,12 +98,12 @@ def write_submission(
         check_signer(app.conn, supplier_id, private_key)
         if precheck is not None:
             precheck(app.conn)
-        sub = app.append("submission", payload, canonical_bytes(payload))
+        sub = app.append("submission", canonical_bytes(payload), payload)
         done = 0
         for items, nodes in spool.chunks():
             app.add_submission_nodes(sub.seq, nodes)
-            for _line, kind, item, item_bytes in items:
-                app.append(kind, item, item_bytes)
+            for _line, kind, item_bytes, index in items:
+                app.append(kind, item_bytes, index)
                 done += 1
                 if progress is not None and done % 10_000 == 0:
                     progress(10_000)

@@ -18,6 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ledger import merkle
 from ledger.errors import ProofError
 from ledger.merkle import (
     CompactRange,
@@ -567,3 +568,73 @@ def test_root_hash_is_iterative_and_matches_compact_range_on_large_tree() -> Non
     cr = CompactRange()
     cr.extend(leaves)
     assert root_hash(leaves) == cr.root()
+
+
+# --- multiproofs ---------------------------------------------------------------------------
+
+
+def _complete_nodes(leaf_hashes: list[bytes]) -> dict[tuple[int, int], bytes]:
+    """Every complete subtree hash of a tree, as a store would hold them."""
+    nodes = {(0, i): h for i, h in enumerate(leaf_hashes)}
+    level, current = 0, list(leaf_hashes)
+    while len(current) > 1:
+        level += 1
+        current = [
+            merkle.node_hash(current[i], current[i + 1]) for i in range(0, len(current) - 1, 2)
+        ]
+        nodes.update({(level, i): h for i, h in enumerate(current)})
+    return nodes
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(min_value=1, max_value=300), st.data())
+def test_multiproof_agrees_with_the_root_for_any_leaf_subset(
+    size: int, data: st.DataObject
+) -> None:
+    leaf_hashes = [merkle.leaf_hash(b"%d" % i) for i in range(size)]
+    root = merkle.root_hash(leaf_hashes)
+    chosen = data.draw(st.sets(st.integers(min_value=0, max_value=size - 1), max_size=40))
+    store = _complete_nodes(leaf_hashes)
+    plan = merkle.multiproof_plan(sorted(chosen), size)
+    assert not any(lv == 0 and ix in chosen for lv, ix in plan), "a chosen leaf is never supplied"
+    nodes = {n: store[n] for n in plan}
+    leaves = {i: leaf_hashes[i] for i in chosen}
+    merkle.verify_multiproof(leaves, size, nodes, root)
+    # differential: each chosen leaf also verifies with its own RFC 9162 inclusion proof
+    for i in chosen:
+        merkle.verify_inclusion(
+            leaf_hashes[i], i, size, merkle.inclusion_proof(i, leaf_hashes), root
+        )
+
+
+def test_multiproof_rejects_a_changed_leaf_or_node_or_a_missing_node() -> None:
+    leaf_hashes = [merkle.leaf_hash(b"%d" % i) for i in range(1000)]
+    root = merkle.root_hash(leaf_hashes)
+    chosen = [3, 4, 5, 500, 999]
+    store = _complete_nodes(leaf_hashes)
+    nodes = {n: store[n] for n in merkle.multiproof_plan(chosen, 1000)}
+    leaves = {i: leaf_hashes[i] for i in chosen}
+    merkle.verify_multiproof(leaves, 1000, nodes, root)
+    with pytest.raises(ProofError, match="multiproof mismatch"):
+        merkle.verify_multiproof({**leaves, 500: merkle.leaf_hash(b"forged")}, 1000, nodes, root)
+    some = sorted(nodes)[0]
+    flipped = bytes([nodes[some][0] ^ 1]) + nodes[some][1:]
+    with pytest.raises(ProofError, match="multiproof mismatch"):
+        merkle.verify_multiproof(leaves, 1000, {**nodes, some: flipped}, root)
+    with pytest.raises(ProofError, match="lacks node"):
+        merkle.verify_multiproof(leaves, 1000, {k: v for k, v in nodes.items() if k != some}, root)
+    with pytest.raises(ProofError, match="out of range"):
+        merkle.verify_multiproof({1000: leaf_hashes[0]}, 1000, nodes, root)
+    # a leaf moved to another index does not verify there
+    with pytest.raises(ProofError):
+        merkle.verify_multiproof(
+            {6: leaf_hashes[5]},
+            1000,
+            {n: store[n] for n in merkle.multiproof_plan([6], 1000)},
+            root,
+        )
+
+
+def test_multiproof_of_clustered_leaves_is_compact() -> None:
+    plan = merkle.multiproof_plan(list(range(100_000, 110_000)), 1_000_000)
+    assert len(plan) <= 2 * 20 + 2  # two frontier paths, not 10^4 proofs

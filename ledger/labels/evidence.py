@@ -15,6 +15,7 @@ and ``carbon-ledger verify`` against the full ledger is the complete audit.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 from collections.abc import Mapping
 from datetime import date
@@ -51,6 +52,11 @@ def _key(level: int, idx: int) -> str:
     return f"{level}:{idx}"
 
 
+def _node_id(key: str) -> tuple[int, int]:
+    level, idx = key.split(":")
+    return int(level), int(idx)
+
+
 def payload_slice(entry_bytes: bytes) -> bytes:
     """The canonical payload bytes inside canonical entry bytes (no JSON parse needed)."""
     start = entry_bytes.index(b'"payload":') + len(b'"payload":')
@@ -76,7 +82,9 @@ def _entries(conn: Connection, seqs: list[int]) -> dict[int, bytes]:
     return out
 
 
-def build_label(conn: Connection, product_id: str, window: tuple[date, date]) -> dict[str, Any]:
+def build_label(
+    conn: Connection, product_id: str, window: tuple[date, date]
+) -> tuple[dict[str, Any], ProductFootprint]:
     """Compute a product's footprint as of the latest checkpoint, with all its evidence."""
     checkpoint = latest_checkpoint(conn)
     if checkpoint is None:
@@ -139,20 +147,17 @@ def build_label(conn: Connection, product_id: str, window: tuple[date, date]) ->
         "nodes": nodes,
         "submission_nodes": sub_nodes,
     }
-    fp = footprint_from_evidence(evidence, product_id, window)
-    return label_document(fp, evidence)
+    fp = footprint_from_evidence(evidence, product_id, window)  # checks what we just built
+    return label_document(fp, evidence), fp
 
 
 def _tree_nodes(
     conn: Connection, seqs: list[int], size: int, entries: Mapping[int, bytes]
 ) -> dict[str, str]:
-    """Union of every inclusion proof's stored nodes, minus leaves the label already holds."""
-    wanted: set[tuple[int, int]] = set()
-    for seq in seqs:
-        wanted |= merkle.plan_nodes(merkle.inclusion_plan(seq, size))
-    wanted = {n for n in wanted if not (n[0] == 0 and n[1] in entries)}
+    """Complementary subtree hashes of one multiproof for every evidence entry."""
     from ledger.store.appender import fetch_nodes
 
+    wanted = merkle.multiproof_plan(seqs, size)
     found = fetch_nodes(conn, wanted) if wanted else {}
     return {_key(lv, ix): h.hex() for (lv, ix), h in sorted(found.items())}
 
@@ -160,33 +165,35 @@ def _tree_nodes(
 def _submission_nodes(
     conn: Connection, covered: list[int], subs: Mapping[int, int], entries: Mapping[int, bytes]
 ) -> dict[str, str]:
-    """Nodes for in-submission proofs, keyed "submission_seq:level:idx"."""
-    counts = {}
-    for sub_seq in set(subs.values()):
-        counts[sub_seq] = parse_entry(entries[sub_seq], sub_seq).payload["count"]
-    wanted: dict[int, set[tuple[int, int]]] = {}
+    """Per submission, the multiproof nodes for its covered evidence entries under
+    ``records_root``, keyed "submission_seq:level:idx"."""
+    by_submission: dict[int, list[int]] = {}
     for seq in covered:
-        sub_seq = subs[seq]
-        plan = merkle.inclusion_plan(seq - sub_seq - 1, counts[sub_seq])
-        wanted.setdefault(sub_seq, set()).update(merkle.plan_nodes(plan))
+        by_submission.setdefault(subs[seq], []).append(seq - subs[seq] - 1)
     out: dict[str, str] = {}
-    for sub_seq, nodes in wanted.items():
-        leaves = [
-            sub_seq + 1 + ix for lv, ix in nodes if lv == 0 and sub_seq + 1 + ix not in entries
-        ]
+    for sub_seq, indices in by_submission.items():
+        count = parse_entry(entries[sub_seq], sub_seq).payload["count"]
+        nodes = merkle.multiproof_plan(indices, count)
+        leaves = [sub_seq + 1 + ix for lv, ix in nodes if lv == 0]
         for seq, data in _entries(conn, leaves).items():
-            leaf = merkle.leaf_hash(payload_slice(data))
-            out[f"{sub_seq}:0:{seq - sub_seq - 1}"] = leaf.hex()
-        inner = sorted(n for n in nodes if n[0] > 0)
+            out[f"{sub_seq}:0:{seq - sub_seq - 1}"] = merkle.leaf_hash(payload_slice(data)).hex()
+        by_level: dict[int, list[int]] = {}
+        for level, idx in nodes:
+            if level > 0:
+                by_level.setdefault(level, []).append(idx)
         stmt = text(
-            "SELECT level, idx, hash FROM submission_nodes WHERE submission_seq = :s "
-            "AND level = :lv AND idx = :ix"
-        )
-        for level, idx in inner:
-            row = conn.execute(stmt, {"s": sub_seq, "lv": level, "ix": idx}).first()
-            if row is None:
-                raise ProofError(f"submission {sub_seq} lacks stored node {level}:{idx}")
-            out[f"{sub_seq}:{level}:{idx}"] = bytes(row[2]).hex()
+            "SELECT idx, hash FROM submission_nodes WHERE submission_seq = :s "
+            "AND level = :lv AND idx IN :ids"
+        ).bindparams(bindparam("ids", expanding=True))
+        for level, ids in by_level.items():
+            found = 0
+            for start in range(0, len(ids), 900):
+                params = {"s": sub_seq, "lv": level, "ids": ids[start : start + 900]}
+                for idx, digest in conn.execute(stmt, params):
+                    out[f"{sub_seq}:{level}:{idx}"] = bytes(digest).hex()
+                    found += 1
+            if found != len(ids):
+                raise ProofError(f"submission {sub_seq} lacks stored nodes at level {level}")
     return dict(sorted(out.items()))
 
 
@@ -260,19 +267,20 @@ def _open_evidence(
     cp = note.open_checkpoint(evidence["checkpoint"], origin, operator or ledger_key)
     if cp.size != evidence["tree_size"]:
         raise ProofError("evidence tree_size does not match its checkpoint")
-    nodes = {tuple(map(int, k.split(":"))): bytes.fromhex(v) for k, v in evidence["nodes"].items()}
-    leaves = {s: merkle.leaf_hash(b) for s, b in entries.items()}
-    nodes.update({(0, s): h for s, h in leaves.items()})
-    for seq, leaf in leaves.items():
+    nodes = {_node_id(k): bytes.fromhex(v) for k, v in evidence["nodes"].items()}
+    for seq in entries:
         if parsed[seq].seq != seq:
             raise ProofError(f"evidence entry {seq} holds bytes of seq {parsed[seq].seq}")
         if seq >= cp.size:
             raise ProofError(f"evidence entry {seq} is beyond the checkpoint (size {cp.size})")
-        proof = merkle.assemble(merkle.inclusion_plan(seq, cp.size), nodes)  # type: ignore[arg-type]
-        try:
-            merkle.verify_inclusion(leaf, seq, cp.size, proof, cp.root_hash)
-        except ProofError as exc:
-            raise ProofError(f"inclusion proof of entry {seq} fails: {exc}") from exc
+    leaves = {s: merkle.leaf_hash(b) for s, b in entries.items()}
+    try:
+        merkle.verify_multiproof(leaves, cp.size, nodes, cp.root_hash)
+    except ProofError as exc:
+        raise ProofError(
+            f"the evidence entries and proof nodes do not reproduce the signed checkpoint root "
+            f"(size {cp.size}): an entry or a node was altered ({exc})"
+        ) from exc
     supplier_keys: dict[str, tuple[str, Ed25519PublicKey]] = {}
     for seq, p in sorted(parsed.items()):
         if p.kind in OPERATOR_KINDS:
@@ -291,55 +299,41 @@ def _open_evidence(
                     p.payload["supplier_id"],
                     keys.public_from_b64(p.payload["public_key"]),
                 )
-    sub_nodes = {
-        tuple(map(int, k.split(":"))): bytes.fromhex(v)
-        for k, v in evidence["submission_nodes"].items()
-    }
-    for seq, p in sorted(parsed.items()):
-        if p.kind != "submission":
-            continue
-        owner, key = supplier_keys.get(p.payload["key_id"], ("", None))  # type: ignore[assignment]
-        if key is None or owner != p.payload["supplier_id"]:
-            raise VerificationError(f"submission {seq} is signed by a key the evidence lacks", seq)
-        fields = {k: v for k, v in p.payload.items() if k != "signature"}
-        try:
-            keys.verify(
-                key, keys.SUBMISSION_DOMAIN, canonical_bytes(fields), p.payload["signature"]
-            )
-        except VerificationError as exc:
-            raise VerificationError(f"submission signature of entry {seq} fails", seq) from exc
-    local_trees: dict[int, dict[tuple[int, int], bytes]] = {}
+    sub_nodes: dict[int, dict[tuple[int, int], bytes]] = {}
+    for k, v in evidence["submission_nodes"].items():
+        sub_seq, level, idx = (int(x) for x in k.split(":"))
+        sub_nodes.setdefault(sub_seq, {})[(level, idx)] = bytes.fromhex(v)
+    submissions = sorted(s for s, p in parsed.items() if p.kind == "submission")
+    covered: dict[int, dict[int, bytes]] = {}
     for seq, p in sorted(parsed.items()):
         if p.kind not in ("record", "product"):
             continue
-        sub = _covering_submission(parsed, seq)
-        count, root = sub.payload["count"], bytes.fromhex(sub.payload["records_root"])
-        local = local_trees.get(sub.seq)
-        if local is None:
-            local = {(lv, ix): h for (s, lv, ix), h in sub_nodes.items() if s == sub.seq}
-            for other, q in parsed.items():
-                if sub.seq < other <= sub.seq + count:
-                    local[(0, other - sub.seq - 1)] = merkle.leaf_hash(q.payload_bytes)
-            local_trees[sub.seq] = local
-        index = seq - sub.seq - 1
-        proof = merkle.assemble(merkle.inclusion_plan(index, count), local)
-        try:
-            merkle.verify_inclusion(merkle.leaf_hash(p.payload_bytes), index, count, proof, root)
-        except ProofError as exc:
-            raise ProofError(
-                f"entry {seq} is not in the records_root signed by submission {sub.seq}: {exc}"
-            ) from exc
+        sub = _covering_submission(parsed, submissions, seq)
         if p.payload["supplier_id"] != sub.payload["supplier_id"]:
             raise VerificationError(f"entry {seq} is not by its submission's supplier", seq)
+        covered.setdefault(sub.seq, {})[seq - sub.seq - 1] = merkle.leaf_hash(p.payload_bytes)
+    for sub_seq, sub_leaves in covered.items():
+        payload = parsed[sub_seq].payload
+        try:
+            merkle.verify_multiproof(
+                sub_leaves,
+                payload["count"],
+                sub_nodes.get(sub_seq, {}),
+                bytes.fromhex(payload["records_root"]),
+            )
+        except ProofError as exc:
+            raise ProofError(
+                f"entries covered by submission {sub_seq} do not reproduce the records_root "
+                f"its supplier signed ({exc})"
+            ) from exc
     return parsed, cp.size
 
 
-def _covering_submission(parsed: Mapping[int, Any], seq: int) -> Any:
-    candidates = [s for s, p in parsed.items() if p.kind == "submission" and s < seq]
-    for s in sorted(candidates, reverse=True):
-        if seq <= s + parsed[s].payload["count"]:
-            return parsed[s]
-        break
+def _covering_submission(parsed: Mapping[int, Any], submissions: list[int], seq: int) -> Any:
+    """The submission entry covering ``seq``: the nearest one before it, if it reaches."""
+    at = bisect.bisect_left(submissions, seq) - 1
+    if at >= 0 and seq <= submissions[at] + parsed[submissions[at]].payload["count"]:
+        return parsed[submissions[at]]
     raise VerificationError(f"evidence lacks the submission covering entry {seq}", seq)
 
 

@@ -22,7 +22,7 @@ from sqlalchemy import Engine, text
 from ledger.errors import InputError, LedgerError
 from ledger.footprint import ProductFootprint
 from ledger.labels import pact, render
-from ledger.labels.evidence import build_label, evidence_digest
+from ledger.labels.evidence import build_label
 from ledger.labels.formats import DEFAULT_EXTENSION_BASE, FORMATS, SUFFIX
 from ledger.query import parse_window
 from ledger.store import db
@@ -48,15 +48,11 @@ class Label:
 
 def compute(engine: Engine, product_id: str, window: tuple[date, date]) -> Label:
     with db.reading(engine) as conn:
-        doc = build_label(conn, product_id, window)
+        doc, fp = build_label(conn, product_id, window)
         signed_at = conn.execute(
             text("SELECT signed_at FROM checkpoints WHERE tree_size = :n ORDER BY id DESC LIMIT 1"),
             {"n": doc["as_of_tree_size"]},
         ).scalar_one()
-    from ledger.labels.evidence import footprint_from_evidence
-
-    fp = footprint_from_evidence(doc["evidence"], product_id, window)
-    assert evidence_digest(doc["evidence"]) == doc["evidence_sha256"]
     return Label(fp, doc, doc["evidence"]["origin"], signed_at)
 
 

@@ -1,0 +1,261 @@
+"""Pass 1 of an import, in parallel: validate, canonicalize and hash chunks of a file.
+
+The file is read once, in blocks, by the parent, which hashes it (``source_sha256``) and cuts
+it at record boundaries into chunks of about :data:`CHUNK_BYTES`. Worker processes (forked,
+so they share the parent's read-only product and factor tables) parse each chunk, build every
+record payload with :func:`ledger.accounting.build_record`, canonicalize it once, hash its
+leaf, and pickle the chunk's spool items to a file of their own. The parent only folds the
+leaf hashes into ``records_root`` in file order. At most ``2 × jobs`` chunks are in flight,
+so memory stays bounded whatever the file size.
+
+CSV chunks are cut at a newline outside quotes (an even number of ``"`` before it, which
+holds for RFC 4180 files). Line numbers are physical lines, as ``csv`` counts them.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import IO, Any, Protocol
+
+from ledger import merkle
+from ledger.accounting import RowProblems
+from ledger.canonical import canonical_bytes
+from ledger.errors import InputError
+from ledger.spool import Spool, SpoolItem, write_chunk_file
+from ledger.state import record_values
+
+CHUNK_BYTES = 2 << 20
+PARALLEL_MIN_BYTES = 4 << 20  # below this, validating in-process is faster than forking
+REQUIRED_HEADER = ("product_id", "stage", "activity")
+
+
+class RowBuilder(Protocol):
+    def build(self, row: dict[str, Any]) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class Chunk:
+    first_line: int  # physical line number of the chunk's first line
+    data: bytes
+    header: tuple[str, ...] | None  # CSV header; None for JSONL
+
+
+@dataclass
+class ChunkResult:
+    leaves: list[bytes] = field(default_factory=list)
+    items: list[SpoolItem] | None = None  # in-process validation keeps items in memory
+    path: str | None = None  # a worker writes them to a chunk file
+    targets: list[tuple[int, str, str]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def _csv_rows(chunk: Chunk) -> Iterator[tuple[int, dict[str, Any]]]:
+    header = chunk.header or ()
+    reader = csv.reader(io.StringIO(chunk.data.decode("utf-8"), newline=""))
+    base = chunk.first_line - 1
+    for fields in reader:
+        if not fields:
+            continue  # blank line, as csv.DictReader skips them
+        line = base + reader.line_num
+        if len(fields) > len(header):
+            yield line, {"__extra__": "row has more fields than the header"}
+            continue
+        yield (
+            line,
+            {name: value for name, value in zip(header, fields, strict=False) if value != ""},
+        )
+
+
+def _jsonl_rows(chunk: Chunk) -> Iterator[tuple[int, dict[str, Any]]]:
+    for offset, text in enumerate(chunk.data.decode("utf-8").split("\n")):
+        if not text.strip():
+            continue
+        line = chunk.first_line + offset
+        try:
+            obj = json.loads(text, parse_float=Decimal)
+        except (ValueError, RecursionError) as exc:
+            # JSONDecodeError has .msg; the int-size limit raises a plain ValueError and very
+            # deep nesting a RecursionError: both are bad rows, not crashes.
+            reason = getattr(exc, "msg", None) or str(exc).split(":")[0]
+            yield line, {"__extra__": f"not valid JSON ({reason})"}
+            continue
+        if not isinstance(obj, dict):
+            yield line, {"__extra__": "a JSONL line must be an object"}
+            continue
+        yield line, obj
+
+
+def validate_chunk(chunk: Chunk, builder: RowBuilder, to_file: bool) -> ChunkResult:
+    """Build, canonicalize and hash every row of a chunk; collect every problem."""
+    result = ChunkResult()
+    items: list[SpoolItem] = []
+    rows = _csv_rows(chunk) if chunk.header is not None else _jsonl_rows(chunk)
+    try:
+        for line, row in rows:
+            try:
+                payload = builder.build(row)
+            except RowProblems as exc:
+                result.problems.extend(f"line {line}: {f}: {m}" for f, m in exc.problems)
+                continue
+            if "supersedes" in payload:
+                result.targets.append((line, "supersedes", payload["supersedes"]))
+            if result.problems:
+                continue  # this chunk will not be written: skip the work
+            data = canonical_bytes(payload)
+            items.append((line, "record", data, record_values(payload)))
+            result.leaves.append(merkle.leaf_hash(data))
+    except UnicodeDecodeError as exc:
+        result.problems.append(f"line {chunk.first_line}: row: not UTF-8 text ({exc.reason})")
+    except csv.Error as exc:
+        result.problems.append(f"line {chunk.first_line}: row: malformed CSV ({exc})")
+    if result.problems:
+        result.leaves = []
+    elif to_file and items:
+        result.path = write_chunk_file(items)
+    else:
+        result.items = items
+    return result
+
+
+def _read_header(raw: IO[bytes], sha: Any) -> tuple[tuple[str, ...], bytes]:
+    """The CSV header line (BOM stripped) and whatever was read past it."""
+    data = b""
+    while b"\n" not in data:
+        block = raw.read(1 << 16)
+        if not block:
+            break
+        sha.update(block)
+        data += block
+    head, _, rest = data.partition(b"\n")
+    try:
+        text = head.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"line 1: header: not UTF-8 text ({exc.reason})") from exc
+    header = tuple(next(csv.reader([text]), []))
+    missing = set(REQUIRED_HEADER) - set(header)
+    if header and missing:
+        raise InputError(f"line 1: header: missing column(s) {', '.join(sorted(missing))}")
+    return header, rest
+
+
+def _cut(data: bytes, csv_mode: bool) -> int:
+    """Index just past the last record boundary in ``data`` (0 if none)."""
+    pos = data.rfind(b"\n")
+    while csv_mode and pos >= 0 and data.count(b'"', 0, pos) % 2:
+        pos = data.rfind(b"\n", 0, pos)
+    return pos + 1
+
+
+def read_chunks(
+    raw: IO[bytes],
+    csv_mode: bool,
+    sha: Any,
+    progress: Callable[[int], None] | None = None,
+    size: int = CHUNK_BYTES,
+) -> Iterator[Chunk]:
+    """Read the file once, hashing it, and yield chunks that end on record boundaries."""
+    header: tuple[str, ...] | None = None
+    buffer, line = b"", 1
+    if csv_mode:
+        header, buffer = _read_header(raw, sha)
+        line = 2
+        if not header:
+            return
+    elif (buffer := raw.read(3)) == b"\xef\xbb\xbf":  # a UTF-8 BOM before JSONL
+        sha.update(buffer)
+        buffer = b""
+    else:
+        sha.update(buffer)
+    while True:
+        block = raw.read(size)
+        if block:
+            sha.update(block)
+            if progress is not None:
+                progress(len(block))
+            buffer += block
+        cut = len(buffer) if not block else _cut(buffer, csv_mode)
+        if cut and (not block or len(buffer) >= size):
+            data, buffer = buffer[:cut], buffer[cut:]
+            yield Chunk(line, data, header)
+            line += data.count(b"\n")
+        if not block:
+            return
+
+
+_WORKER: RowBuilder | None = None
+
+
+def _init_worker(builder: RowBuilder) -> None:
+    global _WORKER
+    _WORKER = builder
+
+
+def _work(chunk: Chunk) -> ChunkResult:
+    assert _WORKER is not None
+    return validate_chunk(chunk, _WORKER, to_file=True)
+
+
+@dataclass
+class Pass1:
+    spool: Spool
+    problems: list[str]
+    targets: list[tuple[int, str, str]]
+    source_sha256: str
+
+
+def default_jobs() -> int:
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
+def validate_file(
+    raw: IO[bytes],
+    file_size: int,
+    csv_mode: bool,
+    builder: RowBuilder,
+    jobs: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Pass1:
+    """Validate a whole file into a spool; report every problem. Memory stays bounded."""
+    sha = hashlib.sha256()
+    spool = Spool()
+    out = Pass1(spool, [], [], "")
+
+    def take(result: ChunkResult) -> None:
+        out.problems.extend(result.problems)
+        out.targets.extend(result.targets)
+        if result.path is not None:
+            spool.add_chunk_file(result.path, result.leaves)
+        elif result.items:
+            for item, leaf in zip(result.items, result.leaves, strict=True):
+                spool.add(*item, leaf=leaf)
+
+    chunks = read_chunks(raw, csv_mode, sha, progress)
+    jobs = default_jobs() if jobs is None else jobs
+    try:
+        if jobs <= 1 or file_size < PARALLEL_MIN_BYTES:
+            for chunk in chunks:
+                take(validate_chunk(chunk, builder, to_file=False))
+        else:
+            context = multiprocessing.get_context("fork")
+            with context.Pool(jobs, initializer=_init_worker, initargs=(builder,)) as pool:
+                pending: deque[Any] = deque()
+                for chunk in chunks:
+                    pending.append(pool.apply_async(_work, (chunk,)))
+                    if len(pending) >= 2 * jobs:
+                        take(pending.popleft().get())
+                while pending:
+                    take(pending.popleft().get())
+    except BaseException:
+        spool.close()
+        raise
+    out.source_sha256 = sha.hexdigest()
+    return out
