@@ -20,12 +20,14 @@ from ledger.state import record_row
 from ledger.store import db
 from ledger.transparency import all_checkpoints, node_fetcher, tree_size
 from ledger.verify import (
+    RECORD_DIGEST_FIELDS,
     SMALL_TABLE_KEYS,
     ChainVerifier,
+    OrderedDigests,
     SeenCheckpoint,
     StoredColumns,
     VerifyReport,
-    mix,
+    node_bytes,
     open_checkpoint_note,
     record_key,
 )
@@ -74,13 +76,14 @@ def verify_database(
             ).execution_options(stream_results=True, yield_per=5000),
             {"n": size},
         )
-        for n, row in enumerate(rows, start=1):
-            stored = StoredColumns(row[0], row[1], row[2], row[3], row[4], bytes(row[5]), row[6])
-            verifier.feed(bytes(row[7]), stored)
-            if progress is not None and n % 10_000 == 0:
-                progress(10_000)
-        if progress is not None:
-            progress(verifier.report.entries % 10_000)
+        for batch in rows.partitions():
+            for row in batch:
+                stored = StoredColumns(
+                    row[0], row[1], row[2], row[3], row[4], bytes(row[5]), row[6]
+                )
+                verifier.feed(bytes(row[7]), stored)
+            if progress is not None:
+                progress(len(batch))
         report = verifier.finish()
         _check_index_tables(conn, verifier, size)
         report.checkpoints = len(checkpoints) - (seen_note is not None)
@@ -127,11 +130,14 @@ def _check_index_tables(conn: Connection, verifier: ChainVerifier, size: int) ->
                     f"with the entries ({column})",
                     seq,
                 )
-    digest = 0
     # every row, not only seq < size: a row no entry creates must fail (queries would count it)
-    for row in conn.execute(text("SELECT * FROM records")).mappings():
-        digest = mix(digest, record_key(dict(row)))
-    if digest != verifier.record_digest:
+    columns = ", ".join(RECORD_DIGEST_FIELDS)
+    digests = OrderedDigests()
+    rows = conn.execute(text(f"SELECT {columns} FROM records ORDER BY seq"))
+    for batch in rows.partitions(10_000):
+        for row in batch:
+            digests.add(("records",), repr(tuple(row)).encode("utf-8"))
+    if digests.result("records") != verifier.digests.result("records"):
         seq, column = _locate_record_mismatch(conn, size)
         raise VerificationError(
             f"index table records is out of step with the entries ({column})", seq
@@ -151,22 +157,38 @@ def _check_index_tables(conn: Connection, verifier: ChainVerifier, size: int) ->
             f"index table records has the wrong status for {bad!r}",
             seq_row[0] if seq_row else None,
         )
-    node_digest = 0
-    for level, idx, node in conn.execute(text("SELECT level, idx, hash FROM merkle_nodes")):
-        node_digest = mix(node_digest, b"%d:%d:" % (level, idx) + bytes(node))
-    if node_digest != verifier.node_digest:
-        raise VerificationError(
-            "merkle_nodes table differs from the tree recomputed from the entries", None
-        )
-    sub_digest = 0
-    for sub_seq, level, idx, node in conn.execute(
-        text("SELECT submission_seq, level, idx, hash FROM submission_nodes")
+    for level, idx, node in conn.execute(
+        text("SELECT level, idx, hash FROM merkle_nodes ORDER BY level, idx")
     ):
-        sub_digest = mix(sub_digest, b"%d:%d:%d:" % (sub_seq, level, idx) + bytes(node))
-    if sub_digest != verifier.submission_node_digest:
+        digests.add(("merkle_nodes", level), node_bytes(idx, node))
+    mismatch = _first_stream_difference(digests, verifier.digests, "merkle_nodes")
+    if mismatch is not None:
         raise VerificationError(
-            "submission_nodes table differs from the records_root trees of the submissions", None
+            f"merkle_nodes table differs from the tree recomputed from the entries "
+            f"(level {mismatch[1]})",
+            None,
         )
+    for sub_seq, level, idx, node in conn.execute(
+        text(
+            "SELECT submission_seq, level, idx, hash FROM submission_nodes "
+            "ORDER BY submission_seq, level, idx"
+        )
+    ):
+        digests.add(("submission_nodes", sub_seq, level), node_bytes(idx, node))
+    mismatch = _first_stream_difference(digests, verifier.digests, "submission_nodes")
+    if mismatch is not None:
+        raise VerificationError(
+            "submission_nodes table differs from the records_root tree of the submission",
+            mismatch[1],
+        )
+
+
+def _first_stream_difference(
+    have: OrderedDigests, want: OrderedDigests, kind: str
+) -> tuple[Any, ...] | None:
+    a, b = have.result(kind), want.result(kind)
+    diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+    return diff[0] if diff else None
 
 
 def _first_difference(want: dict[str, Any] | None, have: dict[str, Any] | None) -> str:

@@ -64,8 +64,7 @@ def is_canonical(text: str) -> bool:
 
 def mul(a: Decimal, b: Decimal) -> Decimal:
     """Exact product of two decimals."""
-    with localcontext(_EXACT):
-        return a * b
+    return _EXACT.multiply(a, b)
 
 
 def to_decimal(value: Fraction) -> Decimal:

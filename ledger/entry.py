@@ -36,6 +36,9 @@ SUBMITTED_KINDS = ("record", "product", "retraction")
 OPERATOR_KINDS = ("genesis", "supplier", "key_rotate", "key_revoke", "factor")
 
 
+_ENVELOPE_KEYS = {"v", "seq", "kind", "recorded_at", "prev", "payload"}
+
+
 def utc_now() -> str:
     """RFC 3339 UTC timestamp, fixed width so that string order is time order."""
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -109,27 +112,27 @@ def parse_entry(entry_bytes: bytes, expected_seq: int | None = None) -> ParsedEn
         obj = json.loads(entry_bytes)
     except (ValueError, UnicodeDecodeError) as exc:
         raise VerificationError("entry bytes are not valid UTF-8 JSON", where) from exc
-    if not isinstance(obj, dict) or set(obj) != {
-        "v",
-        "seq",
-        "kind",
-        "recorded_at",
-        "prev",
-        "payload",
-    }:
+    if not isinstance(obj, dict) or obj.keys() != _ENVELOPE_KEYS:
         raise VerificationError("entry envelope has the wrong fields", where)
     if obj["v"] != ENTRY_VERSION:
         raise VerificationError(f"entry version {obj['v']!r} is not supported", where)
     kind, seq, payload = obj["kind"], obj["seq"], obj["payload"]
     if kind not in KINDS:
         raise VerificationError(f"unknown entry kind {kind!r}", where)
-    if not isinstance(seq, int) or not isinstance(payload, dict):
-        raise VerificationError("entry seq or payload has the wrong type", where)
+    recorded_at, prev = obj["recorded_at"], obj["prev"]
+    if (
+        type(seq) is not int
+        or not isinstance(payload, dict)
+        or not isinstance(recorded_at, str)
+        or not isinstance(prev, str)
+        or not (recorded_at + prev).isascii()
+    ):
+        raise VerificationError("entry seq, prev, recorded_at or payload has the wrong type", where)
     payload_bytes = canonical_bytes(payload)
-    canonical = envelope_bytes(seq, kind, obj["recorded_at"], obj["prev"], payload_bytes)
+    canonical = envelope_bytes(seq, kind, recorded_at, prev, payload_bytes)
     if canonical != entry_bytes:
         raise VerificationError("entry bytes are not in canonical (RFC 8785) form", where)
-    return ParsedEntry(seq, kind, obj["recorded_at"], obj["prev"], payload, payload_bytes)
+    return ParsedEntry(seq, kind, recorded_at, prev, payload, payload_bytes)
 
 
 def payload_bytes_of(payload: dict[str, Any]) -> bytes:

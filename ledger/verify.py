@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -23,7 +23,7 @@ from ledger.accounting import Factor, recompute_co2e
 from ledger.canonical import canonical_bytes
 from ledger.entry import GENESIS_PREV, OPERATOR_KINDS, SUBMITTED_KINDS, parse_entry
 from ledger.errors import LedgerError, ProofError, VerificationError
-from ledger.state import Insert, Update, changes_for
+from ledger.state import RECORD_INDEX_FIELDS, Insert, Update, changes_for
 
 _TIME_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z\Z")
 _HEX64 = re.compile(r"[0-9a-f]{64}\Z")
@@ -100,9 +100,7 @@ class ChainVerifier:
         self.tables: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {
             t: {} for t in SMALL_TABLE_KEYS
         }
-        self.record_digest = 0
-        self.node_digest = 0
-        self.submission_node_digest = 0
+        self.digests = OrderedDigests()
         self.submission: _Submission | None = None
         self.pending = sorted(checkpoints, key=lambda c: c.size)
 
@@ -147,7 +145,7 @@ class ChainVerifier:
             raise VerificationError("submission_seq column does not match the entry bytes", seq)
         for level, idx, node in self.tree.append(leaf):
             if level > 0:
-                self.node_digest = _mix(self.node_digest, _node_key(level, idx, node))
+                self.digests.add(("merkle_nodes", level), node_bytes(idx, node))
         self._replay(parsed.kind, seq, parsed.payload, covering)
         self.prev, self.last_time = entry_hash, parsed.recorded_at
         self.expected_seq += 1
@@ -176,8 +174,7 @@ class ChainVerifier:
                 )
             for level, idx, node in sub.tree.append(merkle.leaf_hash(payload_bytes)):
                 if level > 0:
-                    item = b"%d:" % sub.seq + _node_key(level, idx, node)
-                    self.submission_node_digest = _mix(self.submission_node_digest, item)
+                    self.digests.add(("submission_nodes", sub.seq, level), node_bytes(idx, node))
             sub.remaining -= 1
             getattr(self, f"_check_{kind}")(seq, payload)
             if sub.remaining == 0:
@@ -318,7 +315,7 @@ class ChainVerifier:
         for change in changes_for(kind, seq, payload, covering):
             if change.table == "records":
                 if isinstance(change, Insert):
-                    self.record_digest = _mix(self.record_digest, record_key(change.row))
+                    self.digests.add(("records",), record_key(change.row))
                 else:
                     self.status[change.key] = (
                         str(change.values["status"]),
@@ -384,45 +381,39 @@ def _check_stored(
             raise VerificationError(f"{name} column does not match the entry bytes", seq)
 
 
-def _node_key(level: int, idx: int, node: bytes) -> bytes:
-    return b"%d:%d:" % (level, idx) + bytes(node)
+def node_bytes(idx: int, node: bytes) -> bytes:
+    return b"%d:" % idx + bytes(node)
 
 
-def record_key(row: dict[str, Any]) -> bytes:
+#: the derived columns of a records row, in the order they are digested
+RECORD_DIGEST_FIELDS = ("seq", "submission_seq", *RECORD_INDEX_FIELDS)
+
+
+def record_key(row: Mapping[str, Any]) -> bytes:
     """Bytes of a record index row's derived (static) columns, for digest comparison."""
     return repr(tuple(row.get(k) for k in RECORD_DIGEST_FIELDS)).encode("utf-8")
 
 
-RECORD_DIGEST_FIELDS = (
-    "record_id",
-    "seq",
-    "submission_seq",
-    "supplier_id",
-    "product_id",
-    "stage",
-    "activity",
-    "amount",
-    "unit",
-    "factor_id",
-    "factor_version",
-    "co2e_kg",
-    "units_covered",
-    "period_start",
-    "period_end",
-    "data_quality",
-    "reuse_cycles",
-    "supersedes",
-)
-_MOD = 1 << 256
+class OrderedDigests:
+    """One running SHA-256 per stream, each stream fed in a fixed order.
 
+    Index tables are compared with the replay by digest, not row by row in memory: records
+    stream in seq order, Merkle nodes per level in index order (the order both the replay
+    emits them and ``ORDER BY`` returns them). A mismatch names the stream; the slow path
+    then locates the first differing row.
+    """
 
-def _mix(acc: int, item: bytes) -> int:
-    """Order-independent multiset digest: sum of SHA-256 values mod 2^256."""
-    return (acc + int.from_bytes(hashlib.sha256(item).digest(), "big")) % _MOD
+    def __init__(self) -> None:
+        self._streams: dict[tuple[Any, ...], Any] = {}
 
+    def add(self, key: tuple[Any, ...], data: bytes) -> None:
+        stream = self._streams.get(key)
+        if stream is None:
+            stream = self._streams[key] = hashlib.sha256()
+        stream.update(data)
 
-def mix(acc: int, item: bytes) -> int:
-    return _mix(acc, item)
+    def result(self, kind: str) -> dict[tuple[Any, ...], bytes]:
+        return {k: h.digest() for k, h in self._streams.items() if k[0] == kind}
 
 
 def open_checkpoint_note(
