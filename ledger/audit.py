@@ -22,11 +22,13 @@ from ledger.transparency import all_checkpoints, node_fetcher, tree_size
 from ledger.verify import (
     RECORD_DIGEST_FIELDS,
     SMALL_TABLE_KEYS,
+    Batch,
     ChainVerifier,
     OrderedDigests,
     SeenCheckpoint,
     StoredColumns,
     VerifyReport,
+    feed_all,
     node_bytes,
     open_checkpoint_note,
     record_key,
@@ -76,14 +78,28 @@ def verify_database(
             ).execution_options(stream_results=True, yield_per=5000),
             {"n": size},
         )
-        for batch in rows.partitions():
-            for row in batch:
-                stored = StoredColumns(
-                    row[0], row[1], row[2], row[3], row[4], bytes(row[5]), row[6]
+        factor_entries = (
+            [
+                (seq, bytes(data))
+                for seq, data in conn.execute(
+                    text("SELECT seq, entry_bytes FROM entries WHERE kind = 'factor' AND seq < :n"),
+                    {"n": size},
                 )
-                verifier.feed(bytes(row[7]), stored)
-            if progress is not None:
-                progress(len(batch))
+            ]
+            if jobs > 1
+            else None
+        )
+        batches: Iterator[Batch] = (
+            [
+                (
+                    bytes(row[7]),
+                    StoredColumns(row[0], row[1], row[2], row[3], row[4], bytes(row[5]), row[6]),
+                )
+                for row in batch
+            ]
+            for batch in rows.partitions()
+        )
+        feed_all(verifier, batches, jobs, factor_entries, progress)
         report = verifier.finish()
         _check_index_tables(conn, verifier, size)
         report.checkpoints = len(checkpoints) - (seen_note is not None)

@@ -81,10 +81,8 @@ def sign_checkpoint(engine: Engine, operator: Ed25519PrivateKey) -> StoredCheckp
                     "(run `carbon-ledger verify`)"
                 )
             try:  # the new root must extend the old one, not merely sit next to its nodes
-                merkle.verify_consistency(
-                    last.tree_size, size, then, root,
-                    merkle.consistency_proof_from(last.tree_size, size, fetch),
-                )
+                proof = merkle.consistency_proof_from(last.tree_size, size, fetch)
+                merkle.verify_consistency(last.tree_size, size, then, root, proof)
             except ProofError as exc:
                 raise ConflictError(
                     f"the stored tree at size {size} does not extend checkpoint #{last.id} "

@@ -10,8 +10,10 @@ co2e from its pinned factor, the Merkle root at every checkpoint, and the index 
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import re
-from collections.abc import Iterable, Mapping
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -21,7 +23,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from ledger import keys, merkle, note
 from ledger.accounting import Factor, recompute_co2e
 from ledger.canonical import canonical_bytes
-from ledger.entry import GENESIS_PREV, OPERATOR_KINDS, SUBMITTED_KINDS, parse_entry
+from ledger.entry import (
+    GENESIS_PREV,
+    OPERATOR_KINDS,
+    SUBMITTED_KINDS,
+    ParsedEntry,
+    parse_entry,
+)
 from ledger.errors import LedgerError, ProofError, VerificationError
 from ledger.state import RECORD_INDEX_FIELDS, Insert, Update, changes_for
 
@@ -80,6 +88,59 @@ class _Submission:
     tree: merkle.CompactRange
 
 
+@dataclass(frozen=True)
+class Digested:
+    """The stateless part of checking one entry, which worker processes can do in parallel.
+
+    ``parsed`` is the decoded entry or the error that decoding raised; ``co2e`` is a record's
+    expected co2e with the seq of the factor entry it was computed from, when known.
+    """
+
+    parsed: ParsedEntry | VerificationError
+    entry_hash: str
+    leaf: bytes
+    payload_leaf: bytes | None = None
+    co2e: tuple[str | None, int] | None = None
+
+
+def factor_of(payload: Mapping[str, Any]) -> Factor:
+    return Factor(
+        **{k: payload[k] for k in Factor.__dataclass_fields__ if k != "kgco2e_per_unit"},
+        kgco2e_per_unit=Decimal(payload["kgco2e_per_unit"]),
+    )
+
+
+def digest_entry(
+    data: bytes, seq: int, factors: Mapping[tuple[str, int], tuple[int, Factor]] | None = None
+) -> Digested:
+    """Decode, check canonical form, hash; for workers also the payload leaf and co2e."""
+    entry_hash = hashlib.sha256(data).hexdigest()
+    leaf = hashlib.sha256(b"\x00" + data).digest()
+    try:
+        parsed = parse_entry(data, seq)
+    except VerificationError as exc:
+        return Digested(exc, entry_hash, leaf)
+    except LedgerError as exc:
+        return Digested(VerificationError(str(exc), seq), entry_hash, leaf)
+    if factors is None:
+        return Digested(parsed, entry_hash, leaf)
+    payload_leaf = co2e = None
+    if parsed.kind in SUBMITTED_KINDS:
+        payload_leaf = merkle.leaf_hash(parsed.payload_bytes)
+    payload = parsed.payload
+    if parsed.kind == "record" and "factor_id" in payload:
+        found = factors.get((payload["factor_id"], payload.get("factor_version", -1)))
+        if found is not None:
+            try:
+                co2e = (recompute_co2e(payload, found[1]), found[0])
+            except (LedgerError, KeyError, TypeError, ArithmeticError):
+                co2e = None  # the parent recomputes and reports it
+    return Digested(parsed, entry_hash, leaf, payload_leaf, co2e)
+
+
+_NO_DIGEST = Digested(VerificationError("no entry"), "", b"")
+
+
 class ChainVerifier:
     """Streaming verifier; feed entries in order, then call :meth:`finish`."""
 
@@ -94,6 +155,8 @@ class ChainVerifier:
         self.keys: dict[str, tuple[str, Ed25519PublicKey]] = {}  # key_id -> (supplier, key)
         self.retired: dict[str, int] = {}  # key_id -> seq it stopped being valid
         self.factors: dict[tuple[str, int], Factor] = {}
+        self.factor_seq: dict[tuple[str, int], int] = {}
+        self._digested: Digested = _NO_DIGEST
         self.products: set[str] = set()
         self.records: dict[str, str] = {}  # record_id -> supplier_id
         self.status: dict[str, tuple[str, int]] = {}  # record_id -> (status, status_seq)
@@ -105,10 +168,16 @@ class ChainVerifier:
         self.pending = sorted(checkpoints, key=lambda c: c.size)
 
     # ---- per entry -------------------------------------------------------------------------
-    def feed(self, entry_bytes: bytes, stored: StoredColumns | None = None) -> None:
+    def feed(
+        self,
+        entry_bytes: bytes,
+        stored: StoredColumns | None = None,
+        digested: Digested | None = None,
+    ) -> None:
+        """Check the next entry. ``digested`` is its stateless part if a worker did it."""
         seq = self.expected_seq
         try:
-            self._feed(seq, entry_bytes, stored)
+            self._feed(seq, digested or digest_entry(entry_bytes, seq), stored)
         except VerificationError as exc:
             if exc.seq is None:
                 exc.seq = seq
@@ -116,14 +185,15 @@ class ChainVerifier:
         except LedgerError as exc:
             raise VerificationError(str(exc), seq) from exc
 
-    def _feed(self, seq: int, data: bytes, stored: StoredColumns | None) -> None:
+    def _feed(self, seq: int, digested: Digested, stored: StoredColumns | None) -> None:
         if stored is not None and stored.seq != seq:
             raise VerificationError(f"seq gap: expected seq {seq}, found seq {stored.seq}", seq)
-        parsed = parse_entry(data, seq)
+        if isinstance(digested.parsed, VerificationError):
+            raise digested.parsed
+        parsed, entry_hash, leaf = digested.parsed, digested.entry_hash, digested.leaf
         if parsed.seq != seq:
             raise VerificationError(f"entry bytes say seq {parsed.seq}, expected {seq}", seq)
-        entry_hash = hashlib.sha256(data).hexdigest()
-        leaf = hashlib.sha256(b"\x00" + data).digest()
+        self._digested = digested
         if stored is not None:  # integrity of the row first: edited bytes say so, not "bad co2e"
             _check_stored(stored, parsed.kind, parsed.recorded_at, parsed.prev, entry_hash, leaf)
         if parsed.prev != self.prev:
@@ -172,7 +242,8 @@ class ChainVerifier:
                     f"{sub.supplier_id!r}",
                     seq,
                 )
-            for level, idx, node in sub.tree.append(merkle.leaf_hash(payload_bytes)):
+            payload_leaf = self._digested.payload_leaf or merkle.leaf_hash(payload_bytes)
+            for level, idx, node in sub.tree.append(payload_leaf):
                 if level > 0:
                     self.digests.add(("submission_nodes", sub.seq, level), node_bytes(idx, node))
             sub.remaining -= 1
@@ -230,11 +301,12 @@ class ChainVerifier:
                 raise VerificationError(f"key_revoke names unknown key {payload['key_id']}", seq)
             self.retired.setdefault(payload["key_id"], seq)
         elif kind == "factor":
-            factor = Factor(
-                **{k: payload[k] for k in Factor.__dataclass_fields__ if k != "kgco2e_per_unit"},
-                kgco2e_per_unit=Decimal(payload["kgco2e_per_unit"]),
-            )
-            self.factors[(factor.factor_id, factor.version)] = factor
+            factor = factor_of(payload)
+            fkey = (factor.factor_id, factor.version)
+            if fkey in self.factors:
+                raise VerificationError(f"factor {fkey[0]} version {fkey[1]} registered twice", seq)
+            self.factors[fkey] = factor
+            self.factor_seq[fkey] = seq
             self.report.factors += 1
 
     def _check_submission(self, seq: int, payload: dict[str, Any]) -> None:
@@ -286,7 +358,12 @@ class ChainVerifier:
                     "which does not exist at this point",
                     seq,
                 )
-            expected = recompute_co2e(payload, factor)
+            key = (payload["factor_id"], payload["factor_version"])
+            worker = self._digested.co2e
+            if worker is not None and worker[1] == self.factor_seq.get(key):
+                expected = worker[0]  # a worker computed it from this very factor entry
+            else:
+                expected = recompute_co2e(payload, factor)
             if expected != payload["co2e_kg"]:
                 raise VerificationError(
                     f"co2e_kg {payload['co2e_kg']} of record {rid} is not amount × factor "
@@ -427,3 +504,70 @@ def open_checkpoint_note(
     if cp.origin != origin:
         raise ProofError(f"{label} is for origin {cp.origin!r}, not this ledger ({origin!r})")
     return SeenCheckpoint(cp.size, cp.root_hash, label)
+
+
+# ---- parallel feeding --------------------------------------------------------------------
+
+Batch = list[tuple[bytes, StoredColumns | None]]
+_WORKER_FACTORS: dict[tuple[str, int], tuple[int, Factor]] | None = None
+
+
+def _init_digest_worker(factor_entries: list[tuple[int, bytes]]) -> None:
+    """Workers recompute co2e from the factor entries themselves, never from an index table."""
+    global _WORKER_FACTORS
+    factors: dict[tuple[str, int], tuple[int, Factor]] = {}
+    for seq, data in factor_entries:
+        try:
+            factor = factor_of(parse_entry(data, seq).payload)
+        except (LedgerError, KeyError, TypeError, ArithmeticError):
+            continue  # the parent reports a bad factor entry in order
+        factors.setdefault((factor.factor_id, factor.version), (seq, factor))
+    _WORKER_FACTORS = factors
+
+
+def _digest_batch(job: tuple[int, list[bytes]]) -> list[Digested]:
+    start, datas = job
+    return [digest_entry(data, start + i, _WORKER_FACTORS) for i, data in enumerate(datas)]
+
+
+def feed_all(
+    verifier: ChainVerifier,
+    batches: Iterable[Batch],
+    jobs: int = 1,
+    factor_entries: list[tuple[int, bytes]] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> None:
+    """Feed entries in order; with ``jobs > 1`` the stateless work runs in worker processes.
+
+    The parent keeps every stateful check (links, keys, submissions, replay) in seq order;
+    workers decode, re-encode, hash and recompute co2e. At most ``2 × jobs`` batches are in
+    flight, so memory stays bounded.
+    """
+    if jobs <= 1:
+        for batch in batches:
+            for data, stored in batch:
+                verifier.feed(data, stored)
+            if progress is not None:
+                progress(len(batch))
+        return
+    context = multiprocessing.get_context("fork")
+    with context.Pool(jobs, _init_digest_worker, (factor_entries or [],)) as pool:
+        pending: deque[tuple[Batch, Any]] = deque()
+
+        def drain() -> None:
+            batch, result = pending.popleft()
+            for (data, stored), digested in zip(batch, result.get(), strict=True):
+                verifier.feed(data, stored, digested)
+            if progress is not None:
+                progress(len(batch))
+
+        start = verifier.expected_seq
+        for batch in batches:
+            pending.append(
+                (batch, pool.apply_async(_digest_batch, ((start, [d for d, _ in batch]),)))
+            )
+            start += len(batch)
+            if len(pending) >= 2 * jobs:
+                drain()
+        while pending:
+            drain()

@@ -27,6 +27,14 @@ _SQLITE_TRIGGERS = [
         BEGIN SELECT RAISE(ABORT, '{table} is append-only: {op} rejected'); END"""
     for table in schema.APPEND_ONLY_TABLES
     for op in ("UPDATE", "DELETE")
+] + [
+    # INSERT OR REPLACE deletes the old row without firing DELETE triggers (SQLite runs them
+    # only with recursive_triggers on), so an insert may never land on an existing key.
+    f"""CREATE TRIGGER IF NOT EXISTS {table}_no_replace BEFORE INSERT ON {table}
+        WHEN EXISTS (SELECT 1 FROM {table} WHERE {key} = NEW.{key})
+        BEGIN SELECT RAISE(ABORT, '{table} is append-only: INSERT over an existing row rejected');
+        END"""
+    for table, key in (("entries", "seq"), ("checkpoints", "id"))
 ]
 _PG_TRIGGERS = [
     """CREATE OR REPLACE FUNCTION carbon_ledger_append_only() RETURNS trigger AS $$
@@ -83,6 +91,7 @@ def _configure_sqlite(engine: Engine) -> None:
 
 def create_schema(engine: Engine) -> None:
     """Create tables and append-only triggers (idempotent)."""
+    _connect(engine).close()
     try:
         SQLModel.metadata.create_all(engine)
         with engine.begin() as conn:
@@ -112,7 +121,13 @@ def check_schema(conn: Connection) -> None:
         ) from exc
     if row is None:
         raise StorageError("the database has no schema_version; it was not made by carbon-ledger")
-    if int(row[0]) > schema.SCHEMA_VERSION:
+    try:
+        version = int(row[0])
+    except ValueError:
+        raise StorageError(
+            f"the database's schema_version {row[0]!r} is not a carbon-ledger schema version"
+        ) from None
+    if version > schema.SCHEMA_VERSION:
         raise StorageError(
             f"the database was created by a newer carbon-ledger (schema {row[0]}, this "
             f"version reads schema {schema.SCHEMA_VERSION}); upgrade carbon-ledger"
@@ -124,13 +139,32 @@ def _short(exc: SQLAlchemyError) -> str:
     return str(orig if orig is not None else exc).splitlines()[0]
 
 
+def _connect(engine: Engine) -> Connection:
+    """Open a connection; failing to reach the database is a StorageError that says which."""
+    try:
+        return engine.connect()
+    except SQLAlchemyError as exc:
+        orig = getattr(exc, "orig", None)
+        # keep every line: psycopg's second line is the hint "Is the server running ...?"
+        lines = [ln.strip() for ln in str(orig if orig is not None else exc).splitlines()]
+        reason = "; ".join(ln for ln in lines if ln)
+        if is_sqlite(engine):
+            where = f"cannot open the SQLite database {engine.url.database}"
+        else:
+            where = f"cannot connect to the PostgreSQL database {engine.url.database!r}"
+        raise StorageError(f"{where}: {reason}") from exc
+
+
 @contextmanager
 def reading(engine: Engine) -> Iterator[Connection]:
     """A read transaction: a consistent snapshot that never blocks the writer."""
     try:
-        with engine.connect() as conn, conn.begin():
-            check_schema(conn)
-            yield conn
+        with _connect(engine) as conn:
+            if not is_sqlite(engine):  # PostgreSQL's default READ COMMITTED is no snapshot
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                check_schema(conn)
+                yield conn
     except SQLAlchemyError as exc:
         raise StorageError(f"database error: {_short(exc)}") from exc
 
@@ -139,7 +173,7 @@ def reading(engine: Engine) -> Iterator[Connection]:
 def writing(engine: Engine, *, check: bool = True) -> Iterator[Connection]:
     """The one write transaction: serialized, all or nothing."""
     try:
-        with engine.connect() as conn:
+        with _connect(engine) as conn:
             conn = conn.execution_options(**{_WRITE: True})
             with conn.begin():
                 if not is_sqlite(engine):
