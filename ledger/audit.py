@@ -11,11 +11,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, Engine, text
 
-from ledger import merkle, note
+from ledger import keys, merkle
 from ledger.errors import InputError, LedgerError, ProofError, VerificationError
-from ledger.registry import ledger_info, ledger_info_from
+from ledger.registry import LedgerInfo, ledger_info, ledger_info_from
 from ledger.state import record_row
 from ledger.store import db
 from ledger.transparency import all_checkpoints, node_fetcher, tree_size
@@ -54,12 +55,28 @@ def ledger_size(engine: Engine) -> int:
         return tree_size(conn)
 
 
+def _pin(info: LedgerInfo, operator_pub: Ed25519PublicKey | None) -> None:
+    """With a trusted operator key, a re-keyed (wholly rewritten) ledger fails at genesis."""
+    if operator_pub is not None and keys.key_id(operator_pub) != info.operator_key_id:
+        raise VerificationError(
+            f"the ledger's operator key {info.operator_key_id} is not the operator key you "
+            f"trust ({keys.key_id(operator_pub)})",
+            0,
+        )
+
+
 def verify_database(
-    engine: Engine, seen_note: str | None = None, progress: Progress = None, jobs: int = 1
+    engine: Engine,
+    seen_note: str | None = None,
+    progress: Progress = None,
+    jobs: int = 1,
+    operator_pub: Ed25519PublicKey | None = None,
 ) -> VerifyReport:
-    """Verify everything in the database; ``seen_note`` is a checkpoint the auditor kept."""
+    """Verify everything in the database; ``seen_note`` is a checkpoint the auditor kept and
+    ``operator_pub`` the operator key they trust (else the genesis entry's key is used)."""
     with db.reading(engine) as conn:
         info = ledger_info(conn)
+        _pin(info, operator_pub)
         checkpoints = _stored_checkpoints(conn, info.origin, info.operator_public_key)
         size = tree_size(conn)
         extra: list[str] = []
@@ -281,7 +298,11 @@ def _bundle_lines(handle: IO[bytes]) -> Iterator[bytes]:
 
 
 def verify_bundle(
-    path: Path, seen_note: str | None = None, progress: Progress = None
+    path: Path,
+    seen_note: str | None = None,
+    progress: Progress = None,
+    operator_pub: Ed25519PublicKey | None = None,
+    jobs: int = 1,
 ) -> VerifyReport:
     """Verify an export file with no database (offline audit)."""
     try:
@@ -315,6 +336,7 @@ def verify_bundle(
             info = ledger_info_from(genesis["payload"])
         except (ValueError, KeyError, TypeError, LedgerError) as exc:
             raise VerificationError("the bundle's first entry is not a genesis entry", 0) from exc
+        _pin(info, operator_pub)
         labelled = [(text_, f"bundled checkpoint #{i + 1}") for i, text_ in enumerate(notes)]
         if seen_note is not None:
             labelled.append((seen_note, "the checkpoint you saw"))
@@ -324,10 +346,7 @@ def verify_bundle(
         ]
         verifier = ChainVerifier(checkpoints)
         verifier.feed(first)
-        for n, line in enumerate(lines, start=2):
-            verifier.feed(line)
-            if progress is not None and n % 10_000 == 0:
-                progress(10_000)
+        feed_all(verifier, _batches(lines), jobs, [], progress)
         report = verifier.finish()
         if report.tree_size != header["tree_size"]:
             raise VerificationError(
@@ -335,5 +354,15 @@ def verify_bundle(
                 report.tree_size,
             )
         report.checkpoints = len(notes)
-        _ = note
     return report
+
+
+def _batches(lines: Iterator[bytes], size: int = 5000) -> Iterator[Batch]:
+    batch: Batch = []
+    for line in lines:
+        batch.append((line, None))
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -58,9 +58,27 @@ class ChunkResult:
     problems: list[str] = field(default_factory=list)
 
 
-def _csv_rows(chunk: Chunk) -> Iterator[tuple[int, dict[str, Any]]]:
+def _decode(chunk: Chunk, problems: list[str]) -> tuple[str, set[int]]:
+    """Chunk text; a line that is not UTF-8 is reported on its own line and skipped."""
+    try:
+        return chunk.data.decode("utf-8"), set()
+    except UnicodeDecodeError:
+        bad: set[int] = set()
+        for offset, raw in enumerate(chunk.data.split(b"\n")):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                bad.add(chunk.first_line + offset)
+                problems.append(
+                    f"line {chunk.first_line + offset}: row: not UTF-8 text ({exc.reason} at "
+                    f"byte {exc.start + 1} of the line)"
+                )
+        return chunk.data.decode("utf-8", errors="surrogateescape"), bad
+
+
+def _csv_rows(chunk: Chunk, text: str) -> Iterator[tuple[int, dict[str, Any]]]:
     header = chunk.header or ()
-    reader = csv.reader(io.StringIO(chunk.data.decode("utf-8"), newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""))
     base = chunk.first_line - 1
     for fields in reader:
         if not fields:
@@ -75,8 +93,8 @@ def _csv_rows(chunk: Chunk) -> Iterator[tuple[int, dict[str, Any]]]:
         )
 
 
-def _jsonl_rows(chunk: Chunk) -> Iterator[tuple[int, dict[str, Any]]]:
-    for offset, text in enumerate(chunk.data.decode("utf-8").split("\n")):
+def _jsonl_rows(chunk: Chunk, content: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    for offset, text in enumerate(content.split("\n")):
         if not text.strip():
             continue
         line = chunk.first_line + offset
@@ -98,9 +116,12 @@ def validate_chunk(chunk: Chunk, builder: RowBuilder, to_file: bool) -> ChunkRes
     """Build, canonicalize and hash every row of a chunk; collect every problem."""
     result = ChunkResult()
     items: list[SpoolItem] = []
-    rows = _csv_rows(chunk) if chunk.header is not None else _jsonl_rows(chunk)
+    text, bad_lines = _decode(chunk, result.problems)
+    rows = _csv_rows(chunk, text) if chunk.header is not None else _jsonl_rows(chunk, text)
     try:
         for line, row in rows:
+            if line in bad_lines:
+                continue  # already reported as not UTF-8
             try:
                 payload = builder.build(row)
             except RowProblems as exc:
@@ -113,8 +134,6 @@ def validate_chunk(chunk: Chunk, builder: RowBuilder, to_file: bool) -> ChunkRes
             data = canonical_bytes(payload)
             items.append((line, "record", data, record_values(payload)))
             result.leaves.append(merkle.leaf_hash(data))
-    except UnicodeDecodeError as exc:
-        result.problems.append(f"line {chunk.first_line}: row: not UTF-8 text ({exc.reason})")
     except csv.Error as exc:
         result.problems.append(f"line {chunk.first_line}: row: malformed CSV ({exc})")
     if result.problems:
@@ -140,7 +159,10 @@ def _read_header(raw: IO[bytes], sha: Any) -> tuple[tuple[str, ...], bytes]:
         text = head.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputError(f"line 1: header: not UTF-8 text ({exc.reason})") from exc
-    header = tuple(next(csv.reader([text]), []))
+    try:
+        header = tuple(next(csv.reader([text]), []))
+    except csv.Error as exc:
+        raise InputError(f"line 1: header: malformed CSV ({exc})") from exc
     missing = set(REQUIRED_HEADER) - set(header)
     if header and missing:
         raise InputError(f"line 1: header: missing column(s) {', '.join(sorted(missing))}")

@@ -156,7 +156,8 @@ def _primary_share(frame: pd.DataFrame) -> Decimal | None:
     if total == 0:
         return None
     primary = _sum(frame.loc[frame["data_quality"] == "primary", "co2e_kg"])
-    return ratio(primary * 100, total)
+    with localcontext(_CTX):  # exact whatever decimal context the caller has set
+        return ratio(primary * 100, total)
 
 
 def _per_kg_by_stage(frame: pd.DataFrame) -> dict[str, Decimal | None]:
@@ -175,9 +176,10 @@ def _per_kg_by_stage(frame: pd.DataFrame) -> dict[str, Decimal | None]:
     mass = frame.groupby(keys)["mass_kg"].first()
     co2e = frame.groupby("stage")["co2e_kg"].agg(_sum)
     handled: dict[str, Decimal] = {}
-    for key, n in handled_units.items():
-        stage_key: tuple[str, str, str] = tuple(key)  # type: ignore[arg-type,assignment]
-        handled[stage_key[0]] = handled.get(stage_key[0], ZERO) + n * mass.loc[stage_key]
+    with localcontext(_CTX):  # exact whatever decimal context the caller has set
+        for key, n in handled_units.items():
+            stage_key: tuple[str, str, str] = tuple(key)  # type: ignore[arg-type,assignment]
+            handled[stage_key[0]] = handled.get(stage_key[0], ZERO) + n * mass.loc[stage_key]
     for stage, kg in handled.items():
         out[stage] = ratio(co2e[stage], kg)
     return out

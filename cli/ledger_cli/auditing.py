@@ -9,7 +9,7 @@ from typing import Any
 import click
 from sqlalchemy import text
 
-from ledger import audit, transparency
+from ledger import audit, keys, transparency
 from ledger.store import db
 from ledger_cli.app import Ctx, cli, emit, existing_file, pass_ctx, progress_bar, table
 
@@ -22,10 +22,21 @@ FILE = click.Path(path_type=Path, dir_okay=False)
     "--bundle", type=FILE, help="Verify an `export` file offline instead of the database."
 )
 @click.option(
-    "--jobs", type=int, default=1, show_default=True, help="Worker processes for hashing."
+    "--jobs",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Processes: workers decode, hash and recompute while one process replays in order.",
+)
+@click.option(
+    "--operator-pub",
+    type=FILE,
+    help="The operator public key you trust; without it the genesis entry's key is used.",
 )
 @pass_ctx
-def verify(obj: Ctx, seen: Path | None, bundle: Path | None, jobs: int) -> None:
+def verify(
+    obj: Ctx, seen: Path | None, bundle: Path | None, jobs: int, operator_pub: Path | None
+) -> None:
     """Verify the whole ledger; report the first bad seq and why.
 
     Checks seq contiguity, every entry hash and prev link, time order, canonical bytes, every
@@ -37,16 +48,18 @@ def verify(obj: Ctx, seen: Path | None, bundle: Path | None, jobs: int) -> None:
     \b
     Examples:  carbon-ledger verify
                carbon-ledger verify --checkpoint seen.cp
+               carbon-ledger verify --jobs 2 --operator-pub operator.key.pub
                carbon-ledger verify --bundle ledger-export.jsonl --checkpoint seen.cp
     """
     seen_note = existing_file(seen).read_text(encoding="utf-8") if seen else None
+    trusted = keys.load_public(operator_pub) if operator_pub is not None else None
     if bundle is not None:
-        size = existing_file(bundle).stat().st_size
-        with progress_bar(size // 600 + 1, "verifying") as update:
-            report = audit.verify_bundle(bundle, seen_note, progress=update)
+        lines = sum(1 for _ in existing_file(bundle).open("rb"))
+        with progress_bar(lines, "verifying") as update:
+            report = audit.verify_bundle(bundle, seen_note, update, trusted, jobs)
     else:
         with progress_bar(audit.ledger_size(obj.engine), "verifying") as update:
-            report = audit.verify_database(obj.engine, seen_note, progress=update, jobs=jobs)
+            report = audit.verify_database(obj.engine, seen_note, update, jobs, trusted)
     data = report.__dict__
     emit(
         obj,
@@ -105,16 +118,21 @@ def log(obj: Ctx, supplier: str | None, product: str | None, kind: str | None, l
         clauses.append("r.product_id = :product")
         params["product"] = product
     if supplier:
+        # from the index tables, not a LIKE on entry_bytes (a BLOB never matches a text
+        # pattern in SQLite): submissions and the entries they cover, plus the operator's
+        # supplier, key_rotate and key_revoke entries for this supplier
         clauses.append(
-            "(r.supplier_id = :supplier OR s.supplier_id = :supplier "
-            "OR e.entry_bytes LIKE :pattern)"
+            "(s.supplier_id = :supplier OR cs.supplier_id = :supplier "
+            "OR e.seq IN (SELECT seq FROM suppliers WHERE supplier_id = :supplier) "
+            "OR e.seq IN (SELECT added_seq FROM supplier_keys WHERE supplier_id = :supplier) "
+            "OR e.seq IN (SELECT revoked_seq FROM supplier_keys WHERE supplier_id = :supplier))"
         )
         params["supplier"] = supplier
-        params["pattern"] = f'%"supplier_id":"{supplier}"%'
     where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
     sql = text(
         "SELECT e.seq, e.kind, e.recorded_at, e.entry_bytes FROM entries e "
         "LEFT JOIN records r ON r.seq = e.seq LEFT JOIN submissions s ON s.seq = e.seq "
+        "LEFT JOIN submissions cs ON cs.seq = e.submission_seq "
         f"{where} ORDER BY e.seq DESC LIMIT :limit"
     )
     with db.reading(obj.engine) as conn:
