@@ -278,6 +278,10 @@ def build_record(
             problems.append(
                 ("activity", f"{activity!r} does not match factor activity {factor.activity!r}")
             )
+        elif stage in STAGES and factor.stage != stage:
+            problems.append(
+                ("stage", f"{stage!r} does not match factor {factor_id} stage {factor.stage!r}")
+            )
         elif amount is not None and unit is not None:
             try:
                 co2e = compute_co2e(amount, unit, factor, reuse)

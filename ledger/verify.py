@@ -358,6 +358,12 @@ class ChainVerifier:
                     "which does not exist at this point",
                     seq,
                 )
+            if factor.stage != payload["stage"] or factor.activity != payload["activity"]:
+                raise VerificationError(
+                    f"record {rid} is {payload['stage']}/{payload['activity']} but its factor "
+                    f"is for {factor.stage}/{factor.activity}",
+                    seq,
+                )
             key = (payload["factor_id"], payload["factor_version"])
             worker = self._digested.co2e
             if worker is not None and worker[1] == self.factor_seq.get(key):
