@@ -200,7 +200,8 @@ def report(r: dict[str, Any]) -> None:
         (f"label export, {r['label_export']['records']:,} records", "",
          f"{r['label_export']['seconds']:.2f} s", f"{r['label_export']['bytes'] / 1e6:.1f} MB"),
         ("CLI start-up (--help)", "", f"{r['cli_startup_seconds']:.2f} s", ""),
-        ("reference: raw SHA-256 leaf hashing", f"{ref['sha256_leaf_hashes_per_s']:,.0f} /s", "", ""),
+        ("reference: raw SHA-256 leaf hashing",
+         f"{ref['sha256_leaf_hashes_per_s']:,.0f} /s", "", ""),
         ("reference: raw Ed25519 verify", f"{ref['ed25519_verifies_per_s']:,.0f} /s", "", ""),
     ]  # fmt: skip
     print(f"\n{r['records']:,} records on {r['machine']}")

@@ -33,7 +33,8 @@ def test_schema_files_do_not_drift() -> None:
 def filled(world: dict[str, object], tmp_path: Path) -> dict[str, object]:
     engine = world["engine"]
     keys = world["keys"]
-    records.import_records(engine, SCHEMAS.parent / "samples/records/sup-bev-2025.csv", "sup-bev", keys["sup-bev"])  # type: ignore[arg-type,index]
+    path = SCHEMAS.parent / "samples/records/sup-bev-2025.csv"
+    records.import_records(engine, path, "sup-bev", keys["sup-bev"])  # type: ignore[arg-type,index]
     transparency.sign_checkpoint(engine, world["operator"])  # type: ignore[arg-type]
     return world
 

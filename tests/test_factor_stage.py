@@ -48,7 +48,7 @@ def test_verify_catches_a_stage_that_does_not_match_the_factor(world: dict[str, 
     no stored columns): the verifier reaches the semantic check at that seq and names it."""
     if not str(world["url"]).startswith("sqlite"):
         pytest.skip("tampering uses sqlite3 directly")
-    payload, result = records.append_record(
+    _payload, result = records.append_record(
         world["engine"],
         "sup-bev",
         world["keys"]["sup-bev"],  # type: ignore[arg-type,index]

@@ -62,7 +62,8 @@ def test_parallel_verify_names_the_same_bad_seq(big: Path, world: dict[str, obje
     with sqlite3.connect(big) as conn:
         conn.execute("DROP TRIGGER entries_no_update")
         seq, data = conn.execute(
-            "SELECT seq, entry_bytes FROM entries WHERE kind = 'record' ORDER BY seq LIMIT 1 OFFSET 300"
+            "SELECT seq, entry_bytes FROM entries WHERE kind = 'record' "
+            "ORDER BY seq LIMIT 1 OFFSET 300"
         ).fetchone()
         forged = bytes(data).replace(b'"co2e_kg":"', b'"co2e_kg":"1', 1)
         conn.execute("UPDATE entries SET entry_bytes = ? WHERE seq = ?", (forged, seq))
