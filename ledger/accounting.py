@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
@@ -19,7 +18,7 @@ from typing import Any
 from ledger import units
 from ledger.decimals import canonical_text, fmt, mul, parse_decimal, to_decimal
 from ledger.errors import InputError
-from ledger.footprint import STAGES
+from ledger.footprint import STAGES, Factor
 
 DATA_QUALITY = ("primary", "secondary")
 RECORD_COLUMNS = (
@@ -48,22 +47,6 @@ _TOKEN_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-/]{0,127}\Z")
 _HEX64_RE = re.compile(r"[0-9a-f]{64}\Z")
 _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 MAX_NOTE = 2000
-
-
-@dataclass(frozen=True)
-class Factor:
-    """An emission factor version as registered by the operator."""
-
-    factor_id: str
-    version: int
-    activity: str
-    stage: str
-    unit: str
-    kgco2e_per_unit: Decimal
-    gwp: str
-    source: str
-    year: int
-    region: str
 
 
 FactorLookup = Callable[[str, "int | None"], "Factor | None"]

@@ -14,8 +14,8 @@ STAGES: tuple[str, ...] = ("production", "warehousing", "transport", "packaging"
 
 
 @dataclass(frozen=True)
-class FactorRef:
-    """A factor version that contributed to a footprint (for sources and GWP sets)."""
+class Factor:
+    """An emission factor version as the operator registered it (a ``factor`` entry)."""
 
     factor_id: str
     version: int
@@ -27,6 +27,9 @@ class FactorRef:
     source: str
     year: int
     region: str
+
+
+FactorRef = Factor  # the name the label renderers use for "a factor that contributed"
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,7 @@ class ProductFootprint:
     primary_data_share: Decimal  # percent, 0..100
     record_count: int
     suppliers: tuple[str, ...]  # every supplier that contributed a record
-    factors: tuple[FactorRef, ...] = field(default_factory=tuple)
+    factors: tuple[Factor, ...] = field(default_factory=tuple)
 
     @property
     def missing_stages(self) -> tuple[str, ...]:

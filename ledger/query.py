@@ -333,6 +333,11 @@ def scorecard(
 
     Figures are computed as of the latest signed checkpoint, so anyone holding that
     checkpoint (tree size + root) and the ledger export can recompute them exactly.
+
+    A supplier's intensity sums the stages it reported, so a window that reports more or
+    fewer stages than the baseline is not comparable: adding a stage looks like an increase,
+    dropping one like a reduction. ``comparable`` says whether both windows cover the same
+    stages, and ``meets_target`` is left empty (None) when they do not.
     """
     from ledger.transparency import latest_checkpoint, tree_size
 
@@ -340,6 +345,8 @@ def scorecard(
         checkpoint = latest_checkpoint(conn)
         as_of = checkpoint.tree_size if checkpoint is not None else tree_size(conn)
         frame = intensity(conn, "supplier", window, baseline, as_of=as_of)
+        base = intensity(conn, "supplier", baseline, None, as_of=as_of)
+    base_missing = dict(zip(base["supplier_id"], base["missing_stages"], strict=True))
     frame = frame[
         [
             "supplier_id",
@@ -351,8 +358,14 @@ def scorecard(
             "missing_stages",
         ]
     ].copy()
+    frame["baseline_missing_stages"] = [base_missing.get(s) for s in frame["supplier_id"]]
+    frame["comparable"] = [
+        base is not None and list(now) == list(base)
+        for now, base in zip(frame["missing_stages"], frame["baseline_missing_stages"], strict=True)
+    ]
     frame["meets_target"] = [
-        None if c is None else bool(c <= -target_reduction_pct) for c in frame["change_pct"]
+        None if change is None or not same else bool(change <= -target_reduction_pct)
+        for change, same in zip(frame["change_pct"], frame["comparable"], strict=True)
     ]
     frame["tree_size"] = as_of
     frame["root_hash"] = checkpoint.root_hash if checkpoint is not None else None

@@ -20,29 +20,19 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy import Connection, Engine, select, text
 
 from ledger import SPEC_VERSION, keys
-from ledger.accounting import Factor, check_token
+from ledger.accounting import check_token
 from ledger.canonical import canonical_bytes
 from ledger.decimals import fmt, parse_decimal
 from ledger.entry import utc_now
 from ledger.errors import ConflictError, InputError, KeyMaterialError, NotFoundError
-from ledger.footprint import STAGES
+from ledger.footprint import STAGES, Factor
+from ledger.state import FACTOR_FIELDS
 from ledger.store import db
 from ledger.store.appender import Appender, appending
 from ledger.store.schema import EntryRow, FactorRow, SupplierKeyRow
 from ledger.units import dimension
 
-FACTOR_COLUMNS = (
-    "factor_id",
-    "version",
-    "activity",
-    "stage",
-    "unit",
-    "kgco2e_per_unit",
-    "gwp",
-    "source",
-    "year",
-    "region",
-)
+FACTOR_COLUMNS = FACTOR_FIELDS  # the CSV columns are the payload fields
 GWP_SETS = ("AR4", "AR5", "AR6")
 _COUNTRY_RE = re.compile(r"[A-Z]{2}\Z")
 

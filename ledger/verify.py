@@ -21,7 +21,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ledger import keys, merkle, note
-from ledger.accounting import Factor, recompute_co2e
+from ledger.accounting import recompute_co2e
 from ledger.canonical import canonical_bytes
 from ledger.entry import (
     GENESIS_PREV,
@@ -31,6 +31,7 @@ from ledger.entry import (
     parse_entry,
 )
 from ledger.errors import LedgerError, ProofError, VerificationError
+from ledger.footprint import Factor
 from ledger.state import RECORD_INDEX_FIELDS, Insert, Update, changes_for
 
 _TIME_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z\Z")

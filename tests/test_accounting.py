@@ -15,9 +15,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine, text
 
 from ledger import audit, keys, records, registry, units
-from ledger.accounting import Factor, RowProblems, build_record, compute_co2e, recompute_co2e
+from ledger.accounting import RowProblems, build_record, compute_co2e, recompute_co2e
 from ledger.decimals import CO2E_PLACES, fmt
 from ledger.errors import InputError
+from ledger.footprint import Factor
 from ledger.store.db import make_engine
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"

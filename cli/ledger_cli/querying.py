@@ -18,6 +18,7 @@ SHORT = {
     "footprint_kgco2e_per_kg": "kgCO2e/kg",
     "baseline_footprint_kgco2e_per_unit": "baseline",
     "missing_stages": "missing",
+    "baseline_missing_stages": "baseline missing",
     "total_kgco2e": "total kgCO2e",
     "reference_units": "units",
     "change_pct": "change",

@@ -27,12 +27,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, bindparam, text
 
 from ledger import keys, merkle, note, query
-from ledger.accounting import Factor, recompute_co2e
+from ledger.accounting import recompute_co2e
 from ledger.canonical import canonical_bytes
 from ledger.decimals import fmt
 from ledger.entry import OPERATOR_KINDS, parse_entry
 from ledger.errors import NotFoundError, ProofError, VerificationError
-from ledger.footprint import STAGES, FactorRef, ProductFootprint
+from ledger.footprint import STAGES, Factor, ProductFootprint
 from ledger.registry import ledger_info
 from ledger.transparency import latest_checkpoint
 
@@ -420,7 +420,7 @@ def footprint_from_evidence(
         primary_data_share=fig["primary_data_share"] or Decimal(0),
         record_count=fig["records"],
         suppliers=tuple(sorted({r[0] for r in rows})),
-        factors=tuple(FactorRef(**f.__dict__) for _k, f in sorted(used.items())),
+        factors=tuple(f for _k, f in sorted(used.items())),
     )
 
 
