@@ -13,12 +13,12 @@ from typing import Any
 import click
 import pytest
 from click.testing import CliRunner, Result
-from ledger_cli.main import cli
 from sqlalchemy import text
 
 from ledger import keys, query, records, registry, transparency
 from ledger.errors import ConflictError
 from ledger.store.db import make_engine
+from ledger_cli.main import cli
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 WATER = "6923451000013"

@@ -19,13 +19,13 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from ledger_cli.main import cli
 from sqlalchemy import Engine, text
 
 from ledger import audit, keys, records, registry
 from ledger.accounting import RECORD_COLUMNS
 from ledger.errors import InputError, LedgerError
 from ledger.store.db import make_engine
+from ledger_cli.main import cli
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 WATER = "6923451000013"

@@ -26,13 +26,13 @@ import rfc8785
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from ledger_cli.main import cli
 from sqlalchemy import text
 
 from ledger import audit, keys, records, registry, transparency
 from ledger.errors import VerificationError
 from ledger.store import db
 from ledger.store.db import make_engine
+from ledger_cli.main import cli
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 APPEND_ONLY_TRIGGERS = (

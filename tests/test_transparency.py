@@ -33,7 +33,6 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
     load_pem_public_key,
 )
-from ledger_cli.main import cli
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.engine import make_url
 
@@ -41,6 +40,7 @@ from ledger import audit, keys, records, transparency
 from ledger.errors import ConflictError, NotFoundError, ProofError, VerificationError
 from ledger.store import db
 from ledger.store.db import make_engine
+from ledger_cli.main import cli
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 ORIGIN = "test.example/ledger"
