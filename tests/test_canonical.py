@@ -206,7 +206,11 @@ def test_parse_entry_rejects_escaped_non_ascii() -> None:
         (b'{"kind":"bogus","payload":{},"prev":"","recorded_at":"","seq":0,"v":1}',
          "unknown entry kind 'bogus'"),
         (b'{"kind":"record","payload":[],"prev":"","recorded_at":"","seq":0,"v":1}',
-         "entry seq or payload has the wrong type"),
+         "entry seq, prev, recorded_at or payload has the wrong type"),
+        (b'{"kind":"record","payload":{},"prev":7,"recorded_at":"","seq":0,"v":1}',
+         "entry seq, prev, recorded_at or payload has the wrong type"),
+        ('{"kind":"record","payload":{},"prev":"é","recorded_at":"","seq":0,"v":1}'.encode(),
+         "entry seq, prev, recorded_at or payload has the wrong type"),
     ],
 )
 def test_parse_entry_rejects_malformed_envelopes(data: bytes, message: str) -> None:
