@@ -114,7 +114,7 @@ def verify_database(
                 )
                 for row in batch
             ]
-            for batch in rows.partitions()
+            for batch in rows.partitions(5000)
         )
         feed_all(verifier, batches, jobs, factor_entries, progress)
         report = verifier.finish()

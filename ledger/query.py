@@ -104,22 +104,33 @@ def parse_window(start: str | date, end: str | date) -> Window:
     return a, b
 
 
-_RECORD_SQL = """
-SELECT r.supplier_id, r.product_id, r.stage, r.activity, r.co2e_kg, r.units_covered,
-       p.mass_kg, r.data_quality
+#: One row per (supplier, product, stage, activity, data quality) group of effective records.
+#: Sums are exact: PostgreSQL adds ``numeric``; SQLite has no exact decimal type, so it hands
+#: back the group's decimal strings and Python adds them as ``Decimal``. Either way only
+#: groups, not 10^6 rows, cross into Python.
+_GROUP_SQL = """
+SELECT r.supplier_id, r.product_id, r.stage, r.activity, r.data_quality, COUNT(*),
+       {co2e}, {units}, MIN(p.mass_kg)
 FROM records r JOIN products p ON p.product_id = r.product_id
 WHERE r.period_start >= :start AND r.period_start < :end AND r.seq < :as_of
   AND (r.status = 'effective' OR r.status_seq >= :as_of)
+GROUP BY r.supplier_id, r.product_id, r.stage, r.activity, r.data_quality
 """
+_SUMS = {
+    "sqlite": ("group_concat(r.co2e_kg, ',')", "group_concat(r.units_covered, ',')"),
+    "postgresql": ("SUM(CAST(r.co2e_kg AS numeric))", "SUM(CAST(r.units_covered AS numeric))"),
+}
+#: columns of the frames the figure functions take: one row per record or per group
 RECORD_FRAME_COLUMNS = [
     "supplier_id",
     "product_id",
     "stage",
     "activity",
+    "data_quality",
+    "records",
     "co2e_kg",
     "units_covered",
     "mass_kg",
-    "data_quality",
 ]
 
 
@@ -132,17 +143,31 @@ def _connection(source: Engine | Connection | Session) -> tuple[Connection, Any]
     return source, None
 
 
+def _exact_sum(value: Any) -> Decimal:
+    """A group sum: a Decimal from PostgreSQL, or SQLite's comma-joined decimal strings."""
+    if isinstance(value, Decimal):
+        return value
+    with localcontext(_CTX):
+        return sum(map(Decimal, str(value).split(",")), ZERO)
+
+
 def records_frame(conn: Connection, window: Window, as_of: int | None = None) -> pd.DataFrame:
-    """Effective records in the window, with exact Decimal quantities (object columns)."""
+    """Effective records in the window, grouped, with exact Decimal sums (object columns)."""
     params = {
         "start": window[0].isoformat(),
         "end": window[1].isoformat(),
         "as_of": as_of if as_of is not None else 2**62,
     }
-    rows = conn.execute(text(_RECORD_SQL), params).all()
-    frame = pd.DataFrame(rows, columns=RECORD_FRAME_COLUMNS)
-    for column in ("co2e_kg", "units_covered", "mass_kg"):
-        frame[column] = pd.Series([Decimal(v) for v in frame[column]], dtype=object)
+    co2e, units = _SUMS["sqlite" if conn.dialect.name == "sqlite" else "postgresql"]
+    rows = conn.execute(text(_GROUP_SQL.format(co2e=co2e, units=units)), params).all()
+    frame = pd.DataFrame(
+        [
+            (sup, prod, stage, act, dq, int(n), _exact_sum(c), _exact_sum(u), Decimal(m))
+            for sup, prod, stage, act, dq, n, c, u, m in rows
+        ],
+        columns=RECORD_FRAME_COLUMNS,
+        dtype=object,
+    )
     return frame
 
 
@@ -195,7 +220,7 @@ def supplier_figures(frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
     for supplier_id, group in frame.groupby("supplier_id", sort=True):
         by_stage = _per_kg_by_stage(group)
         out[str(supplier_id)] = {
-            "records": len(group),
+            "records": int(group["records"].sum()),
             "total_kgco2e": _sum(group["co2e_kg"]),
             **by_stage,
             "intensity": _total(by_stage),
@@ -224,7 +249,7 @@ def product_figures(frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
         mass = group["mass_kg"].iloc[0]
         footprint = _sum(v for v in by_stage.values() if v is not None)  # F(p) = Σ_s I(p, s)
         out[str(product_id)] = {
-            "records": len(group),
+            "records": int(group["records"].sum()),
             "total_kgco2e": _sum(group["co2e_kg"]),
             "reference_units": units,
             **by_stage,
@@ -242,7 +267,7 @@ def stage_figures(frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
     for stage in STAGES:
         group = frame[frame["stage"] == stage]
         out[stage] = {
-            "records": len(group),
+            "records": int(group["records"].sum()),
             "total_kgco2e": _sum(group["co2e_kg"]),
             "intensity": by_stage[stage],
             "primary_data_share": _primary_share(group) if not group.empty else None,

@@ -394,10 +394,11 @@ def footprint_from_evidence(
                 product_id,
                 r["stage"],
                 r["activity"],
+                r["data_quality"],
+                1,  # one record per row
                 Decimal(r["co2e_kg"]),
                 Decimal(r["units_covered"]),
                 Decimal(product["mass_kg"]),
-                r["data_quality"],
             )
         )
     if not rows:
