@@ -20,10 +20,13 @@ import io
 import json
 import multiprocessing
 import os
+import shutil
+import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import IO, Any, Protocol
 
 from ledger import merkle
@@ -112,7 +115,9 @@ def _jsonl_rows(chunk: Chunk, content: str) -> Iterator[tuple[int, dict[str, Any
         yield line, obj
 
 
-def validate_chunk(chunk: Chunk, builder: RowBuilder, to_file: bool) -> ChunkResult:
+def validate_chunk(
+    chunk: Chunk, builder: RowBuilder, to_file: bool, directory: str | None = None
+) -> ChunkResult:
     """Build, canonicalize and hash every row of a chunk; collect every problem."""
     result = ChunkResult()
     items: list[SpoolItem] = []
@@ -139,7 +144,7 @@ def validate_chunk(chunk: Chunk, builder: RowBuilder, to_file: bool) -> ChunkRes
     if result.problems:
         result.leaves = []
     elif to_file and items:
-        result.path = write_chunk_file(items)
+        result.path = write_chunk_file(items, directory)
     else:
         result.items = items
     return result
@@ -213,17 +218,32 @@ def read_chunks(
             return
 
 
-_WORKER: RowBuilder | None = None
+_WORKER: tuple[RowBuilder, str] | None = None
+_SPOOL_PREFIX = "carbon-ledger-import-"
 
 
-def _init_worker(builder: RowBuilder) -> None:
+def _init_worker(builder: RowBuilder, directory: str) -> None:
     global _WORKER
-    _WORKER = builder
+    _WORKER = (builder, directory)
 
 
 def _work(chunk: Chunk) -> ChunkResult:
     assert _WORKER is not None
-    return validate_chunk(chunk, _WORKER, to_file=True)
+    return validate_chunk(chunk, _WORKER[0], to_file=True, directory=_WORKER[1])
+
+
+def _sweep_orphans() -> None:
+    """Remove spool directories of imports whose process is gone (killed mid-import)."""
+    for path in Path(tempfile.gettempdir()).glob(f"{_SPOOL_PREFIX}*"):
+        pid = path.name.removeprefix(_SPOOL_PREFIX).split("-", 1)[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except PermissionError:
+            continue  # another user's live process
 
 
 @dataclass
@@ -248,7 +268,9 @@ def validate_file(
 ) -> Pass1:
     """Validate a whole file into a spool; report every problem. Memory stays bounded."""
     sha = hashlib.sha256()
-    spool = Spool()
+    _sweep_orphans()
+    directory = tempfile.mkdtemp(prefix=f"{_SPOOL_PREFIX}{os.getpid()}-")
+    spool = Spool(directory)
     out = Pass1(spool, [], [], "")
 
     def take(result: ChunkResult) -> None:
@@ -268,7 +290,9 @@ def validate_file(
                 take(validate_chunk(chunk, builder, to_file=False))
         else:
             context = multiprocessing.get_context("fork")
-            with context.Pool(jobs, initializer=_init_worker, initargs=(builder,)) as pool:
+            with context.Pool(
+                jobs, initializer=_init_worker, initargs=(builder, directory)
+            ) as pool:
                 pending: deque[Any] = deque()
                 for chunk in chunks:
                     pending.append(pool.apply_async(_work, (chunk,)))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from typing import IO, Any
@@ -36,7 +37,8 @@ def write_chunk_file(items: list[SpoolItem], directory: str | None = None) -> st
 class Spool:
     """Append-then-iterate storage of a submission's items, in order."""
 
-    def __init__(self) -> None:
+    def __init__(self, directory: str | None = None) -> None:
+        self._directory = directory  # removed on close, with every chunk file in it
         self._buffer: list[SpoolItem] = []
         self._sources: list[str | list[SpoolItem]] = []  # chunk file paths or in-memory lists
         self._nodes: list[Node] = []
@@ -79,7 +81,7 @@ class Spool:
         pickle.dump(self._nodes, self._node_file, protocol=pickle.HIGHEST_PROTOCOL)
         self._nodes = []
         if isinstance(source, list) and self.count > CHUNK:
-            self._sources[-1] = write_chunk_file(source)  # keep memory bounded
+            self._sources[-1] = write_chunk_file(source, self._directory)  # bounded memory
 
     @property
     def records_root(self) -> str:
@@ -115,6 +117,9 @@ class Spool:
         if self._node_file is not None:
             self._node_file.close()
             self._node_file = None
+        if self._directory is not None:
+            shutil.rmtree(self._directory, ignore_errors=True)
+            self._directory = None
 
     def __enter__(self) -> Spool:
         return self
