@@ -112,7 +112,7 @@ _GROUP_SQL = """
 SELECT r.supplier_id, r.product_id, r.stage, r.activity, r.data_quality, COUNT(*),
        {co2e}, {units}, MIN(p.mass_kg)
 FROM records r JOIN products p ON p.product_id = r.product_id
-WHERE r.period_start >= :start AND r.period_start < :end AND r.seq < :as_of
+WHERE r.period_start >= :start AND r.period_start < :end AND +r.seq < :as_of
   AND (r.status = 'effective' OR r.status_seq >= :as_of)
 GROUP BY r.supplier_id, r.product_id, r.stage, r.activity, r.data_quality
 """
