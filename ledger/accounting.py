@@ -198,7 +198,9 @@ def build_record(
     if unit is None and amount is not None:
         problems.append(("unit", "is required"))
     elif unit is not None:
-        attempt("unit", lambda: units.dimension(unit))
+        stated_unit = unit
+        if attempt("unit", lambda: units.dimension(stated_unit)) is None:
+            unit = None  # reported once; do not report it again when pricing the amount
     if amount is not None:
         given = values["amount"]
         payload["amount"] = canonical_text(given, amount) if given is not None else fmt(amount)

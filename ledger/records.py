@@ -227,7 +227,9 @@ def append_record(
         payload = validator.build(row)
     except RowProblems as exc:
         problems = [f"{field}: {msg}" for field, msg in exc.problems]
-        raise InputError("; ".join(problems), problems) from None
+        if len(problems) == 1:  # say it once: the CLI prints the list under the message
+            raise InputError(problems[0]) from None
+        raise InputError(f"{len(problems)} problems; nothing was written", problems) from None
     targets = [(1, "supersedes", payload["supersedes"])] if "supersedes" in payload else []
     spool = Spool()
     spool.add(1, "record", canonical_bytes(payload), record_values(payload))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, LargeBinary
+from sqlalchemy import Column, Index, LargeBinary
 from sqlmodel import Field, SQLModel
 
 SCHEMA_VERSION = 1  # unreleased: the records key change below needs no migration yet
@@ -120,6 +120,24 @@ class RecordRow(SQLModel, table=True):
     """
 
     __tablename__ = "records"
+    __table_args__ = (
+        # covering index in the intensity query's GROUP BY order: the query streams groups
+        # from it instead of sorting 10^6 rows (4.6 s -> 1.1 s on SQLite at 10^6 records)
+        Index(
+            "ix_records_groups",
+            "supplier_id",
+            "product_id",
+            "stage",
+            "activity",
+            "data_quality",
+            "period_start",
+            "status",
+            "status_seq",
+            "co2e_kg",
+            "units_covered",
+            "seq",
+        ),
+    )
     seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     record_id: str = Field(unique=True, index=True)
     submission_seq: int
