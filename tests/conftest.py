@@ -14,8 +14,9 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -122,29 +123,41 @@ def key_dir(tmp_path: Path) -> Path:
     return target
 
 
+WorldBuilder = Callable[..., dict[str, Any]]
+
+
 @pytest.fixture
-def world(db_url: str, key_dir: Path) -> dict[str, object]:
-    """A ledger with the sample operator, suppliers, factors and products (no records)."""
+def make_world(key_dir: Path) -> WorldBuilder:
+    """Build the sample world (operator, 4 suppliers, 13 factors, 6 products) at a URL."""
     import csv
 
     from ledger import keys, records, registry
     from ledger.store.db import make_engine
 
-    engine = make_engine(db_url)
-    operator = keys.load_private(key_dir / "operator.key")
-    registry.init_ledger(engine, operator, "test.example/ledger")
-    supplier_keys = {}
-    with (SAMPLES / "suppliers.csv").open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            sid = row["supplier_id"]
-            registry.add_supplier(engine, sid, row["name"], row["country"],
-                                  keys.load_public(key_dir / f"{sid}.key.pub"), operator)
-            supplier_keys[sid] = keys.load_private(key_dir / f"{sid}.key")
-    registry.import_factors(engine, SAMPLES / "factors.csv", operator)
-    with (SAMPLES / "products.csv").open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            records.add_product(engine, row["supplier_id"], supplier_keys[row["supplier_id"]],
-                                row["product_id"], row["name"], row["declared_unit"],
-                                row["mass_kg"], row["category"] or None)
-    return {"engine": engine, "url": db_url, "operator": operator, "keys": supplier_keys,
-            "key_dir": key_dir}
+    def build(url: str, origin: str = "test.example/ledger") -> dict[str, Any]:
+        engine = make_engine(url)
+        operator = keys.load_private(key_dir / "operator.key")
+        registry.init_ledger(engine, operator, origin)
+        supplier_keys = {}
+        with (SAMPLES / "suppliers.csv").open(newline="") as handle:
+            for row in csv.DictReader(handle):
+                sid = row["supplier_id"]
+                registry.add_supplier(engine, sid, row["name"], row["country"],
+                                      keys.load_public(key_dir / f"{sid}.key.pub"), operator)
+                supplier_keys[sid] = keys.load_private(key_dir / f"{sid}.key")
+        registry.import_factors(engine, SAMPLES / "factors.csv", operator)
+        with (SAMPLES / "products.csv").open(newline="") as handle:
+            for row in csv.DictReader(handle):
+                records.add_product(engine, row["supplier_id"], supplier_keys[row["supplier_id"]],
+                                    row["product_id"], row["name"], row["declared_unit"],
+                                    row["mass_kg"], row["category"] or None)
+        return {"engine": engine, "url": url, "operator": operator, "keys": supplier_keys,
+                "key_dir": key_dir}
+
+    return build
+
+
+@pytest.fixture
+def world(db_url: str, make_world: WorldBuilder) -> dict[str, Any]:
+    """A ledger with the sample operator, suppliers, factors and products (no records)."""
+    return make_world(db_url)

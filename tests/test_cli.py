@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import text
 
-from ledger import keys, query, records, registry, transparency
+from ledger import keys, query, registry, transparency
 from ledger.errors import ConflictError
 from ledger.store.db import make_engine
 from ledger_cli.main import cli
@@ -85,39 +85,20 @@ def append_args(
     return args
 
 
-def build_world(url: str, key_dir: Path) -> None:
-    """Operator, the 4 sample suppliers, 13 factors and 6 products (library calls)."""
-    engine = make_engine(url)
-    operator = keys.load_private(key_dir / "operator.key")
-    registry.init_ledger(engine, operator, "test.example/cli")
-    supplier_keys = {}
-    with (SAMPLES / "suppliers.csv").open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            sid = row["supplier_id"]
-            registry.add_supplier(engine, sid, row["name"], row["country"],
-                                  keys.load_public(key_dir / f"{sid}.key.pub"), operator)
-            supplier_keys[sid] = keys.load_private(key_dir / f"{sid}.key")
-    registry.import_factors(engine, SAMPLES / "factors.csv", operator)
-    with (SAMPLES / "products.csv").open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            records.add_product(engine, row["supplier_id"], supplier_keys[row["supplier_id"]],
-                                row["product_id"], row["name"], row["declared_unit"],
-                                row["mass_kg"], row["category"] or None)
-    engine.dispose()
-
-
 @pytest.fixture
-def ledger(tmp_path: Path, key_dir: Path) -> Ledger:
+def ledger(tmp_path: Path, key_dir: Path, make_world: Callable[..., Any]) -> Ledger:
     """A sample-world ledger in ``<tmp>/l.db``."""
     url = f"sqlite:///{tmp_path / 'l.db'}"
-    build_world(url, key_dir)
+    make_world(url, "test.example/cli")["engine"].dispose()
     return Ledger(url, key_dir, tmp_path)
 
 
 @pytest.fixture
-def any_ledger(db_url: str, tmp_path: Path, key_dir: Path) -> Ledger:
+def any_ledger(
+    db_url: str, tmp_path: Path, key_dir: Path, make_world: Callable[..., Any]
+) -> Ledger:
     """The same sample world on each backend (SQLite file, PostgreSQL server)."""
-    build_world(db_url, key_dir)
+    make_world(db_url, "test.example/cli")["engine"].dispose()
     return Ledger(db_url, key_dir, tmp_path)
 
 

@@ -9,6 +9,7 @@ import io
 import itertools
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -21,10 +22,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 
-from ledger import audit, keys, records, registry
+from ledger import audit, keys, records
 from ledger.accounting import RECORD_COLUMNS
 from ledger.errors import InputError, LedgerError
-from ledger.store.db import make_engine
 from ledger_cli.main import cli
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
@@ -43,27 +43,11 @@ class World:
 
 
 @pytest.fixture
-def world_sqlite(tmp_path: Path, key_dir: Path) -> World:
+def world_sqlite(tmp_path: Path, key_dir: Path, make_world: Callable[..., Any]) -> World:
     """The sample operator, suppliers, factors and products on a real SQLite file."""
     db_path = tmp_path / "l.db"
-    url = f"sqlite:///{db_path}"
-    engine = make_engine(url)
-    operator = keys.load_private(key_dir / "operator.key")
-    registry.init_ledger(engine, operator, "test.example/import")
-    supplier_keys = {}
-    with (SAMPLES / "suppliers.csv").open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            sid = row["supplier_id"]
-            registry.add_supplier(engine, sid, row["name"], row["country"],
-                                  keys.load_public(key_dir / f"{sid}.key.pub"), operator)
-            supplier_keys[sid] = keys.load_private(key_dir / f"{sid}.key")
-    registry.import_factors(engine, SAMPLES / "factors.csv", operator)
-    with (SAMPLES / "products.csv").open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            records.add_product(engine, row["supplier_id"], supplier_keys[row["supplier_id"]],
-                                row["product_id"], row["name"], row["declared_unit"],
-                                row["mass_kg"], row["category"] or None)
-    return World(engine, url, db_path, key_dir, supplier_keys["sup-bev"])
+    built = make_world(f"sqlite:///{db_path}", "test.example/import")
+    return World(built["engine"], built["url"], db_path, key_dir, built["keys"]["sup-bev"])
 
 
 def entry_state(engine: Engine) -> tuple[int, str]:
