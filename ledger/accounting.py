@@ -42,7 +42,6 @@ RECORD_COLUMNS = (
     "supersedes",
     "note",
 )
-REQUIRED_COLUMNS = ("product_id", "stage", "activity", "units_covered", "period_start")
 _TOKEN_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-/]{0,127}\Z")
 _HEX64_RE = re.compile(r"[0-9a-f]{64}\Z")
 _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")

@@ -16,7 +16,6 @@ from ledger.errors import InputError
 
 CO2E_PLACES = 12
 MAX_DIGITS = 30
-_DECIMAL_RE = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?\Z")
 _LOOSE_RE = re.compile(r"-?[0-9]+(\.[0-9]+)?\Z")
 _EXACT = Context(prec=200, traps=[Inexact])
 
@@ -56,10 +55,6 @@ def fmt(value: Decimal) -> str:
     # digits to hold the value, so formatting never changes a number
     exact = Context(prec=max(28, len(value.as_tuple().digits)))
     return format(value.normalize(exact), "f")
-
-
-def is_canonical(text: str) -> bool:
-    return bool(_DECIMAL_RE.match(text)) and fmt(Decimal(text)) == text
 
 
 def mul(a: Decimal, b: Decimal) -> Decimal:

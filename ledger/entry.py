@@ -133,7 +133,3 @@ def parse_entry(entry_bytes: bytes, expected_seq: int | None = None) -> ParsedEn
     if canonical != entry_bytes:
         raise VerificationError("entry bytes are not in canonical (RFC 8785) form", where)
     return ParsedEntry(seq, kind, recorded_at, prev, payload, payload_bytes)
-
-
-def payload_bytes_of(payload: dict[str, Any]) -> bytes:
-    return canonical_bytes(payload)

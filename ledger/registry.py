@@ -23,7 +23,6 @@ from ledger import SPEC_VERSION, keys
 from ledger.accounting import check_token
 from ledger.canonical import canonical_bytes
 from ledger.decimals import fmt, parse_decimal
-from ledger.entry import utc_now
 from ledger.errors import ConflictError, InputError, KeyMaterialError, NotFoundError
 from ledger.footprint import STAGES, Factor
 from ledger.state import FACTOR_FIELDS
@@ -300,7 +299,3 @@ def factor_from_row(row: Any) -> Factor:
 def load_factors(conn: Connection) -> dict[tuple[str, int], Factor]:
     rows = conn.execute(select(FactorRow))
     return {(r.factor_id, int(r.version)): factor_from_row(r) for r in rows}
-
-
-def now() -> str:
-    return utc_now()

@@ -11,7 +11,16 @@ from sqlalchemy import text
 
 from ledger import audit, keys, transparency
 from ledger.store import db
-from ledger_cli.app import Ctx, cli, emit, existing_file, pass_ctx, progress_bar, table
+from ledger_cli.app import (
+    Ctx,
+    cli,
+    emit,
+    existing_file,
+    pass_ctx,
+    progress_bar,
+    show_progress,
+    table,
+)
 
 FILE = click.Path(path_type=Path, dir_okay=False)
 
@@ -54,7 +63,9 @@ def verify(
     seen_note = existing_file(seen).read_text(encoding="utf-8") if seen else None
     trusted = keys.load_public(operator_pub) if operator_pub is not None else None
     if bundle is not None:
-        lines = sum(1 for _ in existing_file(bundle).open("rb"))
+        # the bar's length costs a pass over the file: only pay it on a terminal
+        with existing_file(bundle).open("rb") as handle:
+            lines = sum(1 for _ in handle) if show_progress() else 0
         with progress_bar(lines, "verifying") as update:
             report = audit.verify_bundle(bundle, seen_note, update, trusted, jobs)
     else:
