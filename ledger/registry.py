@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy import Connection, Engine, text
 
 from ledger import SPEC_VERSION, keys
 from ledger.accounting import check_token
@@ -28,7 +28,6 @@ from ledger.footprint import STAGES, Factor
 from ledger.state import FACTOR_FIELDS
 from ledger.store import db
 from ledger.store.appender import Appender, appending
-from ledger.store.schema import EntryRow, FactorRow, SupplierKeyRow
 from ledger.units import dimension
 
 FACTOR_COLUMNS = FACTOR_FIELDS  # the CSV columns are the payload fields
@@ -92,7 +91,7 @@ def ledger_info_from(payload: dict[str, Any]) -> LedgerInfo:
 
 
 def ledger_info(conn: Connection) -> LedgerInfo:
-    row = conn.execute(select(EntryRow.entry_bytes).where(EntryRow.seq == 0)).first()  # type: ignore[call-overload]
+    row = conn.execute(text("SELECT entry_bytes FROM entries WHERE seq = 0")).first()
     if row is None:
         raise NotFoundError("the ledger has no genesis entry; run `carbon-ledger init`")
     return ledger_info_from(json.loads(row[0])["payload"])
@@ -146,10 +145,8 @@ def _exists(conn: Connection, table: str, column: str, value: str) -> bool:
 
 def active_keys(conn: Connection, supplier_id: str) -> list[str]:
     rows = conn.execute(
-        select(SupplierKeyRow.key_id).where(  # type: ignore[call-overload]
-            SupplierKeyRow.supplier_id == supplier_id,
-            SupplierKeyRow.revoked_seq.is_(None),  # type: ignore[union-attr]
-        )
+        text("SELECT key_id FROM supplier_keys WHERE supplier_id = :s AND revoked_seq IS NULL"),
+        {"s": supplier_id},
     )
     return sorted(r[0] for r in rows)
 
@@ -186,9 +183,8 @@ def revoke_key(
     with appending(engine) as app:
         require_operator(app.conn, operator)
         row = app.conn.execute(
-            select(SupplierKeyRow.supplier_id, SupplierKeyRow.revoked_seq).where(  # type: ignore[call-overload]
-                SupplierKeyRow.key_id == key_id
-            )
+            text("SELECT supplier_id, revoked_seq FROM supplier_keys WHERE key_id = :k"),
+            {"k": key_id},
         ).first()
         if row is None or row[0] != supplier_id:
             raise NotFoundError(f"key {key_id} is not registered for supplier {supplier_id!r}")
@@ -297,5 +293,5 @@ def factor_from_row(row: Any) -> Factor:
 
 
 def load_factors(conn: Connection) -> dict[tuple[str, int], Factor]:
-    rows = conn.execute(select(FactorRow))
+    rows = conn.execute(text(f"SELECT {', '.join(FACTOR_FIELDS)} FROM factors"))
     return {(r.factor_id, int(r.version)): factor_from_row(r) for r in rows}

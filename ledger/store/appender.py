@@ -13,9 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, text, update
+from sqlalchemy import Connection, Engine, bindparam, text
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import SQLModel
 
 from ledger import merkle
 from ledger.entry import GENESIS_PREV, SUBMITTED_KINDS, Entry, make_entry, utc_now
@@ -28,10 +27,8 @@ from ledger.state import (
     changes_for,
 )
 from ledger.store import db
-from ledger.store import schema as _schema  # noqa: F401  (registers the tables)
 
 BATCH = 5000
-_TABLES = SQLModel.metadata.tables
 
 
 class Appender:
@@ -102,7 +99,7 @@ class Appender:
         else:
             for change in changes_for(kind, seq, index, covering):
                 if isinstance(change, Insert):
-                    columns = _columns(change.table)
+                    columns = _COLUMNS.setdefault(change.table, tuple(change.row))
                     rows.setdefault(change.table, []).append(
                         tuple(change.row.get(c) for c in columns)
                     )
@@ -128,7 +125,7 @@ class Appender:
             for table in _INSERT_ORDER:
                 rows = self._rows.get(table)
                 if rows:
-                    columns = _columns(table)
+                    columns = _COLUMNS[table]
                     sql = (
                         f"INSERT INTO {table} ({', '.join(columns)}) "
                         f"VALUES ({', '.join([self._placeholder] * len(columns))})"
@@ -137,12 +134,10 @@ class Appender:
         except IntegrityError as exc:
             raise ConflictError(_describe_conflict(exc)) from exc
         for change in self._updates:
-            target = _TABLES[change.table]
+            assignments = ", ".join(f"{column} = :{column}" for column in change.values)
             self.conn.execute(
-                update(target)
-                .where(target.c[change.key_column] == bindparam("_key"))
-                .values(**change.values),
-                {"_key": change.key},
+                text(f"UPDATE {change.table} SET {assignments} WHERE {change.key_column} = :_key"),
+                {**change.values, "_key": change.key},
             )
         self._rows, self._updates = {}, []
 
@@ -163,6 +158,7 @@ _INSERT_ORDER = (
     "submissions",
     "records",
 )
+#: column order of each table's buffered tuples; index tables take their Insert rows' order
 _COLUMNS: dict[str, tuple[str, ...]] = {
     "entries": (
         "seq",
@@ -178,13 +174,6 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
     "submission_nodes": ("submission_seq", "level", "idx", "hash"),
     "records": RECORD_TABLE_COLUMNS,
 }
-
-
-def _columns(table: str) -> tuple[str, ...]:
-    """Column order of a table's buffered tuples (the model's own order for index tables)."""
-    if table not in _COLUMNS:
-        _COLUMNS[table] = tuple(_TABLES[table].columns.keys())
-    return _COLUMNS[table]
 
 
 def _describe_conflict(exc: IntegrityError) -> str:

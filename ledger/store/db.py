@@ -13,19 +13,19 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import SQLModel
 
 from ledger.errors import StorageError
-from ledger.store import schema
 
 DEFAULT_URL = "sqlite:///carbon-ledger.db"
+SCHEMA_VERSION = 1  # unreleased: the records key change needs no migration yet
+APPEND_ONLY_TABLES = ("entries", "checkpoints")
 _ADVISORY_LOCK_KEY = 0x6C6564676572  # "ledger"
 _WRITE = "carbon_ledger_write"
 
 _SQLITE_TRIGGERS = [
     f"""CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table}
         BEGIN SELECT RAISE(ABORT, '{table} is append-only: {op} rejected'); END"""
-    for table in schema.APPEND_ONLY_TABLES
+    for table in APPEND_ONLY_TABLES
     for op in ("UPDATE", "DELETE")
 ] + [
     # INSERT OR REPLACE deletes the old row without firing DELETE triggers (SQLite runs them
@@ -47,7 +47,7 @@ _PG_TRIGGERS = [
               CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table}
                   FOR EACH STATEMENT EXECUTE FUNCTION carbon_ledger_append_only();
             EXCEPTION WHEN duplicate_object THEN NULL; END $$"""
-        for table in schema.APPEND_ONLY_TABLES
+        for table in APPEND_ONLY_TABLES
     ],
 ]
 
@@ -95,6 +95,10 @@ def create_schema(engine: Engine) -> None:
     """Create tables and append-only triggers (idempotent)."""
     _connect(engine).close()
     try:
+        from sqlmodel import SQLModel
+
+        from ledger.store import schema  # noqa: F401  (registers the tables)
+
         SQLModel.metadata.create_all(engine)
         with engine.begin() as conn:
             if is_sqlite(engine):
@@ -107,7 +111,7 @@ def create_schema(engine: Engine) -> None:
                 return
             conn.execute(
                 text("INSERT INTO meta (key, value) VALUES ('schema_version', :v)"),
-                {"v": str(schema.SCHEMA_VERSION)},
+                {"v": str(SCHEMA_VERSION)},
             )
     except SQLAlchemyError as exc:
         raise StorageError(f"cannot create the ledger schema: {_short(exc)}") from exc
@@ -129,10 +133,10 @@ def check_schema(conn: Connection) -> None:
         raise StorageError(
             f"the database's schema_version {row[0]!r} is not a carbon-ledger schema version"
         ) from None
-    if version > schema.SCHEMA_VERSION:
+    if version > SCHEMA_VERSION:
         raise StorageError(
             f"the database was created by a newer carbon-ledger (schema {row[0]}, this "
-            f"version reads schema {schema.SCHEMA_VERSION}); upgrade carbon-ledger"
+            f"version reads schema {SCHEMA_VERSION}); upgrade carbon-ledger"
         )
 
 
