@@ -30,7 +30,7 @@ from ledger import keys, merkle, note, query
 from ledger.accounting import recompute_co2e
 from ledger.canonical import canonical_bytes
 from ledger.decimals import fmt
-from ledger.entry import OPERATOR_KINDS, parse_entry
+from ledger.entry import OPERATOR_KINDS, ParsedEntry, parse_entry
 from ledger.errors import NotFoundError, ProofError, VerificationError
 from ledger.footprint import STAGES, Factor, ProductFootprint
 from ledger.registry import ledger_info
@@ -136,7 +136,9 @@ def build_label(
         if kid in key_ids
     ]
     extra = [0, *factor_seqs, *key_seqs]
-    entries.update(_entries(conn, extra))
+    more = _entries(conn, extra)
+    parsed.update({s: parse_entry(b, s) for s, b in more.items()})
+    entries.update(more)
     nodes = _tree_nodes(conn, sorted(entries), size, entries)
     sub_nodes = _submission_nodes(conn, covered, subs, entries)
     evidence = {
@@ -147,7 +149,8 @@ def build_label(
         "nodes": nodes,
         "submission_nodes": sub_nodes,
     }
-    fp = footprint_from_evidence(evidence, product_id, window)  # checks what we just built
+    # check what we just built (proofs, signatures, co2e, figures), reusing the decoded entries
+    fp = footprint_from_evidence(evidence, product_id, window, parsed=parsed)
     return label_document(fp, evidence), fp
 
 
@@ -248,14 +251,20 @@ def label_document(fp: ProductFootprint, evidence: dict[str, Any]) -> dict[str, 
 
 
 def _open_evidence(
-    evidence: Mapping[str, Any], operator: Ed25519PublicKey | None
+    evidence: Mapping[str, Any],
+    operator: Ed25519PublicKey | None,
+    decoded: Mapping[int, ParsedEntry] | None = None,
 ) -> tuple[dict[int, Any], int]:
     """Check checkpoint, inclusion proofs, operator and submission signatures, in-submission
-    proofs. Returns parsed entries by seq and the tree size."""
+    proofs. Returns parsed entries by seq and the tree size. ``decoded`` lets the exporter
+    pass the entries it has just decoded from these very bytes instead of decoding twice."""
     origin = evidence["origin"]
     entries_text: dict[str, str] = evidence["entries"]
     entries = {int(s): t.encode("utf-8") for s, t in entries_text.items()}
-    parsed = {s: parse_entry(b, s) for s, b in entries.items()}
+    if decoded is not None and decoded.keys() == entries.keys():
+        parsed = dict(decoded)
+    else:
+        parsed = {s: parse_entry(b, s) for s, b in entries.items()}
     genesis = parsed.get(0)
     if genesis is None or genesis.kind != "genesis":
         raise VerificationError("label evidence lacks the genesis entry")
@@ -342,9 +351,10 @@ def footprint_from_evidence(
     product_id: str,
     window: tuple[date, date],
     operator: Ed25519PublicKey | None = None,
+    parsed: Mapping[int, ParsedEntry] | None = None,
 ) -> ProductFootprint:
     """Verify the evidence and recompute the product's footprint from it alone."""
-    parsed, _size = _open_evidence(evidence, operator)
+    parsed, _size = _open_evidence(evidence, operator, parsed)
     names = {
         p.payload["supplier_id"]: p.payload["name"] for p in parsed.values() if p.kind == "supplier"
     }

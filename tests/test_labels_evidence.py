@@ -1,0 +1,201 @@
+"""carbon-label/v1: offline verification, and every kind of tampering refused by name."""
+
+from __future__ import annotations
+
+import copy
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from ledger import keys, merkle, note, query, records, transparency
+from ledger.errors import LedgerError
+from ledger.labels.evidence import evidence_digest, verify_label
+from ledger.labels.export import compute
+from ledger_cli.main import cli
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+WATER = "6923451000013"
+WINDOW = ("2025-01-01", "2026-01-01")
+
+
+@pytest.fixture
+def labelled(world: dict[str, Any]) -> dict[str, Any]:
+    """Sample world + sup-bev and sup-logi 2025 records + a checkpoint + the water label."""
+    engine, bev_keys = world["engine"], world["keys"]
+    for supplier, name in (("sup-bev", "sup-bev-2025.csv"), ("sup-logi", "sup-logi-2025.csv")):
+        records.import_records(engine, SAMPLES / "records" / name, supplier, bev_keys[supplier])
+    transparency.sign_checkpoint(engine, world["operator"])
+    label = compute(engine, WATER, query.parse_window(*WINDOW))
+    return {**world, "doc": label.document, "fp": label.footprint}
+
+
+def operator_pub(world: dict[str, Any]) -> Any:
+    return world["operator"].public_key()
+
+
+def resealed(doc: dict[str, Any]) -> dict[str, Any]:
+    """A forger who also recomputes the evidence digest (so only deeper checks can catch it)."""
+    doc["evidence_sha256"] = evidence_digest(doc["evidence"])
+    return doc
+
+
+def test_label_verifies_offline_and_matches_the_query_module(labelled: dict[str, Any]) -> None:
+    doc = json.loads(json.dumps(labelled["doc"]))  # exactly what a file round trip gives
+    fp = verify_label(doc, operator_pub(labelled))
+    assert fp.record_count == labelled["fp"].record_count == 84  # water-pack rows, 2025
+    assert set(fp.suppliers) == {"sup-bev", "sup-logi"}
+    size = doc["as_of_tree_size"]
+    product = query.intensity(labelled["engine"], "product", WINDOW, as_of=size)
+    row = product[product["product_id"] == WATER].iloc[0]
+    assert Decimal(doc["footprint"]["kgco2e_per_unit"]) == row["footprint_kgco2e_per_unit"]
+    assert Decimal(doc["footprint"]["by_stage"]["transport"]) == row["transport"]
+    # one multiproof: never more nodes than the union of per-entry inclusion proofs
+    seqs = sorted(int(s) for s in doc["evidence"]["entries"])
+    union = set().union(*(merkle.plan_nodes(merkle.inclusion_plan(s, size)) for s in seqs))
+    union -= {(0, s) for s in seqs}
+    assert 0 < len(doc["evidence"]["nodes"]) <= len(union)
+
+
+def tamper_figure(doc: dict[str, Any]) -> dict[str, Any]:
+    value = doc["footprint"]["kgco2e_per_unit"]
+    doc["footprint"]["kgco2e_per_unit"] = value[:-1] + ("1" if value[-1] != "1" else "2")
+    return doc
+
+
+def tamper_entry(doc: dict[str, Any]) -> dict[str, Any]:
+    entries = doc["evidence"]["entries"]
+    seq = next(s for s, text in entries.items() if '"kind":"record"' in text)
+    entries[seq] = entries[seq].replace('"units_covered":"', '"units_covered":"1', 1)
+    return resealed(doc)
+
+
+def tamper_node(doc: dict[str, Any]) -> dict[str, Any]:
+    nodes = doc["evidence"]["nodes"]
+    key = sorted(nodes)[0]
+    nodes[key] = ("0" if nodes[key][0] != "0" else "1") + nodes[key][1:]
+    return resealed(doc)
+
+
+def tamper_submission_node(doc: dict[str, Any]) -> dict[str, Any]:
+    nodes = doc["evidence"]["submission_nodes"]
+    key = sorted(nodes)[0]
+    nodes[key] = ("0" if nodes[key][0] != "0" else "1") + nodes[key][1:]
+    return resealed(doc)
+
+
+def drop_a_record(doc: dict[str, Any]) -> dict[str, Any]:
+    entries = doc["evidence"]["entries"]
+    seq = next(s for s, text in entries.items() if '"kind":"record"' in text)
+    del entries[seq]
+    return resealed(doc)
+
+
+def reseal_checkpoint_with_another_key(doc: dict[str, Any]) -> dict[str, Any]:
+    evidence = doc["evidence"]
+    cp = note.Checkpoint.parse(evidence["checkpoint"].split("\n\n")[0] + "\n")
+    evidence["checkpoint"] = note.sign_checkpoint(
+        cp, evidence["origin"], Ed25519PrivateKey.generate()
+    )
+    return resealed(doc)
+
+
+def evidence_digest_left_stale(doc: dict[str, Any]) -> dict[str, Any]:
+    doc["evidence"]["tree_size"] += 0  # untouched structure ...
+    doc["evidence"]["origin"] = doc["evidence"]["origin"] + "x"  # ... but a changed byte
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("tamper", "reason"),
+    [
+        (tamper_figure, "label field 'footprint' does not match the figures recomputed"),
+        (tamper_entry, "do not reproduce the signed checkpoint root"),
+        (tamper_node, "do not reproduce the signed checkpoint root"),
+        (tamper_submission_node, "do not reproduce the records_root its supplier signed"),
+        (drop_a_record, "multiproof lacks node (level 0"),
+        (reseal_checkpoint_with_another_key, "checkpoint"),
+        (evidence_digest_left_stale, "evidence_sha256 does not match the evidence"),
+    ],
+    ids=[
+        "figure",
+        "entry",
+        "proof-node",
+        "submission-node",
+        "dropped-record",
+        "checkpoint-other-key",
+        "stale-digest",
+    ],
+)
+def test_every_tampering_is_refused_by_name(
+    labelled: dict[str, Any], tamper: Any, reason: str, tmp_path: Path
+) -> None:
+    doc = tamper(copy.deepcopy(labelled["doc"]))
+    with pytest.raises(LedgerError) as caught:
+        verify_label(doc, operator_pub(labelled))
+    assert reason in str(caught.value)
+    # the same through the CLI, offline: only the file and the operator's public key
+    path = tmp_path / "tampered.label.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    pub = labelled["key_dir"] / "operator.key.pub"
+    result = CliRunner().invoke(cli, ["label", "verify", str(path), "--operator-pub", str(pub)])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: ") and reason in result.stderr
+
+
+def test_a_label_from_another_operator_is_refused(labelled: dict[str, Any], tmp_path: Path) -> None:
+    stranger = Ed25519PrivateKey.generate().public_key()
+    with pytest.raises(LedgerError, match="not the --operator-pub key you trust"):
+        verify_label(copy.deepcopy(labelled["doc"]), stranger)
+
+
+def test_cli_exports_every_format_and_verifies_the_json(
+    labelled: dict[str, Any], tmp_path: Path
+) -> None:
+    url, pub = labelled["url"], labelled["key_dir"] / "operator.key.pub"
+    runner = CliRunner()
+    out = tmp_path / "labels"
+    for fmt in ("json", "pact", "svg", "html", "csv"):
+        result = runner.invoke(
+            cli,
+            [
+                "--db",
+                url,
+                "label",
+                "export",
+                "--all",
+                "--from",
+                WINDOW[0],
+                "--to",
+                WINDOW[1],
+                "--format",
+                fmt,
+                "--out",
+                str(out),
+            ],
+        )
+        assert result.exit_code == 0, result.output
+    names = {p.name for p in out.iterdir()}
+    assert {
+        f"{WATER}.label.json",
+        f"{WATER}.pact.json",
+        f"{WATER}.svg",
+        f"{WATER}.html",
+        "labels-2025-01-01-2026-01-01.csv",
+    } <= names
+    ok = runner.invoke(
+        cli, ["label", "verify", str(out / f"{WATER}.label.json"), "--operator-pub", str(pub)]
+    )
+    assert ok.exit_code == 0 and f"OK: label of {WATER} verified offline" in ok.output
+    pact_doc = json.loads((out / f"{WATER}.pact.json").read_text(encoding="utf-8"))
+    label_doc = json.loads((out / f"{WATER}.label.json").read_text(encoding="utf-8"))
+    assert (
+        pact_doc["pcf"]["pcfExcludingBiogenicUptake"] == label_doc["footprint"]["kgco2e_per_unit"]
+    )
+    csv_lines = (out / "labels-2025-01-01-2026-01-01.csv").read_text(encoding="utf-8").splitlines()
+    assert any(line.startswith(WATER + ",") for line in csv_lines[1:])
+    assert keys.key_id(operator_pub(labelled))  # the pinned key is the ledger's operator key
