@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -64,8 +65,17 @@ class PostgresServer:
             f"-k {self.socket_dir} -p {self.port} -c listen_addresses='' -c fsync=off "
             "-c max_connections=60"
         )
-        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-w", "-l",
-                  str(self.root / "log"), "start")
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-w",
+            "-l",
+            str(self.root / "log"),
+            "start",
+        )
 
     def stop(self) -> None:
         try:
@@ -80,8 +90,13 @@ class PostgresServer:
         import psycopg
 
         name = f"t{os.getpid()}_{next(_counter)}"
-        with psycopg.connect(host=str(self.socket_dir), port=self.port, user="postgres",
-                             dbname="postgres", autocommit=True) as conn:
+        with psycopg.connect(
+            host=str(self.socket_dir),
+            port=self.port,
+            user="postgres",
+            dbname="postgres",
+            autocommit=True,
+        ) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
@@ -142,17 +157,35 @@ def make_world(key_dir: Path) -> WorldBuilder:
         with (SAMPLES / "suppliers.csv").open(newline="") as handle:
             for row in csv.DictReader(handle):
                 sid = row["supplier_id"]
-                registry.add_supplier(engine, sid, row["name"], row["country"],
-                                      keys.load_public(key_dir / f"{sid}.key.pub"), operator)
+                registry.add_supplier(
+                    engine,
+                    sid,
+                    row["name"],
+                    row["country"],
+                    keys.load_public(key_dir / f"{sid}.key.pub"),
+                    operator,
+                )
                 supplier_keys[sid] = keys.load_private(key_dir / f"{sid}.key")
         registry.import_factors(engine, SAMPLES / "factors.csv", operator)
         with (SAMPLES / "products.csv").open(newline="") as handle:
             for row in csv.DictReader(handle):
-                records.add_product(engine, row["supplier_id"], supplier_keys[row["supplier_id"]],
-                                    row["product_id"], row["name"], row["declared_unit"],
-                                    row["mass_kg"], row["category"] or None)
-        return {"engine": engine, "url": url, "operator": operator, "keys": supplier_keys,
-                "key_dir": key_dir}
+                records.add_product(
+                    engine,
+                    row["supplier_id"],
+                    supplier_keys[row["supplier_id"]],
+                    row["product_id"],
+                    row["name"],
+                    row["declared_unit"],
+                    row["mass_kg"],
+                    row["category"] or None,
+                )
+        return {
+            "engine": engine,
+            "url": url,
+            "operator": operator,
+            "keys": supplier_keys,
+            "key_dir": key_dir,
+        }
 
     return build
 
@@ -161,3 +194,23 @@ def make_world(key_dir: Path) -> WorldBuilder:
 def world(db_url: str, make_world: WorldBuilder) -> dict[str, Any]:
     """A ledger with the sample operator, suppliers, factors and products (no records)."""
     return make_world(db_url)
+
+
+@pytest.fixture(scope="session")
+def gen_records() -> ModuleType:
+    """bench/gen_records.py, the realistic record generator (bench/ is not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gen_records", REPO / "bench" / "gen_records.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def cli_env() -> dict[str, str]:
+    """The environment for a carbon-ledger subprocess, without the caller's CARBON_LEDGER_DB."""
+    env = dict(os.environ)
+    env.pop("CARBON_LEDGER_DB", None)
+    return env

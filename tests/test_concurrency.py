@@ -8,9 +8,7 @@ snapshot, so they neither block writers nor see half a submission.
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -20,7 +18,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine, text
 
@@ -53,21 +50,6 @@ while True:
 """
 
 
-@pytest.fixture(scope="module")
-def gen_records() -> ModuleType:
-    """bench/gen_records.py (bench/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("gen_records", REPO / "bench" / "gen_records.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture
-def cli_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("CARBON_LEDGER_DB", None)
-    return env
 
 
 def _products(engine: Engine) -> list[str]:

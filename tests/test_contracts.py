@@ -73,3 +73,12 @@ def test_proof_and_label_match_their_schemas(filled: dict[str, object]) -> None:
     jsonschema.validate(transparency.prove(engine, record_id), load("proof.schema.json"))  # type: ignore[arg-type]
     label = compute(engine, "6923451000013", parse_window("2025-01-01", "2026-01-01"))  # type: ignore[arg-type]
     jsonschema.validate(label.document, load("carbon-label-v1.schema.json"))
+
+
+def test_entry_kinds_in_the_contract_are_the_ledger_kinds() -> None:
+    from typing import get_args
+
+    from ledger.entry import KINDS
+
+    assert get_args(contracts.Entry.model_fields["kind"].annotation) == KINDS
+    assert set(contracts.PAYLOADS) == set(KINDS)

@@ -24,7 +24,6 @@ phase. The outcome is classified from the exit status and the database, never as
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 import signal
 import sqlite3
@@ -53,21 +52,6 @@ BYTES_PER_ROW_BEFORE_KILL = 300  # SQLite writes ~1.3 kB/row to the WAL, Postgre
 POLL = 0.02
 
 
-@pytest.fixture(scope="module")
-def gen_records() -> ModuleType:
-    """bench/gen_records.py (bench/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("gen_records", REPO / "bench" / "gen_records.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture
-def cli_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("CARBON_LEDGER_DB", None)
-    return env
 
 
 class Probe:
