@@ -7,7 +7,7 @@ compares every index table and the stored Merkle nodes with what the entries rep
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Engine, text
 
 from ledger import keys, merkle
 from ledger.errors import InputError, LedgerError, ProofError, VerificationError
+from ledger.note import SIG_TYPE_ED25519, VerifierKey
 from ledger.registry import LedgerInfo, ledger_info, ledger_info_from
 from ledger.state import record_row
 from ledger.store import db
@@ -34,6 +35,7 @@ from ledger.verify import (
     open_checkpoint_note,
     record_key,
 )
+from ledger.witness import verify_witnessed
 
 BUNDLE_FORMAT = "carbon-ledger-export/v1"
 Progress = Callable[[int], None] | None
@@ -71,9 +73,15 @@ def verify_database(
     progress: Progress = None,
     jobs: int = 1,
     operator_pub: Ed25519PublicKey | None = None,
+    seen_label: str = "the checkpoint you saw",
+    witnesses: Sequence[VerifierKey] = (),
+    min_witnesses: int = 0,
 ) -> VerifyReport:
     """Verify everything in the database; ``seen_note`` is a checkpoint the auditor kept and
-    ``operator_pub`` the operator key they trust (else the genesis entry's key is used)."""
+    ``operator_pub`` the operator key they trust (else the genesis entry's key is used).
+    ``seen_label`` names that checkpoint in messages (the operator's pre-sign audit passes
+    its state file's). With ``witnesses``, ``seen_note`` must carry at least
+    ``min_witnesses`` valid cosignatures by them."""
     with db.reading(engine) as conn:
         info = ledger_info(conn)
         _pin(info, operator_pub)
@@ -82,8 +90,9 @@ def verify_database(
         extra: list[str] = []
         if seen_note is not None:
             seen = open_checkpoint_note(
-                seen_note, info.origin, info.operator_public_key, "the checkpoint you saw"
+                seen_note, info.origin, info.operator_public_key, seen_label
             )
+            extra.extend(_check_witnessed(seen_note, info, witnesses, min_witnesses))
             _check_consistency(conn, seen, size)
             extra.append(f"consistency proof from your checkpoint (size {seen.size}) verified")
             checkpoints.append(seen)
@@ -124,11 +133,23 @@ def verify_database(
     return report
 
 
+def _check_witnessed(
+    seen_note: str, info: LedgerInfo, witnesses: Sequence[VerifierKey], min_witnesses: int
+) -> list[str]:
+    """Require the auditor's quorum of witness cosignatures on the checkpoint they saw."""
+    if not witnesses and not min_witnesses:
+        return []
+    operator = VerifierKey(info.origin, info.operator_public_key, SIG_TYPE_ED25519)
+    seen = verify_witnessed(seen_note, operator, witnesses, min_witnesses)
+    names = ", ".join(w.name for w in seen.witnesses) or "none"
+    return [f"checkpoint you saw is cosigned by {len(seen.witnesses)} trusted witness(es): {names}"]
+
+
 def _check_consistency(conn: Connection, seen: SeenCheckpoint, size: int) -> None:
     """Prove the current tree extends the auditor's checkpoint (RFC 9162 §2.1.4)."""
     if seen.size > size:
         raise VerificationError(
-            f"the checkpoint you saw covers {seen.size} entries but the ledger now has only "
+            f"{seen.label} covers {seen.size} entries but the ledger now has only "
             f"{size}: entries were cut off or rolled back",
             size,
         )
@@ -141,7 +162,7 @@ def _check_consistency(conn: Connection, seen: SeenCheckpoint, size: int) -> Non
         merkle.verify_consistency(seen.size, size, seen.root_hash, current_root, proof)
     except ProofError as exc:
         raise VerificationError(
-            f"the ledger is not an extension of the checkpoint you saw (size {seen.size}): "
+            f"the ledger is not an extension of {seen.label} (size {seen.size}): "
             f"history was rewritten or forked ({exc})",
             seen.size - 1,
         ) from exc
@@ -303,8 +324,11 @@ def verify_bundle(
     progress: Progress = None,
     operator_pub: Ed25519PublicKey | None = None,
     jobs: int = 1,
+    witnesses: Sequence[VerifierKey] = (),
+    min_witnesses: int = 0,
 ) -> VerifyReport:
-    """Verify an export file with no database (offline audit)."""
+    """Verify an export file with no database (offline audit); ``witnesses`` as for
+    :func:`verify_database`."""
     try:
         handle = path.open("rb")
     except OSError as exc:
@@ -337,6 +361,7 @@ def verify_bundle(
         except (ValueError, KeyError, TypeError, LedgerError) as exc:
             raise VerificationError("the bundle's first entry is not a genesis entry", 0) from exc
         _pin(info, operator_pub)
+        extra = _check_witnessed(seen_note, info, witnesses, min_witnesses) if seen_note else []
         labelled = [(text_, f"bundled checkpoint #{i + 1}") for i, text_ in enumerate(notes)]
         if seen_note is not None:
             labelled.append((seen_note, "the checkpoint you saw"))
@@ -354,6 +379,7 @@ def verify_bundle(
                 report.tree_size,
             )
         report.checkpoints = len(notes)
+        report.checks.extend(extra)
     return report
 
 

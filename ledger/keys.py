@@ -20,7 +20,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from ledger.errors import KeyMaterialError, VerificationError
+from ledger.errors import KeyMaterialError, ProofError, VerificationError
+from ledger.note import VerifierKey, parse_verifier_key
 
 PASSPHRASE_ENV = "CARBON_LEDGER_PASSPHRASE"
 SUBMISSION_DOMAIN = b"carbon-ledger/submission/v1\n"
@@ -132,6 +133,33 @@ def load_public(path: Path) -> Ed25519PublicKey:
     if not isinstance(key, Ed25519PublicKey):
         raise KeyMaterialError(f"{path} holds a {type(key).__name__}, not an Ed25519 key")
     return key
+
+
+def load_verifier(spec: str) -> VerifierKey:
+    """A trusted public key given on the command line: a PEM file, a file holding one
+    verifier-key string, or the string itself (``name+hash+base64``, c2sp.org/signed-note).
+
+    Every ``--operator-pub`` and ``--witness-pub`` goes through here, so all accept the same
+    forms. A PEM key has no name; it matches signature lines by key ID (see VerifierKey)."""
+    path = Path(spec)
+    try:
+        is_file = path.is_file()
+    except OSError:  # a vkey string too long to be a path, say
+        is_file = False
+    if is_file:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise KeyMaterialError(f"cannot read public key file {path}: {exc.strerror}") from exc
+        if b"-----BEGIN" in data:
+            return VerifierKey(None, load_public(path))
+        spec = data.decode("utf-8", errors="replace").strip()
+    elif "+" not in spec:
+        raise KeyMaterialError(f"{spec}: no such file, and not a name+hash+base64 verifier key")
+    try:
+        return parse_verifier_key(spec)
+    except ProofError as exc:
+        raise KeyMaterialError(str(exc)) from exc
 
 
 def sign(private_key: Ed25519PrivateKey, domain: bytes, message: bytes) -> str:

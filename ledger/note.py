@@ -1,9 +1,11 @@
 """C2SP signed notes (c2sp.org/signed-note) and tlog checkpoints (c2sp.org/tlog-checkpoint).
 
 Checkpoints are what auditors, witnesses and monitors exchange, so they must be readable by
-the existing Go tooling (golang.org/x/mod/sumdb/note, transparency-dev) byte for byte. Only
-the Ed25519 signature type (0x01) is implemented: the ledger signs with Ed25519 and ignores
-every signature line that is not by the key it was asked to check, as the spec requires.
+the existing Go tooling (golang.org/x/mod/sumdb/note, transparency-dev) byte for byte. Two
+signature types are implemented: Ed25519 note signatures (0x01), which the operator signs
+checkpoints with, and timestamped Ed25519 cosignatures (0x04, c2sp.org/tlog-cosignature),
+which witnesses add. Every signature line that is not by a key the caller trusts is ignored,
+as the spec requires.
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from ledger.errors import ProofError
 
 SIG_TYPE_ED25519 = b"\x01"
+SIG_TYPE_COSIGNATURE = b"\x04"  # timestamped Ed25519 checkpoint cosignature
+COSIGNATURE_HEADER = "cosignature/v1\n"
+TIMESTAMP_SIZE = 8
+MAX_TIMESTAMP = 2**63 - 1
 KEY_HASH_SIZE = 4
 ED25519_SIGNATURE_SIZE = 64
 ROOT_HASH_SIZE = 32
@@ -59,17 +65,76 @@ def _b64decode(what: str, text: str) -> bytes:
         raise ProofError(f"{what} is not valid base64") from exc
 
 
-def key_hash(name: str, public_key: Ed25519PublicKey) -> bytes:
-    """4-byte key ID: SHA-256(name || 0x0A || 0x01 || public key)[:4]."""
+def key_hash(name: str, public_key: Ed25519PublicKey, sig_type: bytes = SIG_TYPE_ED25519) -> bytes:
+    """4-byte key ID: SHA-256(name || 0x0A || type || public key)[:4].
+
+    The type byte is 0x01 for note signatures and 0x04 for cosignatures, so one key and name
+    used for both would still get two different IDs (c2sp.org/signed-note)."""
     _check_name(name)
-    material = name.encode("utf-8") + b"\n" + SIG_TYPE_ED25519 + _raw_public(public_key)
+    material = name.encode("utf-8") + b"\n" + sig_type + _raw_public(public_key)
     return hashlib.sha256(material).digest()[:KEY_HASH_SIZE]
 
 
-def verifier_key(name: str, public_key: Ed25519PublicKey) -> str:
-    """Verifier key string ``<name>+<hex key hash>+<base64(0x01 || public key)>``."""
-    encoded = base64.b64encode(SIG_TYPE_ED25519 + _raw_public(public_key)).decode("ascii")
-    return f"{name}+{key_hash(name, public_key).hex()}+{encoded}"
+def verifier_key(
+    name: str, public_key: Ed25519PublicKey, sig_type: bytes = SIG_TYPE_ED25519
+) -> str:
+    """Verifier key string ``<name>+<hex key hash>+<base64(type || public key)>``."""
+    encoded = base64.b64encode(sig_type + _raw_public(public_key)).decode("ascii")
+    return f"{name}+{key_hash(name, public_key, sig_type).hex()}+{encoded}"
+
+
+@dataclass(frozen=True)
+class VerifierKey:
+    """A trusted public key for notes: from a verifier-key string or from a PEM file.
+
+    A PEM file carries neither a name nor a signature type, so ``name`` and ``sig_type`` are
+    None and the key matches a signature line under any name whose key ID, computed with
+    that name, is this key's. A verifier-key string pins both, as the spec intends.
+    """
+
+    name: str | None
+    public_key: Ed25519PublicKey
+    sig_type: bytes | None = None
+
+    def matches(self, line_name: str, line_hash: bytes, sig_type: bytes) -> bool:
+        """Does the signature line ``— line_name <line_hash…>`` claim to be by this key?"""
+        if self.sig_type not in (None, sig_type):
+            return False
+        if self.name is not None and line_name != self.name:
+            return False
+        return line_hash == key_hash(line_name, self.public_key, sig_type)
+
+    def describe(self, name: str, sig_type: bytes = SIG_TYPE_ED25519) -> str:
+        """``name+hash`` as people compare keys (the first two parts of the vkey string)."""
+        return f"{name}+{key_hash(name, self.public_key, sig_type).hex()}"
+
+
+def parse_verifier_key(text: str) -> VerifierKey:
+    """Parse ``<name>+<hex key ID>+<base64(type || key)>`` strictly (types 0x01 and 0x04).
+
+    The key ID must be the one the spec's formula gives for that name and key: a string
+    whose parts were edited apart is refused rather than silently trusted."""
+    parts = text.strip().split("+")
+    if len(parts) != 3:
+        raise ProofError(
+            f"verifier key {text[:40]!r} is not <name>+<hex key ID>+<base64 key> "
+            "(and not a PEM file)"
+        )
+    name, hex_id, encoded = parts
+    _check_name(name)
+    if not re.fullmatch(r"[0-9a-f]{8}", hex_id):
+        raise ProofError(f"verifier key {name}: key ID {hex_id!r} is not 8 lowercase hex digits")
+    raw = _b64decode(f"verifier key {name}", encoded)
+    sig_type, material = raw[:1], raw[1:]
+    if sig_type not in (SIG_TYPE_ED25519, SIG_TYPE_COSIGNATURE) or len(material) != 32:
+        raise ProofError(
+            f"verifier key {name} is not an Ed25519 note key (type 0x01) or cosignature key "
+            f"(type 0x04) of 32 bytes"
+        )
+    public_key = Ed25519PublicKey.from_public_bytes(material)
+    if key_hash(name, public_key, sig_type).hex() != hex_id:
+        raise ProofError(f"verifier key {name}: key ID {hex_id} does not match its name and key")
+    return VerifierKey(name, public_key, sig_type)
 
 
 def sign_note(text: str, name: str, private_key: Ed25519PrivateKey) -> str:
@@ -97,6 +162,19 @@ def _split_note(note: str) -> tuple[str, list[str]]:
     if len(lines) > MAX_SIGNATURES:
         raise ProofError(f"malformed note: {len(lines)} signatures, at most {MAX_SIGNATURES}")
     return text, lines
+
+
+def signature_lines(note: str) -> tuple[str, list[tuple[str, bytes, bytes]]]:
+    """The note text and every signature line as (name, key hash, signature bytes)."""
+    text, lines = _split_note(note)
+    return text, [_parse_signature_line(line) for line in lines]
+
+
+def add_signature(note: str, line: str, name: str, kid: bytes) -> str:
+    """``note`` with signature ``line`` appended, dropping an older line by (name, kid)."""
+    text, lines = _split_note(note)
+    kept = [raw for raw in lines if _parse_signature_line(raw)[:2] != (name, kid)]
+    return text + "\n" + "".join(raw + "\n" for raw in kept) + line
 
 
 def _parse_signature_line(line: str) -> tuple[str, bytes, bytes]:
@@ -194,3 +272,45 @@ def sign_checkpoint(checkpoint: Checkpoint, name: str, private_key: Ed25519Priva
 def open_checkpoint(note: str, name: str, public_key: Ed25519PublicKey) -> Checkpoint:
     """Verify a signed checkpoint against one trusted key and parse its text."""
     return Checkpoint.parse(_open(note, name, public_key, "checkpoint"))
+
+
+def open_checkpoint_by(note: str, key: VerifierKey) -> Checkpoint:
+    """Verify a checkpoint's note signature by ``key`` (0x01); a PEM key signs as the origin.
+
+    The ledger's operator signs under its origin name, so a key without a name (PEM) is
+    checked under the origin the note states; a verifier-key string names itself."""
+    if key.sig_type == SIG_TYPE_COSIGNATURE:
+        raise ProofError("a cosignature (type 0x04) key cannot verify a log's checkpoint signature")
+    text, _ = _split_note(note)
+    name = key.name if key.name is not None else Checkpoint.parse(text).origin
+    return open_checkpoint(note, name, key.public_key)
+
+
+def cosignature_message(text: str, timestamp: int) -> bytes:
+    """What a tlog-cosignature/v1 Ed25519 cosigner signs: header, time line, note text."""
+    return f"{COSIGNATURE_HEADER}time {timestamp}\n{text}".encode()
+
+
+def cosignature_line(text: str, name: str, private_key: Ed25519PrivateKey, timestamp: int) -> str:
+    """``— <name> base64(key ID || u64 BE timestamp || Ed25519 signature)`` plus newline."""
+    _check_name(name)
+    if not 0 <= timestamp <= MAX_TIMESTAMP:
+        raise ProofError(f"cosignature timestamp {timestamp} is out of range")
+    kid = key_hash(name, private_key.public_key(), SIG_TYPE_COSIGNATURE)
+    signature = private_key.sign(cosignature_message(text, timestamp))
+    blob = kid + timestamp.to_bytes(TIMESTAMP_SIZE, "big") + signature
+    return f"{SIG_PREFIX}{name} {base64.b64encode(blob).decode('ascii')}\n"
+
+
+def open_cosignature(text: str, name: str, public_key: Ed25519PublicKey, signature: bytes) -> int:
+    """Verify one cosignature's bytes (after the key ID) over ``text``; return its timestamp."""
+    if len(signature) != TIMESTAMP_SIZE + ED25519_SIGNATURE_SIZE:
+        raise ProofError(f"cosignature by {name} is {len(signature)} bytes, expected 72")
+    timestamp = int.from_bytes(signature[:TIMESTAMP_SIZE], "big")
+    if timestamp > MAX_TIMESTAMP:
+        raise ProofError(f"cosignature by {name} has a timestamp beyond 2^63 - 1")
+    try:
+        public_key.verify(signature[TIMESTAMP_SIZE:], cosignature_message(text, timestamp))
+    except InvalidSignature as exc:
+        raise ProofError(f"cosignature by {name} does not verify") from exc
+    return timestamp

@@ -8,17 +8,25 @@ Proofs are served from stored complete-subtree hashes: O(log n) reads, never a s
 from __future__ import annotations
 
 import json
+import os
+import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, Engine, text
 
 from ledger import merkle, note
-from ledger.errors import ConflictError, NotFoundError, ProofError
-from ledger.registry import require_operator
+from ledger.entry import utc_now
+from ledger.errors import ConflictError, InputError, NotFoundError, ProofError, VerificationError
+from ledger.registry import ledger_info, require_operator
 from ledger.store import db
-from ledger.store.appender import Appender, fetch_nodes
+from ledger.store.appender import fetch_nodes
+
+if TYPE_CHECKING:
+    from ledger.verify import VerifyReport
 
 
 @dataclass(frozen=True)
@@ -56,52 +64,198 @@ def all_checkpoints(conn: Connection) -> list[StoredCheckpoint]:
     return [StoredCheckpoint(*row) for row in rows]
 
 
-def sign_checkpoint(engine: Engine, operator: Ed25519PrivateKey) -> StoredCheckpoint:
-    """Sign and store a checkpoint of the current tree (or return the current one)."""
-    with db.writing(engine) as conn:
-        info = require_operator(conn, operator)
-        app = Appender(conn)
-        size, root = app.next_seq, app.root
-        last = latest_checkpoint(conn)
-        if last is not None:
-            if last.tree_size == size and last.root_hash == root.hex():
-                return last
-            if size < last.tree_size:
-                raise ConflictError(
-                    f"the ledger has {size} entries but checkpoint #{last.id} covers "
-                    f"{last.tree_size}: entries were cut off; refusing to sign an inconsistent "
-                    "checkpoint (run `carbon-ledger verify`)"
-                )
-            fetch = node_fetcher(conn)
-            then = merkle.root_hash_from(last.tree_size, fetch)
-            if then.hex() != last.root_hash:
-                raise ConflictError(
-                    f"the stored tree at size {last.tree_size} no longer has the root of "
-                    f"checkpoint #{last.id}; refusing to sign an inconsistent checkpoint "
-                    "(run `carbon-ledger verify`)"
-                )
-            try:  # the new root must extend the old one, not merely sit next to its nodes
-                proof = merkle.consistency_proof_from(last.tree_size, size, fetch)
-                merkle.verify_consistency(last.tree_size, size, then, root, proof)
-            except ProofError as exc:
-                raise ConflictError(
-                    f"the stored tree at size {size} does not extend checkpoint #{last.id} "
-                    f"({exc}); refusing to sign an inconsistent checkpoint "
-                    "(run `carbon-ledger verify`)"
-                ) from exc
-        signed = note.sign_checkpoint(
-            note.Checkpoint(info.origin, size, root), info.origin, operator
+# ---- the operator's signing state -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SigningState:
+    """What the operator last signed, kept beside its key: the database cannot vouch for it.
+
+    Someone who can write the database can delete the ``checkpoints`` rows and rewrite the
+    entries; the state file is how the operator still knows what it signed."""
+
+    origin: str
+    tree_size: int
+    root_hash: bytes
+    checkpoint: str  # the signed note, so the pre-sign audit can open it like any other
+
+
+def default_state_path(operator_key_path: Path) -> Path:
+    """``K.state.json`` beside the operator key ``K``."""
+    return operator_key_path.with_name(operator_key_path.name + ".state.json")
+
+
+def write_private_json(path: Path, data: Mapping[str, Any]) -> None:
+    """Write JSON atomically (temp file, fsync, rename) with mode 0600.
+
+    A crash leaves the old file or the new one, never half of one; the state says what a
+    key signed or cosigned, which is nobody else's business to edit."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            os.fchmod(handle.fileno(), 0o600)
+            json.dump(data, handle, indent=2, sort_keys=True, ensure_ascii=False)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_signing_state(path: Path) -> SigningState | None:
+    """The state file's content, None when there is none yet (first checkpoint by this key)."""
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise InputError(f"cannot read checkpoint state file {path}: {exc.strerror}") from exc
+    try:
+        data = json.loads(raw)
+        state = SigningState(
+            str(data["origin"]),
+            int(data["tree_size"]),
+            bytes.fromhex(data["root_hash"]),
+            str(data["checkpoint"]),
         )
-        signed_at = app.recorded_at
-        result = conn.execute(
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"checkpoint state file {path} is not a carbon-ledger state") from exc
+    return state
+
+
+def _write_signing_state(path: Path, checkpoint: note.Checkpoint, signed: str) -> None:
+    write_private_json(
+        path,
+        {
+            "origin": checkpoint.origin,
+            "tree_size": checkpoint.size,
+            "root_hash": checkpoint.root_hash.hex(),
+            "checkpoint": signed,
+        },
+    )
+
+
+# ---- signing ------------------------------------------------------------------------------
+
+
+def _check_stored_history(conn: Connection, size: int, root: bytes) -> StoredCheckpoint | None:
+    """The stored tree must extend the latest stored checkpoint; return that checkpoint."""
+    last = latest_checkpoint(conn)
+    if last is None or (last.tree_size == size and last.root_hash == root.hex()):
+        return last
+    if size < last.tree_size:
+        raise ConflictError(
+            f"the ledger has {size} entries but checkpoint #{last.id} covers "
+            f"{last.tree_size}: entries were cut off; refusing to sign an inconsistent "
+            "checkpoint (run `carbon-ledger verify`)"
+        )
+    fetch = node_fetcher(conn)
+    then = merkle.root_hash_from(last.tree_size, fetch)
+    if then.hex() != last.root_hash:
+        raise ConflictError(
+            f"the stored tree at size {last.tree_size} no longer has the root of "
+            f"checkpoint #{last.id}; refusing to sign an inconsistent checkpoint "
+            "(run `carbon-ledger verify`)"
+        )
+    try:  # the new root must extend the old one, not merely sit next to its nodes
+        proof = merkle.consistency_proof_from(last.tree_size, size, fetch)
+        merkle.verify_consistency(last.tree_size, size, then, root, proof)
+    except ProofError as exc:
+        raise ConflictError(
+            f"the stored tree at size {size} does not extend checkpoint #{last.id} "
+            f"({exc}); refusing to sign an inconsistent checkpoint "
+            "(run `carbon-ledger verify`)"
+        ) from exc
+    return last
+
+
+def _pre_sign_audit(
+    engine: Engine, operator: Ed25519PrivateKey, state: SigningState | None, state_path: Path
+) -> VerifyReport:
+    """Verify the entries with the project's one verifier before putting a signature on them.
+
+    The audit replays every entry from its bytes (hashes, links, submission signatures, key
+    validity, co2e, index tables) and, with a state file, proves that the tree extends the
+    checkpoint this key last signed: the root at that size is recomputed from the entries,
+    not read from the database's checkpoints table.
+    """
+    from ledger import audit  # audit imports this module
+
+    label = f"the checkpoint this operator key last signed ({state_path.name})"
+    try:
+        return audit.verify_database(
+            engine,
+            state.checkpoint if state is not None else None,
+            operator_pub=operator.public_key(),
+            seen_label=label,
+        )
+    except VerificationError as exc:
+        raise VerificationError(f"refusing to sign a checkpoint: {exc}", exc.seq) from exc
+
+
+def sign_checkpoint(
+    engine: Engine, operator: Ed25519PrivateKey, state_path: Path | None = None
+) -> StoredCheckpoint:
+    """Audit the ledger, then sign and store a checkpoint of it (or return the current one).
+
+    ``state_path`` is the operator's signing state (normally beside its key). With it, a
+    history that does not extend what this key last signed is refused even when the
+    database's own checkpoints were deleted. Without it, only the stored checkpoints are
+    checked; the CLI always passes one.
+    """
+    state = read_signing_state(state_path) if state_path is not None else None
+    with db.reading(engine) as conn:
+        info = require_operator(conn, operator)
+        size = tree_size(conn)
+        root = merkle.root_hash_from(size, node_fetcher(conn))
+        last = _check_stored_history(conn, size, root)
+    if state is not None and state.origin != info.origin:
+        raise ConflictError(
+            f"the checkpoint state file {state_path} is for origin {state.origin!r}, not this "
+            f"ledger ({info.origin!r}); give this ledger its own file with --state"
+        )
+    if last is not None and (last.tree_size, last.root_hash) == (size, root.hex()):
+        recorded = state is not None and (state.tree_size, state.root_hash) == (size, root)
+        if state_path is None or recorded:
+            return last  # nothing new to sign, and the state already says so
+    report = _pre_sign_audit(engine, operator, state, state_path or Path("(no state file)"))
+    size, root = report.tree_size, bytes.fromhex(report.root_hash)
+    checkpoint = note.Checkpoint(info.origin, size, root)
+    with db.writing(engine) as conn:
+        stored_root = merkle.root_hash_from(size, node_fetcher(conn))
+        if stored_root != root:  # proofs are served from the stored nodes: they must agree
+            raise ConflictError(
+                f"the stored Merkle nodes give root {stored_root.hex()[:16]}… at size {size} "
+                f"but the entries give {root.hex()[:16]}…; refusing to sign "
+                "(run `carbon-ledger verify`)"
+            )
+        same = conn.execute(
             text(
-                "INSERT INTO checkpoints (tree_size, root_hash, note, signed_at) "
-                "VALUES (:s, :r, :n, :t) RETURNING id"
+                "SELECT id, tree_size, root_hash, note, signed_at FROM checkpoints "
+                "WHERE tree_size = :s AND root_hash = :r ORDER BY id DESC LIMIT 1"
             ),
-            {"s": size, "r": root.hex(), "n": signed, "t": signed_at},
+            {"s": size, "r": root.hex()},
         ).first()
-        assert result is not None
-        return StoredCheckpoint(int(result[0]), size, root.hex(), signed, signed_at)
+        if same is not None:  # already signed (the audit checked its signature): reuse it
+            stored = StoredCheckpoint(*same)
+        else:
+            signed = note.sign_checkpoint(checkpoint, info.origin, operator)
+            signed_at = utc_now()
+            result = conn.execute(
+                text(
+                    "INSERT INTO checkpoints (tree_size, root_hash, note, signed_at) "
+                    "VALUES (:s, :r, :n, :t) RETURNING id"
+                ),
+                {"s": size, "r": root.hex(), "n": signed, "t": signed_at},
+            ).first()
+            assert result is not None
+            stored = StoredCheckpoint(int(result[0]), size, root.hex(), signed, signed_at)
+        if state_path is not None:  # before commit: a signature is never out without a record
+            _write_signing_state(state_path, checkpoint, stored.note)
+        return stored
 
 
 def prove(engine: Engine, record_id: str) -> dict[str, Any]:
@@ -137,6 +291,73 @@ def prove(engine: Engine, record_id: str) -> dict[str, Any]:
         "inclusion_proof": [node.hex() for node in proof],
         "checkpoint": checkpoint.note,
     }
+
+
+CONSISTENCY_FORMAT = "carbon-ledger-consistency/v1"
+
+
+def prove_consistency(engine: Engine, old_note: str) -> dict[str, Any]:
+    """RFC 9162 consistency proof from a checkpoint someone kept to the latest one."""
+    with db.reading(engine) as conn:
+        info = ledger_info(conn)
+        old = note.open_checkpoint(old_note, info.origin, info.operator_public_key)
+        latest = latest_checkpoint(conn)
+        if latest is None:
+            raise NotFoundError(
+                "the ledger has no checkpoint yet; the operator must run "
+                "`carbon-ledger checkpoint --operator-key K` first"
+            )
+        if old.size > latest.tree_size:
+            raise ConflictError(
+                f"the old checkpoint covers {old.size} entries but the latest checkpoint only "
+                f"{latest.tree_size}: the ledger was cut off or the old checkpoint is not its own"
+            )
+        proof = (
+            merkle.consistency_proof_from(old.size, latest.tree_size, node_fetcher(conn))
+            if old.size
+            else []  # the empty tree is consistent with every tree: no proof (RFC 9162)
+        )
+    return {
+        "format": CONSISTENCY_FORMAT,
+        "old_size": old.size,
+        "new_size": latest.tree_size,
+        "old_checkpoint": old_note,
+        "new_checkpoint": latest.note,
+        "consistency_proof": [h.hex() for h in proof],
+    }
+
+
+def check_consistency_document(
+    doc: Mapping[str, Any], operator: note.VerifierKey
+) -> tuple[note.Checkpoint, note.Checkpoint]:
+    """Verify a consistency proof document offline: both signatures, sizes, the proof."""
+    try:
+        if doc["format"] != CONSISTENCY_FORMAT:
+            raise ProofError(f"not a {CONSISTENCY_FORMAT} document")
+        old = note.open_checkpoint_by(doc["old_checkpoint"], operator)
+        new = note.open_checkpoint_by(doc["new_checkpoint"], operator)
+        proof = [bytes.fromhex(h) for h in doc["consistency_proof"]]
+        sizes = (doc["old_size"], doc["new_size"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ProofError(f"consistency proof document is malformed: {exc!r}") from exc
+    if old.origin != new.origin:
+        raise ProofError(f"the checkpoints are of two logs ({old.origin!r}, {new.origin!r})")
+    if sizes != (old.size, new.size):
+        raise ProofError(
+            f"old_size/new_size {sizes[0]}/{sizes[1]} are not the checkpoints' "
+            f"{old.size}/{new.size}"
+        )
+    check_consistency(old, new, proof)
+    return old, new
+
+
+def check_consistency(old: note.Checkpoint, new: note.Checkpoint, proof: list[bytes]) -> None:
+    """``new`` extends ``old`` (RFC 9162 §2.1.4.2); the empty tree is extended by any tree."""
+    if old.size == 0:
+        if proof or old.root_hash != merkle.root_hash([]):
+            raise ProofError("a proof from the empty tree must be empty, its root SHA-256('')")
+        return
+    merkle.verify_consistency(old.size, new.size, old.root_hash, new.root_hash, proof)
 
 
 def check_proof_document(doc: dict[str, Any], origin: str, operator: Any) -> note.Checkpoint:

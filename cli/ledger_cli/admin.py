@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from sqlalchemy import text
 
-from ledger import keys, registry, transparency
+from ledger import keys, note, registry, transparency
 from ledger.store import db
 from ledger_cli.app import Ctx, cli, emit, existing_file, pass_ctx, table
 
@@ -16,22 +16,35 @@ KEY = click.Path(path_type=Path, dir_okay=False)
 
 @cli.command()
 @click.option("--out", required=True, type=KEY, help="Private key path; PATH.pub is written too.")
+@click.option(
+    "--name",
+    help="Key name in the printed verifier key (default: OUT's file name without suffix). "
+    "An operator key signs as the ledger's origin; a witness picks its own name.",
+)
+@click.option(
+    "--witness", is_flag=True, help="Print a cosignature (type 0x04) verifier key for a witness."
+)
 @pass_ctx
-def keygen(obj: Ctx, out: Path) -> None:
+def keygen(obj: Ctx, out: Path, name: str | None, witness: bool) -> None:
     """Generate an Ed25519 key pair: OUT (private, mode 0600) and OUT.pub.
 
-    Set CARBON_LEDGER_PASSPHRASE to encrypt the private key.
+    Prints the public key as a C2SP note verifier key (name+hash+base64), which every
+    --operator-pub and --witness-pub option accepts as well as the PEM file. Set
+    CARBON_LEDGER_PASSPHRASE to encrypt the private key.
 
     \b
-    Example:  carbon-ledger keygen --out keys/sup-bev.key
+    Examples:  carbon-ledger keygen --out keys/sup-bev.key
+               carbon-ledger keygen --out keys/w1.key --name witness.example/w1 --witness
     """
     private = keys.generate()
+    sig_type = note.SIG_TYPE_COSIGNATURE if witness else note.SIG_TYPE_ED25519
+    vkey = note.verifier_key(name or out.stem, private.public_key(), sig_type)  # checks the name
     pub = keys.write_keypair(private, out)
     kid = keys.key_id(private.public_key())
     emit(
         obj,
-        {"private": str(out), "public": str(pub), "key_id": kid},
-        f"wrote {out} (private, 0600) and {pub}; key_id {kid}",
+        {"private": str(out), "public": str(pub), "key_id": kid, "verifier_key": vkey},
+        f"wrote {out} (private, 0600) and {pub}; key_id {kid}\nverifier key: {vkey}",
     )
 
 
@@ -46,14 +59,17 @@ def init(obj: Ctx, operator_key: Path, origin: str | None) -> None:
     Example:  carbon-ledger init --operator-key keys/operator.key --origin example.com/ledger
     """
     info = registry.init_ledger(obj.engine, keys.load_private(operator_key), origin)
+    vkey = note.verifier_key(info.origin, info.operator_public_key)
     emit(
         obj,
         {
             "ledger_id": info.ledger_id,
             "origin": info.origin,
             "operator_key_id": info.operator_key_id,
+            "operator_verifier_key": vkey,
         },
-        f"initialised ledger {info.ledger_id} (origin {info.origin}) at {obj.db_url}",
+        f"initialised ledger {info.ledger_id} (origin {info.origin}) at {obj.db_url}\n"
+        f"operator verifier key: {vkey}",
     )
 
 
@@ -245,18 +261,28 @@ def factor_list(obj: Ctx) -> None:
 @cli.command()
 @click.option("--operator-key", required=True, type=KEY)
 @click.option(
+    "--state",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The operator's signing state (default: OPERATOR_KEY.state.json beside the key).",
+)
+@click.option(
     "--out", type=click.Path(path_type=Path, dir_okay=False), help="Also write the note here."
 )
 @pass_ctx
-def checkpoint(obj: Ctx, operator_key: Path, out: Path | None) -> None:
-    """Sign a C2SP tlog-checkpoint of the current tree and store it.
+def checkpoint(obj: Ctx, operator_key: Path, state: Path | None, out: Path | None) -> None:
+    """Audit the ledger, then sign a C2SP tlog-checkpoint of it and store it.
 
-    Auditors keep the latest checkpoint and later run `verify --checkpoint` against it.
+    Signing is an audit step: every entry is verified first (hashes, links, signatures, key
+    validity, co2e), and the tree must extend the checkpoint this key last signed, as
+    recorded in its state file (not in the database). Anything else is refused, naming the
+    seq. Auditors keep the latest checkpoint and later run `verify --checkpoint` against it.
 
     \b
     Example:  carbon-ledger checkpoint --operator-key operator.key --out seen.cp
     """
-    cp = transparency.sign_checkpoint(obj.engine, keys.load_private(operator_key))
+    private = keys.load_private(existing_file(operator_key))
+    state_path = state or transparency.default_state_path(operator_key)
+    cp = transparency.sign_checkpoint(obj.engine, private, state_path)
     if out is not None:
         out.write_text(cp.note, encoding="utf-8")
     emit(

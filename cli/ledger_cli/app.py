@@ -9,13 +9,14 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from sqlalchemy import Engine
 
-from ledger import __version__
+from ledger import __version__, keys
 from ledger.errors import InputError, LedgerError, VerificationError
+from ledger.note import VerifierKey
 from ledger.store.db import DEFAULT_URL, make_engine
 
 
@@ -130,6 +131,36 @@ def progress_bar(total: int, label: str) -> Iterator[Callable[[int], None] | Non
         return
     with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
         yield bar.update
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def witness_options(func: F) -> F:
+    """``--witness-pub`` (repeatable) and ``--min-witnesses``, the same on every command."""
+    func = click.option(
+        "--min-witnesses",
+        type=click.IntRange(0),
+        help="How many of the --witness-pub keys must have cosigned (default: all of them).",
+    )(func)
+    return click.option(
+        "--witness-pub",
+        multiple=True,
+        help="A witness public key you trust (PEM file or name+hash+base64); repeatable.",
+    )(func)
+
+
+def witness_quorum(
+    witness_pub: Sequence[str], min_witnesses: int | None
+) -> tuple[list[VerifierKey], int]:
+    """Parse the witness keys; without --min-witnesses every given witness must cosign."""
+    witnesses = [keys.load_verifier(spec) for spec in witness_pub]
+    if min_witnesses is not None and min_witnesses > len(witnesses):
+        raise InputError(
+            f"--min-witnesses {min_witnesses} is more than the {len(witnesses)} --witness-pub "
+            "key(s) given"
+        )
+    return witnesses, len(witnesses) if min_witnesses is None else min_witnesses
 
 
 def existing_file(path: Path) -> Path:

@@ -10,6 +10,7 @@ import click
 from sqlalchemy import text
 
 from ledger import audit, keys, transparency
+from ledger.errors import InputError
 from ledger.store import db
 from ledger_cli.app import (
     Ctx,
@@ -20,6 +21,8 @@ from ledger_cli.app import (
     progress_bar,
     show_progress,
     table,
+    witness_options,
+    witness_quorum,
 )
 
 FILE = click.Path(path_type=Path, dir_okay=False)
@@ -39,12 +42,19 @@ FILE = click.Path(path_type=Path, dir_okay=False)
 )
 @click.option(
     "--operator-pub",
-    type=FILE,
-    help="The operator public key you trust; without it the genesis entry's key is used.",
+    help="The operator public key you trust (PEM file or name+hash+base64 verifier key); "
+    "without it the genesis entry's key is used.",
 )
+@witness_options
 @pass_ctx
 def verify(
-    obj: Ctx, seen: Path | None, bundle: Path | None, jobs: int, operator_pub: Path | None
+    obj: Ctx,
+    seen: Path | None,
+    bundle: Path | None,
+    jobs: int,
+    operator_pub: str | None,
+    witness_pub: tuple[str, ...],
+    min_witnesses: int | None,
 ) -> None:
     """Verify the whole ledger; report the first bad seq and why.
 
@@ -52,25 +62,41 @@ def verify(
     operator and submission signature and key validity, every records_root, every co2e =
     amount × factor, the Merkle root at every checkpoint and their signatures, and that the
     index tables equal a replay of the entries. With --checkpoint it also proves the ledger
-    extends that checkpoint, so truncation and rewrites fail.
+    extends that checkpoint, so truncation and rewrites fail; with --witness-pub that
+    checkpoint must carry --min-witnesses valid cosignatures by those witnesses.
 
     \b
     Examples:  carbon-ledger verify
                carbon-ledger verify --checkpoint seen.cp
+               carbon-ledger verify --checkpoint seen.cp --witness-pub w1.key.pub \\
+                   --witness-pub w2.key.pub --min-witnesses 1
                carbon-ledger verify --jobs 2 --operator-pub operator.key.pub
                carbon-ledger verify --bundle ledger-export.jsonl --checkpoint seen.cp
     """
     seen_note = existing_file(seen).read_text(encoding="utf-8") if seen else None
-    trusted = keys.load_public(operator_pub) if operator_pub is not None else None
+    trusted = keys.load_verifier(operator_pub).public_key if operator_pub is not None else None
+    witnesses, quorum = witness_quorum(witness_pub, min_witnesses)
+    if witnesses and seen_note is None:
+        raise InputError("--witness-pub checks the cosignatures of --checkpoint: give one")
     if bundle is not None:
         # the bar's length costs a pass over the file: only pay it on a terminal
         with existing_file(bundle).open("rb") as handle:
             lines = sum(1 for _ in handle) if show_progress() else 0
         with progress_bar(lines, "verifying") as update:
-            report = audit.verify_bundle(bundle, seen_note, update, trusted, jobs)
+            report = audit.verify_bundle(
+                bundle, seen_note, update, trusted, jobs, witnesses, quorum
+            )
     else:
         with progress_bar(audit.ledger_size(obj.engine), "verifying") as update:
-            report = audit.verify_database(obj.engine, seen_note, update, jobs, trusted)
+            report = audit.verify_database(
+                obj.engine,
+                seen_note,
+                update,
+                jobs,
+                trusted,
+                witnesses=witnesses,
+                min_witnesses=quorum,
+            )
     data = report.__dict__
     emit(
         obj,
@@ -86,26 +112,42 @@ def verify(
 
 
 @cli.command()
-@click.argument("record_id")
+@click.argument("record_id", required=False)
+@click.option(
+    "--consistency",
+    "old",
+    type=FILE,
+    help="Instead: an RFC 9162 consistency proof from this older checkpoint to the latest.",
+)
 @click.option("--out", type=FILE, help="Write the proof document here (default: stdout).")
 @pass_ctx
-def prove(obj: Ctx, record_id: str, out: Path | None) -> None:
-    """Write an inclusion proof of RECORD_ID under the latest checkpoint.
+def prove(obj: Ctx, record_id: str | None, old: Path | None, out: Path | None) -> None:
+    """Write an inclusion proof of RECORD_ID under the latest checkpoint, or with
+    --consistency OLD.cp a consistency proof from OLD.cp to the latest checkpoint.
 
     \b
-    Example:  carbon-ledger prove 7c9e6679-7425-40de-944b-e07fc1f90ae7 --out proof.json
+    Examples:  carbon-ledger prove 7c9e6679-7425-40de-944b-e07fc1f90ae7 --out proof.json
+               carbon-ledger prove --consistency seen.cp --out consistency.json
     """
-    doc = transparency.prove(obj.engine, record_id)
+    if (record_id is None) == (old is None):
+        raise click.UsageError("give either RECORD_ID or --consistency OLD.cp")
+    if old is not None:
+        doc = transparency.prove_consistency(
+            obj.engine, existing_file(old).read_text(encoding="utf-8")
+        )
+        done = f"wrote consistency proof from size {doc['old_size']} to {doc['new_size']} to {out}"
+        summary = {"out": str(out), "old_size": doc["old_size"], "new_size": doc["new_size"]}
+    else:
+        assert record_id is not None
+        doc = transparency.prove(obj.engine, record_id)
+        done = f"wrote proof of seq {doc['seq']} under checkpoint size {doc['tree_size']} to {out}"
+        summary = {"out": str(out), "seq": doc["seq"], "tree_size": doc["tree_size"]}
     body = json.dumps(doc, indent=2, ensure_ascii=False)
     if out is None:
         click.echo(body)
     else:
         out.write_text(body + "\n", encoding="utf-8")
-        emit(
-            obj,
-            {"out": str(out), "seq": doc["seq"], "tree_size": doc["tree_size"]},
-            f"wrote proof of seq {doc['seq']} under checkpoint size {doc['tree_size']} to {out}",
-        )
+        emit(obj, summary, done)
 
 
 @cli.command()

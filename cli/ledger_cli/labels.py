@@ -10,7 +10,15 @@ import click
 from ledger import keys
 from ledger.errors import InputError
 from ledger.labels.formats import DEFAULT_EXTENSION_BASE, FORMATS
-from ledger_cli.app import Ctx, cli, emit, existing_file, pass_ctx
+from ledger_cli.app import (
+    Ctx,
+    cli,
+    emit,
+    existing_file,
+    pass_ctx,
+    witness_options,
+    witness_quorum,
+)
 
 
 @cli.group()
@@ -95,30 +103,52 @@ def label_export_cmd(
 @click.option(
     "--operator-pub",
     required=True,
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="The ledger operator's public key you trust.",
+    help="The ledger operator's public key you trust (PEM file or name+hash+base64).",
 )
+@witness_options
 @pass_ctx
-def label_verify_cmd(obj: Ctx, file: Path, operator_pub: Path) -> None:
+def label_verify_cmd(
+    obj: Ctx,
+    file: Path,
+    operator_pub: str,
+    witness_pub: tuple[str, ...],
+    min_witnesses: int | None,
+) -> None:
     """Verify a carbon-label/v1 JSON file offline: no database needed.
 
-    Checks the checkpoint signature, every inclusion and in-submission proof, every
-    operator and supplier signature, recomputes every co2e and the footprint, and compares
-    them with the label's stated figures.
+    Checks the checkpoint signature (and, with --witness-pub, its witness cosignatures),
+    every inclusion and in-submission proof, every operator and supplier signature,
+    recomputes every co2e and the footprint, and compares them with the label's stated
+    figures.
 
     \b
-    Example:  carbon-ledger label verify water.label.json --operator-pub operator.key.pub
+    Examples:  carbon-ledger label verify water.label.json --operator-pub operator.key.pub
+               carbon-ledger label verify water.label.json --operator-pub operator.key.pub \\
+                   --witness-pub w1.key.pub --witness-pub w2.key.pub --min-witnesses 1
     """
-    from ledger.labels.evidence import verify_label
+    from ledger.labels.witnessed import verify_witnessed_label
 
     try:
         doc = json.loads(existing_file(file).read_text(encoding="utf-8"))
     except ValueError as exc:
         raise InputError(f"{file} is not JSON: {exc}") from exc
-    fp = verify_label(doc, keys.load_public(operator_pub))
+    witnesses, quorum = witness_quorum(witness_pub, min_witnesses)
+    fp, seen = verify_witnessed_label(doc, keys.load_verifier(operator_pub), witnesses, quorum)
+    cosigners = [f"{w.name}+{w.key_hash} at {w.time}" for w in seen.witnesses]
     emit(
         obj,
-        {"ok": True, "product_id": fp.product_id, "kgco2e_per_unit": str(fp.kgco2e_per_unit)},
+        {
+            "ok": True,
+            "product_id": fp.product_id,
+            "kgco2e_per_unit": str(fp.kgco2e_per_unit),
+            "origin": seen.checkpoint.origin,
+            "tree_size": seen.checkpoint.size,
+            "signed_by": seen.operator,
+            "witnesses": [w.__dict__ for w in seen.witnesses],
+        },
         f"OK: label of {fp.product_id} verified offline: {fp.kgco2e_per_unit} kgCO2e per "
-        f"{fp.declared_unit}, {fp.record_count} records, checkpoint size {doc['as_of_tree_size']}",
+        f"{fp.declared_unit}, {fp.record_count} records, checkpoint size {doc['as_of_tree_size']}"
+        f"\n  origin {seen.checkpoint.origin}, tree size {seen.checkpoint.size}"
+        f"\n  signed by {seen.operator}"
+        f"\n  witnessed by {'; '.join(cosigners) if cosigners else 'no witness you named'}",
     )
