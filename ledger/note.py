@@ -114,7 +114,7 @@ def parse_verifier_key(text: str) -> VerifierKey:
 
     The key ID must be the one the spec's formula gives for that name and key: a string
     whose parts were edited apart is refused rather than silently trusted."""
-    parts = text.strip().split("+")
+    parts = text.strip().split("+", 2)  # base64 may hold "+"; name and hex cannot
     if len(parts) != 3:
         raise ProofError(
             f"verifier key {text[:40]!r} is not <name>+<hex key ID>+<base64 key> "

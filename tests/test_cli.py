@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import text
 
-from ledger import keys, query, registry, transparency
+from ledger import keys, note, query, registry, transparency
 from ledger.errors import ConflictError
 from ledger.store.db import make_engine
 from ledger_cli.main import cli
@@ -209,7 +209,10 @@ def test_keygen_writes_a_0600_pair_and_refuses_to_overwrite(tmp_path: Path) -> N
     result = ok(run("sqlite:///unused.db", "keygen", "--out", str(out)))
     public = out.with_name("new.key.pub")
     kid = keys.key_id(keys.load_public(public))
-    assert result.stdout == f"wrote {out} (private, 0600) and {public}; key_id {kid}\n"
+    vkey = note.verifier_key("new", keys.load_public(public))  # the name is the file's stem
+    assert result.stdout == (
+        f"wrote {out} (private, 0600) and {public}; key_id {kid}\nverifier key: {vkey}\n"
+    )
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     assert public.read_bytes().startswith(b"-----BEGIN PUBLIC KEY-----")
     assert keys.key_id(keys.load_private(out).public_key()) == kid
