@@ -173,7 +173,11 @@ def _check_stored_history(conn: Connection, size: int, root: bytes) -> StoredChe
 
 
 def _pre_sign_audit(
-    engine: Engine, operator: Ed25519PrivateKey, state: SigningState | None, state_path: Path
+    engine: Engine,
+    operator: Ed25519PrivateKey,
+    state: SigningState | None,
+    state_path: Path,
+    jobs: int,
 ) -> VerifyReport:
     """Verify the entries with the project's one verifier before putting a signature on them.
 
@@ -189,6 +193,7 @@ def _pre_sign_audit(
         return audit.verify_database(
             engine,
             state.checkpoint if state is not None else None,
+            jobs=jobs,
             operator_pub=operator.public_key(),
             seen_label=label,
         )
@@ -197,14 +202,15 @@ def _pre_sign_audit(
 
 
 def sign_checkpoint(
-    engine: Engine, operator: Ed25519PrivateKey, state_path: Path | None = None
+    engine: Engine, operator: Ed25519PrivateKey, state_path: Path | None = None, jobs: int = 1
 ) -> StoredCheckpoint:
     """Audit the ledger, then sign and store a checkpoint of it (or return the current one).
 
     ``state_path`` is the operator's signing state (normally beside its key). With it, a
     history that does not extend what this key last signed is refused even when the
     database's own checkpoints were deleted. Without it, only the stored checkpoints are
-    checked; the CLI always passes one.
+    checked; the CLI always passes one. ``jobs`` is the audit's worker processes, as for
+    ``verify --jobs``.
     """
     state = read_signing_state(state_path) if state_path is not None else None
     with db.reading(engine) as conn:
@@ -221,7 +227,7 @@ def sign_checkpoint(
         recorded = state is not None and (state.tree_size, state.root_hash) == (size, root)
         if state_path is None or recorded:
             return last  # nothing new to sign, and the state already says so
-    report = _pre_sign_audit(engine, operator, state, state_path or Path("(no state file)"))
+    report = _pre_sign_audit(engine, operator, state, state_path or Path("(no state file)"), jobs)
     size, root = report.tree_size, bytes.fromhex(report.root_hash)
     checkpoint = note.Checkpoint(info.origin, size, root)
     with db.writing(engine) as conn:

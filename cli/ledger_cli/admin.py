@@ -268,8 +268,17 @@ def factor_list(obj: Ctx) -> None:
 @click.option(
     "--out", type=click.Path(path_type=Path, dir_okay=False), help="Also write the note here."
 )
+@click.option(
+    "--jobs",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Processes for the pre-sign audit, as for `verify --jobs`.",
+)
 @pass_ctx
-def checkpoint(obj: Ctx, operator_key: Path, state: Path | None, out: Path | None) -> None:
+def checkpoint(
+    obj: Ctx, operator_key: Path, state: Path | None, out: Path | None, jobs: int
+) -> None:
     """Audit the ledger, then sign a C2SP tlog-checkpoint of it and store it.
 
     Signing is an audit step: every entry is verified first (hashes, links, signatures, key
@@ -282,7 +291,7 @@ def checkpoint(obj: Ctx, operator_key: Path, state: Path | None, out: Path | Non
     """
     private = keys.load_private(existing_file(operator_key))
     state_path = state or transparency.default_state_path(operator_key)
-    cp = transparency.sign_checkpoint(obj.engine, private, state_path)
+    cp = transparency.sign_checkpoint(obj.engine, private, state_path, jobs)
     if out is not None:
         out.write_text(cp.note, encoding="utf-8")
     emit(
