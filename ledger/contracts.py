@@ -199,6 +199,9 @@ class LabelFootprint(_Strict):
     kgco2e_per_kg: Decimal
     by_stage: dict[Stage, Decimal | None]
     missing_stages: list[Stage]
+    coverage: dict[Stage, Decimal | None]
+    reference_units: Decimal
+    reference_flow: Literal["declared"]
     display_kgco2e_per_unit: str
 
 
