@@ -334,7 +334,7 @@ def declare_outputs(
         except RowProblems as exc:
             problems.extend(f"line {line}: {f}: {m}" for f, m in exc.problems)
     if problems:
-        raise InputError(f"{len(problems)} problem(s); nothing was written", problems)
+        raise _refusal(problems)
     if not payloads:
         raise InputError("no outputs to declare; nothing was written")
 
@@ -346,7 +346,7 @@ def declare_outputs(
             if problem is not None:
                 found.append(f"line {line}: {problem[0]}: {problem[1]}")
         if found:
-            raise InputError(f"{len(found)} problem(s); nothing was written", found)
+            raise _refusal(found)
 
     spool = Spool()
     for line, payload in payloads:
@@ -355,3 +355,10 @@ def declare_outputs(
         engine, supplier_id, private_key, spool, source_sha256=source_sha256, precheck=check
     )
     return [p for _l, p in payloads], result
+
+
+def _refusal(problems: list[str]) -> InputError:
+    """One problem is the message; several are listed under a count. Nothing was written."""
+    if len(problems) == 1:
+        return InputError(f"{problems[0]}; nothing was written")
+    return InputError(f"{len(problems)} problems; nothing was written", problems)
