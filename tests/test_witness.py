@@ -38,6 +38,7 @@ from sqlalchemy.engine import make_url
 
 from ledger import audit, records, submit, transparency, witness
 from ledger.errors import ConflictError, ProofError, VerificationError
+from ledger.outputs import read_rows as read_output_rows
 from ledger.store import db
 from ledger_cli.main import cli
 
@@ -588,10 +589,20 @@ def test_label_verify_requires_and_names_the_witnesses(
 ) -> None:
     url, tmp = signed["url"], signed["tmp"]
     PUB = signed["key_dir"] / "operator.key.pub"
+    # a label needs the water pack's declared output: 36 output rows, one submission
+    records.declare_outputs(
+        signed["engine"],
+        "sup-bev",
+        signed["keys"]["sup-bev"],
+        read_output_rows(SAMPLES / "outputs" / "sup-bev-2024.csv"),
+    )
+    size = SIGNED + 1 + 36
+    cp1 = tmp / "cp1.cp"
+    ok(run(url, "checkpoint", "--operator-key", str(signed["operator_key"]), "--out", str(cp1)))
     bundle = export(url, tmp)
-    ok(cosign(url, witnesses["w1"], signed["cp0"], PUB, "--out", str(tmp / "w1.cp"),
+    ok(cosign(url, witnesses["w1"], cp1, PUB, "--out", str(tmp / "w1.cp"),
               "--bundle", str(bundle)))  # fmt: skip
-    ok(cosign(url, witnesses["w2"], signed["cp0"], PUB, "--out", str(tmp / "w2.cp")))
+    ok(cosign(url, witnesses["w2"], cp1, PUB, "--out", str(tmp / "w2.cp")))
     ok(run(url, "witness", "attach", str(tmp / "w1.cp"), str(tmp / "w2.cp")))
     label = tmp / "water.label.json"
     ok(run(url, "label", "export", WATER, "--from", "2024-01-01", "--to", "2025-01-01",
@@ -614,7 +625,7 @@ def test_label_verify_requires_and_names_the_witnesses(
         return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     assert lines[1:] == [
-        f"  origin {ORIGIN}, tree size {SIGNED}",
+        f"  origin {ORIGIN}, tree size {size}",
         f"  signed by {operator}",
         f"  witnessed by {vkey_w1} at {when(stamps['w1'])}; {vkey_w2} at {when(stamps['w2'])}",
     ]
@@ -623,7 +634,7 @@ def test_label_verify_requires_and_names_the_witnesses(
     w3 = ok(run(url, "keygen", "--out", str(stranger), "--witness")).splitlines()[1][14:]
     refused(
         run(url, "label", "verify", str(label), "--operator-pub", str(PUB), "--witness-pub", w3),
-        f"checkpoint of {ORIGIN} at size {SIGNED} has 0 valid cosignature(s) from the 1 "
+        f"checkpoint of {ORIGIN} at size {size} has 0 valid cosignature(s) from the 1 "
         "witness key(s) you trust; 1 required",
     )
     refused(
