@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 
 import pytest
 from cryptography.exceptions import InvalidSignature
@@ -20,12 +21,19 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from ledger.errors import ProofError
 from ledger.note import (
+    SIG_TYPE_COSIGNATURE,
     Checkpoint,
+    VerifierKey,
+    cosignature_line,
     key_hash,
     open_checkpoint,
+    open_checkpoint_by,
+    open_cosignature,
     open_note,
+    parse_verifier_key,
     sign_checkpoint,
     sign_note,
+    signature_lines,
     verifier_key,
 )
 
@@ -341,3 +349,66 @@ def test_independent_verifier_accepts_sign_checkpoint_output() -> None:
     assert independent_verify(PETER_NOTE, "PeterNeumann", PETER_PUB) == TEXT
     with pytest.raises(InvalidSignature):
         independent_verify(signed.replace("\n7\n", "\n8\n"), cp.origin, key.public_key())
+
+
+# --- verifier keys and cosignatures ---------------------------------------------------------
+
+C2SP_VKEY = "example.com/foo+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k"
+C2SP_NOTE = (
+    "This is an example message.\n\n\u2014 example.com/foo Uw2QOkn8srV1yJGh2VYRlL1Tnagv1YEq6TfX"
+    "ppzi2ONncAlTgK7Ztg1ERYNZXsYjOBH3mFXmRKuwHjG1Yu72IneyaQM=\n"
+)
+
+
+def test_parse_verifier_key_published_examples() -> None:
+    """signed-note's own example, and keys whose base64 holds '+' (sum.golang.org)."""
+    key = parse_verifier_key(C2SP_VKEY)
+    assert (key.name, key.sig_type) == ("example.com/foo", b"\x01")
+    assert (
+        open_note(C2SP_NOTE, "example.com/foo", key.public_key) == "This is an example message.\n"
+    )
+    sumdb = parse_verifier_key(SUMDB_VKEY)
+    assert verifier_key("sum.golang.org", sumdb.public_key) == SUMDB_VKEY
+    cp = open_checkpoint_by(SUMDB_CHECKPOINT, sumdb)  # the key's name, not the origin, signs
+    assert (cp.origin, cp.size) == ("go.sum database tree", 13485)
+    unnamed = VerifierKey(None, sumdb.public_key)  # a PEM key: the origin is the name
+    with pytest.raises(ProofError, match=r"invalid key name 'go\.sum database tree'"):
+        open_checkpoint_by(SUMDB_CHECKPOINT, unnamed)
+
+
+@pytest.mark.parametrize(
+    ("vkey", "message"),
+    [
+        ("example.com/foo+530d903a", "is not <name>+<hex key ID>+<base64 key>"),
+        ("example.com/foo+530D903A+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k", "8 lowercase"),
+        ("example.com/bar+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k", "does not match"),
+        ("example.com/foo+530d903a+AukyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k", "type 0x01"),
+        ("example.com/foo+530d903a+Aeky!", "is not valid base64"),
+        ("ex ample+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k", "invalid key name"),
+    ],
+)
+def test_parse_verifier_key_rejects(vkey: str, message: str) -> None:
+    with pytest.raises(ProofError, match=re.escape(message)):
+        parse_verifier_key(vkey)
+
+
+def test_cosignature_line_is_tlog_cosignature_v1() -> None:
+    """The signed message and the line layout of c2sp.org/tlog-cosignature, by hand."""
+    witness = Ed25519PrivateKey.generate()
+    text = "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"
+    line = cosignature_line(text, "witness.example.com/w1", witness, 1679315147)
+    assert line.startswith("\u2014 witness.example.com/w1 ") and line.endswith("\n")
+    blob = base64.b64decode(line.rstrip("\n").split(" ")[2], validate=True)
+    pub = raw_public(witness.public_key())
+    kid = hashlib.sha256(b"witness.example.com/w1\n\x04" + pub).digest()[:4]
+    assert blob[:4] == kid == key_hash("witness.example.com/w1", witness.public_key(), b"\x04")
+    assert blob[4:12] == (1679315147).to_bytes(8, "big") and len(blob) == 76
+    message = b"cosignature/v1\ntime 1679315147\n" + text.encode()
+    witness.public_key().verify(blob[12:], message)
+    assert open_cosignature(text, "w", witness.public_key(), blob[4:]) == 1679315147
+    with pytest.raises(ProofError, match="cosignature by w does not verify"):
+        open_cosignature(text.replace("20852163", "20852164"), "w", witness.public_key(), blob[4:])
+    vkey = verifier_key("witness.example.com/w1", witness.public_key(), SIG_TYPE_COSIGNATURE)
+    assert parse_verifier_key(vkey).sig_type == SIG_TYPE_COSIGNATURE
+    note = text + "\n" + line
+    assert signature_lines(note) == (text, [("witness.example.com/w1", kid, blob[4:])])

@@ -300,6 +300,14 @@ def test_operator_pub_takes_a_verifier_key_string_or_pem(signed: dict[str, Any])
     for trusted in (pem, vkey):
         out = ok(run(url, "verify", "--checkpoint", cp0, "--operator-pub", trusted))
         assert out.startswith(f"OK: {SIGNED} entries verified")
+    in_file = signed["tmp"] / "operator.vkey"
+    in_file.write_text(vkey + "\n", encoding="utf-8")
+    out = ok(run(url, "verify", "--checkpoint", cp0, "--operator-pub", str(in_file)))
+    assert out.startswith(f"OK: {SIGNED} entries verified")
+    refused(
+        run(url, "verify", "--witness-pub", vkey),
+        "--witness-pub checks the cosignatures of --checkpoint: give one",
+    )
     bad_id = vkey.replace(vkey.split("+")[1], "00000000")
     refused(
         run(url, "verify", "--operator-pub", bad_id),
