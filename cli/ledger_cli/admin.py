@@ -296,6 +296,12 @@ def checkpoint(
         out.write_text(cp.note, encoding="utf-8")
     emit(
         obj,
-        {"id": cp.id, "tree_size": cp.tree_size, "root_hash": cp.root_hash, "note": cp.note},
+        {
+            "id": cp.id,
+            "tree_size": cp.tree_size,
+            "root_hash": cp.root_hash,
+            "note": cp.note,
+            "state": str(state_path),
+        },
         lambda: click.echo(cp.note, nl=False),
     )
