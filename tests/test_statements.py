@@ -300,8 +300,28 @@ def test_a_product_without_declared_output_gets_no_label(world: dict[str, Any]) 
 
 
 def _log_and_sign(world: dict[str, Any], fields: dict[str, Any]) -> int:
+    from ledger import merkle, note
+    from ledger.store import db
+
     seq = registry.log_statements(world["engine"], world["operator"], [fields])[0]
-    transparency.sign_checkpoint(world["engine"], world["operator"])
+    # the operator's own tool audits before it signs, and refuses naming the statement ...
+    with pytest.raises(VerificationError) as refused:
+        transparency.sign_checkpoint(world["engine"], world["operator"])
+    assert refused.value.seq == seq
+    # ... so this operator signs around it: a checkpoint of the stored tree, by hand
+    with db.writing(world["engine"]) as conn:
+        size = transparency.tree_size(conn)
+        root = merkle.root_hash_from(size, transparency.node_fetcher(conn))
+        origin = registry.ledger_info(conn).origin
+        checkpoint = note.Checkpoint(origin, size, root)
+        signed = note.sign_checkpoint(checkpoint, origin, world["operator"])
+        conn.execute(
+            text(
+                "INSERT INTO checkpoints (tree_size, root_hash, note, signed_at) "
+                "VALUES (:s, :r, :n, '2026-01-01T00:00:00.000000Z')"
+            ),
+            {"s": size, "r": root.hex(), "n": signed},
+        )
     return seq
 
 

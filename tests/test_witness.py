@@ -604,17 +604,22 @@ def test_label_verify_requires_and_names_the_witnesses(
         signed["keys"]["sup-bev"],
         read_output_rows(SAMPLES / "outputs" / "sup-bev-2024.csv"),
     )
-    size = SIGNED + 1 + 36
+    key = str(signed["operator_key"])
+    window = ("--from", "2024-01-01", "--to", "2025-01-01", "--format", "json")
+    # the operator logs the footprint statement (+1 entry) and signs a checkpoint over it
+    ok(run(url, "label", "export", WATER, *window, "--operator-key", key, "--as-of", "latest",
+           "--out", str(tmp / "first.json")))  # fmt: skip
+    size = SIGNED + (1 + 36) + 1  # outputs submission, then the statement
     cp1 = tmp / "cp1.cp"
-    ok(run(url, "checkpoint", "--operator-key", str(signed["operator_key"]), "--out", str(cp1)))
+    ok(run(url, "checkpoint", "--operator-key", key, "--out", str(cp1)))  # the same checkpoint
+    assert c2sp_checkpoint(cp1.read_text(), ORIGIN, raw_pem(PUB))[1] == size
     bundle = export(url, tmp)
     ok(cosign(url, witnesses["w1"], cp1, PUB, "--out", str(tmp / "w1.cp"),
               "--bundle", str(bundle)))  # fmt: skip
     ok(cosign(url, witnesses["w2"], cp1, PUB, "--out", str(tmp / "w2.cp")))
     ok(run(url, "witness", "attach", str(tmp / "w1.cp"), str(tmp / "w2.cp")))
     label = tmp / "water.label.json"
-    ok(run(url, "label", "export", WATER, "--from", "2024-01-01", "--to", "2025-01-01",
-           "--format", "json", "--out", str(label)))  # fmt: skip
+    ok(run(url, "label", "export", WATER, *window, "--out", str(label)))  # the logged statement
     doc = json.loads(label.read_text())
     stamps = {n: c2sp_cosignature(doc["evidence"]["checkpoint"], n, witnesses[n]["raw"])
               for n in ("w1", "w2")}  # fmt: skip
@@ -627,13 +632,13 @@ def test_label_verify_requires_and_names_the_witnesses(
                  *trust, "--min-witnesses", "2"))  # fmt: skip
     lines = out.splitlines()
     assert lines[0].startswith(f"OK: label of {WATER} verified offline: ")
+    assert lines[0].endswith(f"origin {ORIGIN}, checkpoint size {size} signed by the operator")
     from datetime import datetime, timezone
 
     def when(ts: int) -> str:
         return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     assert lines[1:] == [
-        f"  origin {ORIGIN}, tree size {size}",
         f"  signed by {operator}",
         f"  witnessed by {vkey_w1} at {when(stamps['w1'])}; {vkey_w2} at {when(stamps['w2'])}",
     ]
