@@ -226,6 +226,15 @@ def _pre_sign_audit(
         raise VerificationError(f"refusing to sign a checkpoint: {exc}", exc.seq) from exc
 
 
+def _is_signed(stored: StoredCheckpoint, origin: str, operator: Ed25519PrivateKey) -> bool:
+    """Is this stored row really this key's checkpoint of its columns' size and root?"""
+    try:
+        cp = note.open_checkpoint(stored.note, origin, operator.public_key())
+    except ProofError:
+        return False
+    return (cp.origin, cp.size, cp.root_hash.hex()) == (origin, stored.tree_size, stored.root_hash)
+
+
 def sign_checkpoint(
     engine: Engine, operator: Ed25519PrivateKey, state_path: Path | None = None, jobs: int = 1
 ) -> StoredCheckpoint:
@@ -250,7 +259,7 @@ def sign_checkpoint(
         )
     if last is not None and (last.tree_size, last.root_hash) == (size, root.hex()):
         recorded = state is not None and (state.tree_size, state.root_hash) == (size, root)
-        if state_path is None or recorded:
+        if (state_path is None or recorded) and _is_signed(last, info.origin, operator):
             return last  # nothing new to sign, and the state already says so
     report = _pre_sign_audit(engine, operator, state, state_path or Path("(no state file)"), jobs)
     size, root = report.tree_size, bytes.fromhex(report.root_hash)
@@ -270,8 +279,8 @@ def sign_checkpoint(
             ),
             {"s": size, "r": root.hex()},
         ).first()
-        if same is not None:  # already signed (the audit checked its signature): reuse it
-            stored = StoredCheckpoint(*same)
+        if same is not None and _is_signed(StoredCheckpoint(*same), info.origin, operator):
+            stored = StoredCheckpoint(*same)  # already signed: reuse it (and its cosignatures)
         else:
             signed = note.sign_checkpoint(checkpoint, info.origin, operator)
             signed_at = utc_now()

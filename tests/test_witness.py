@@ -434,6 +434,32 @@ def test_checkpoint_refuses_a_ledger_cut_below_its_state(signed: dict[str, Any])
     )
 
 
+def test_checkpoint_does_not_hand_out_a_forged_stored_note(signed: dict[str, Any]) -> None:
+    """A database writer adds a checkpoints row for the current size and root with a note
+    signed by another key: `checkpoint` must neither return it nor sign over it."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    note0 = signed["cp0"].read_text(encoding="utf-8")
+    body = note0[: note0.index("\n\n") + 1]
+    other = Ed25519PrivateKey.generate()
+    raw = other.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    blob = c2sp_key_id(ORIGIN, 1, raw) + other.sign(body.encode())
+    forged = f"{body}\n{EM_DASH} {ORIGIN} {base64.b64encode(blob).decode()}\n"
+    _, size, root = c2sp_checkpoint(note0, ORIGIN, raw_pem(signed["key_dir"] / "operator.key.pub"))
+    signed["engine"].dispose()
+    with tampering(signed["url"]) as raw_db:
+        raw_db.execute(
+            "INSERT INTO checkpoints (tree_size, root_hash, note, signed_at) VALUES (?, ?, ?, ?)",
+            (size, root.hex(), forged, "2030-01-01T00:00:00.000000Z"),
+        )
+    op_hash = c2sp_key_id(ORIGIN, 1, raw_pem(signed["key_dir"] / "operator.key.pub")).hex()
+    refused(
+        run(signed["url"], "checkpoint", "--operator-key", str(signed["operator_key"])),
+        "refusing to sign a checkpoint: stored checkpoint #2: checkpoint has no signature by "
+        f"{ORIGIN}+{op_hash}",
+    )
+
+
 def test_checkpoint_refuses_a_state_file_of_another_ledger(
     signed: dict[str, Any], make_world: Any, tmp_path: Path
 ) -> None:
