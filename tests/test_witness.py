@@ -545,10 +545,10 @@ def test_split_view_two_witnesses_refuse_the_second_root(
     for name in ("w1", "w2"):
         for source in (("--db", fork_url), ("--bundle", str(export(fork_url, tmp_path)))):
             result = run(
-                source[1] if source[0] == "--db" else sqlite_url,
+                sqlite_url,  # the global --db is the honest ledger: the options below win
                 "witness", "cosign", str(cp_b), "--witness-key", str(witnesses[name]["key"]),
                 "--state", str(witnesses[name]["state"]), "--operator-pub", str(PUB),
-                *(source if source[0] == "--bundle" else ()),
+                *source,
             )  # fmt: skip
             refused(
                 result,
