@@ -586,8 +586,15 @@ def test_split_view_two_witnesses_refuse_the_second_root(
     assert c2sp_cosignature(a_w1, "w1", witnesses["w1"]["raw"]) == stamps[0]
     assert a_w1.startswith(cp_a.read_text().rstrip("\n") + "\n")  # the operator line is kept
     # the witness's state: what it cosigned last
-    state = json.loads(next(witnesses["w1"]["state"].glob("*.json")).read_text())
+    state_file = witnesses["w1"]["state"] / (hashlib.sha256(ORIGIN.encode()).hexdigest() + ".json")
+    state = json.loads(state_file.read_text())
     assert (state["tree_size"], state["root_hash"]) == (size_a, root_a.hex())
+    assert stat.S_IMODE(state_file.stat().st_mode) == 0o600
+    # the operator cannot attach cosignatures of its other story to this ledger
+    refused(
+        run(sqlite_url, "witness", "attach", str(cp_b)),
+        f"the ledger has no checkpoint at size {size_b} with that root to attach cosignatures to",
+    )
 
     # auditors can require the witnesses
     seen = tmp_path / "seen.cp"
