@@ -12,7 +12,6 @@ reference ``rfc8785`` implementation for the rare key case, so the fast path is 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
@@ -81,8 +80,3 @@ def canonical_bytes(value: Any) -> bytes:
         return _dumps(value).encode("utf-8")
     except UnicodeEncodeError as exc:
         raise InputError("text contains a lone surrogate, which is not valid Unicode") from exc
-
-
-def sha256_hex(data: bytes) -> str:
-    """Hex SHA-256, the digest form used in payloads and entry hashes."""
-    return hashlib.sha256(data).hexdigest()

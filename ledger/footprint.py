@@ -29,9 +29,6 @@ class Factor:
     region: str
 
 
-FactorRef = Factor  # the name the label renderers use for "a factor that contributed"
-
-
 @dataclass(frozen=True)
 class ProductFootprint:
     """Footprint of one product over a half-open window ``[period_start, period_end)``.

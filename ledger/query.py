@@ -108,6 +108,7 @@ def parse_window(start: str | date, end: str | date) -> Window:
 #: Sums are exact: PostgreSQL adds ``numeric``; SQLite has no exact decimal type, so it hands
 #: back the group's decimal strings and Python adds them as ``Decimal``. Either way only
 #: groups, not 10^6 rows, cross into Python.
+# "+r.seq": SQLite's unary plus stops the planner using the seq key, so it scans ix_records_groups
 _GROUP_SQL = """
 SELECT r.supplier_id, r.product_id, r.stage, r.activity, r.data_quality, COUNT(*),
        {co2e}, {units}, MIN(p.mass_kg)

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from ledger.errors import InputError
-from ledger.footprint import FactorRef, ProductFootprint
+from ledger.footprint import Factor, ProductFootprint
 from ledger.labels.pact import decimal_str, gtin_urn, pact_urn, to_pact
 
 SCHEMA_PATH = Path(__file__).parent / "data" / "pact-v3-productfootprint.schema.json"
@@ -32,8 +32,8 @@ def validator() -> Draft202012Validator:
     return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
-def _factor(factor_id: str, stage: str, gwp: str, source: str, year: int) -> FactorRef:
-    return FactorRef(
+def _factor(factor_id: str, stage: str, gwp: str, source: str, year: int) -> Factor:
+    return Factor(
         factor_id, 1, "activity", stage, "kWh", Decimal("0.2"), gwp, source, year, "GB"
     )
 
