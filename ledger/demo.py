@@ -28,9 +28,11 @@ Say = Callable[[str], None]
 
 
 def find_samples(explicit: Path | None = None) -> Path:
-    """samples/ next to the source tree (editable install or checkout), or the cwd."""
+    """The sample world: shipped in the wheel as ``ledger/_samples`` (pyproject maps the
+    top-level samples/ there), else samples/ of a checkout or editable install, or the cwd."""
+    here = Path(__file__).resolve().parent
     candidates = [explicit] if explicit else []
-    candidates += [Path(__file__).resolve().parent.parent / "samples", Path.cwd() / "samples"]
+    candidates += [here / "_samples", here.parent / "samples", Path.cwd() / "samples"]
     for candidate in candidates:
         if candidate is not None and (candidate / "factors.csv").is_file():
             return candidate
