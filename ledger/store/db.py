@@ -117,8 +117,9 @@ def create_schema(engine: Engine) -> None:
         raise StorageError(f"cannot create the ledger schema: {_short(exc)}") from exc
 
 
-def check_schema(conn: Connection) -> None:
-    """Refuse a database without our schema, or one written by a newer version."""
+def check_schema(conn: Connection, *, allow_older: bool = False) -> None:
+    """Refuse a database without our schema, or one written by a newer or an older version
+    (index tables are derived: ``carbon-ledger reindex`` brings an older one up to date)."""
     try:
         row = conn.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).first()
     except SQLAlchemyError as exc:
@@ -137,6 +138,11 @@ def check_schema(conn: Connection) -> None:
         raise StorageError(
             f"the database was created by a newer carbon-ledger (schema {row[0]}, this "
             f"version reads schema {SCHEMA_VERSION}); upgrade carbon-ledger"
+        )
+    if version < SCHEMA_VERSION and not allow_older:
+        raise StorageError(
+            f"the database has schema {version}, this carbon-ledger uses schema "
+            f"{SCHEMA_VERSION}; run `carbon-ledger reindex` to rebuild its index tables"
         )
 
 
