@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import date
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -18,9 +17,9 @@ from typing import Any
 from ledger import units
 from ledger.decimals import canonical_text, fmt, mul, parse_decimal, to_decimal
 from ledger.errors import InputError
-from ledger.footprint import STAGES, Factor
+from ledger.footprint import Factor
+from ledger.vocab import DATA_QUALITY, STAGES, check_token, parse_date
 
-DATA_QUALITY = ("primary", "secondary")
 RECORD_COLUMNS = (
     "record_id",
     "product_id",
@@ -42,9 +41,7 @@ RECORD_COLUMNS = (
     "supersedes",
     "note",
 )
-_TOKEN_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-/]{0,127}\Z")
 _HEX64_RE = re.compile(r"[0-9a-f]{64}\Z")
-_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 MAX_NOTE = 2000
 
 
@@ -57,23 +54,6 @@ class RowProblems(Exception):
     def __init__(self, problems: list[tuple[str, str]]) -> None:
         super().__init__(problems)
         self.problems = problems
-
-
-def check_token(value: str, what: str) -> str:
-    if not _TOKEN_RE.match(value):
-        raise InputError(
-            f"{what} {value!r} must be 1-128 characters of letters, digits and _ . : - /"
-        )
-    return value
-
-
-def parse_date(text: str) -> date:
-    if not _DATE_RE.match(text):
-        raise InputError(f"{text!r} is not a date YYYY-MM-DD")
-    try:
-        return date.fromisoformat(text)
-    except ValueError as exc:
-        raise InputError(f"{text!r} is not a valid calendar date") from exc
 
 
 def compute_co2e(

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-STAGES: tuple[str, ...] = ("production", "warehousing", "transport", "packaging")
+from ledger.vocab import STAGES as STAGES  # importable from here too
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from sqlmodel import Session
 from ledger.errors import InputError
 from ledger.footprint import STAGES
 from ledger.store import db
+from ledger.vocab import parse_date
 
 RATIO_PLACES = 12
 _Q = Decimal(1).scaleb(-RATIO_PLACES)
@@ -94,11 +95,8 @@ def change_pct(now: Decimal | None, base: Decimal | None) -> Decimal | None:
 
 
 def parse_window(start: str | date, end: str | date) -> Window:
-    try:
-        a = start if isinstance(start, date) else date.fromisoformat(start)
-        b = end if isinstance(end, date) else date.fromisoformat(end)
-    except ValueError as exc:
-        raise InputError(f"window dates must be YYYY-MM-DD: {exc}") from exc
+    a = start if isinstance(start, date) else parse_date(start)
+    b = end if isinstance(end, date) else parse_date(end)
     if b <= a:
         raise InputError(f"window end {b} must be after its start {a}")
     return a, b

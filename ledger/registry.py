@@ -20,18 +20,17 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy import Connection, Engine, text
 
 from ledger import SPEC_VERSION, keys
-from ledger.accounting import check_token
 from ledger.canonical import canonical_bytes
 from ledger.decimals import fmt, parse_decimal
 from ledger.errors import ConflictError, InputError, KeyMaterialError, NotFoundError
-from ledger.footprint import STAGES, Factor
+from ledger.footprint import Factor
 from ledger.state import FACTOR_FIELDS
 from ledger.store import db
 from ledger.store.appender import Appender, appending
 from ledger.units import dimension
+from ledger.vocab import GWP_SETS, STAGES, check_token
 
 FACTOR_COLUMNS = FACTOR_FIELDS  # the CSV columns are the payload fields
-GWP_SETS = ("AR4", "AR5", "AR6")
 _COUNTRY_RE = re.compile(r"[A-Z]{2}\Z")
 
 

@@ -13,7 +13,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from ledger.labels.evidence import build_label
 from ledger.labels.formats import DEFAULT_EXTENSION_BASE, FORMATS, SUFFIX
 from ledger.query import parse_window
 from ledger.store import db
+from ledger.vocab import parse_timestamp
 
 
 @dataclass(frozen=True)
@@ -76,9 +77,7 @@ def render_label(label: Label, fmt_name: str, options: LabelOptions) -> str:
         return json.dumps(label.document, indent=2, ensure_ascii=False) + "\n"
     if fmt_name == "pact":
         domain = _issuer_domain(label.origin)
-        created = datetime.strptime(label.signed_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
-            tzinfo=timezone.utc
-        )
+        created = parse_timestamp(label.signed_at)
         doc = pact.to_pact(
             fp,
             footprint_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"carbon-ledger:{label.digest}")),
