@@ -8,6 +8,8 @@ code points, which holds unless a key mixes astral characters with U+E000..U+FFF
 there are no floats and no lone surrogates. We check those conditions and fall back to the
 reference ``rfc8785`` implementation for the rare key case, so the fast path is never wrong;
 ``tests/test_canonical.py`` cross-checks both with hypothesis.
+
+Internal: not part of the library API (the facade is :mod:`ledger`).
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ It plays every role in turn on a fresh SQLite ledger: the operator registers sup
 factors, suppliers register products and import two years of records (plus a correction and
 a retraction), the operator signs a checkpoint, and an auditor verifies the database and an
 offline export against that checkpoint.
+
+Internal: not part of the library API (the facade is :mod:`ledger`).
 """
 
 from __future__ import annotations

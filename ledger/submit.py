@@ -5,6 +5,8 @@ goes through :func:`write_submission`: payloads are validated and spooled first,
 supplier signs ``{supplier_id, key_id, count, records_root, source_sha256?, submitted_at}``,
 and then the submission entry and the entries it covers are written in one serialized
 transaction. A failure anywhere rolls all of it back.
+
+Internal: not part of the library API (the facade is :mod:`ledger`).
 """
 
 from __future__ import annotations

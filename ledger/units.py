@@ -3,6 +3,8 @@
 Conversions are rational (kWh → MJ is × 18/5), so they are carried out as ``Fraction`` and only
 turned into a decimal at the end (:func:`ledger.decimals.to_decimal`). Converting across
 dimensions is an error that names both units. The unit table is :data:`ledger.vocab.UNITS`.
+
+Internal: not part of the library API (the facade is :mod:`ledger`).
 """
 
 from __future__ import annotations

@@ -31,6 +31,9 @@ from ledger.vocab import parse_timestamp
 
 @dataclass(frozen=True)
 class LabelOptions:
+    """Rendering choices: the QR URL template of SVG/HTML labels and the base URL of the
+    PACT extension schema (``None`` leaves the extension out)."""
+
     qr_url: str | None = None
     pact_extension_base: str | None = DEFAULT_EXTENSION_BASE
 
@@ -111,6 +114,8 @@ def csv_text(labels: list[Label]) -> str:
 def export_one(
     engine: Engine, product_id: str, start: str, end: str, fmt_name: str, options: LabelOptions
 ) -> str:
+    """One product's label over ``[start, end)`` as the text of format ``fmt_name``
+    (json, pact, svg, html or csv), computed as of the latest signed checkpoint."""
     if fmt_name not in FORMATS:
         raise InputError(f"unknown label format {fmt_name!r}; use one of {', '.join(FORMATS)}")
     label = compute(engine, product_id, parse_window(start, end))

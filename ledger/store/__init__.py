@@ -2,4 +2,6 @@
 
 The ``entries`` table is the only source of truth; every other table is an index derived
 from it (see :mod:`ledger.state`) and checked against it by ``verify``.
+
+Internal: not part of the library API (the facade is :mod:`ledger`).
 """
