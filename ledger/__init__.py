@@ -27,8 +27,6 @@ __version__ = "0.1.0"
 SPEC_VERSION = 1
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
     from ledger.audit import verify_bundle, verify_database
     from ledger.errors import LedgerError
     from ledger.labels.evidence import verify_label
@@ -37,6 +35,7 @@ if TYPE_CHECKING:
     from ledger.query import intensity, scorecard
     from ledger.records import append_record, import_records
     from ledger.registry import init_ledger
+    from ledger.store import Engine
     from ledger.transparency import prove, sign_checkpoint
 
 __all__ = [

@@ -16,12 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Engine
-
 from ledger import audit, keys, records, registry, transparency
 from ledger.errors import InputError
 from ledger.labels import export as label_export
 from ledger.labels.formats import FORMATS
+from ledger.store import Engine
 from ledger.store.db import make_engine
 from ledger.verify import VerifyReport
 

@@ -17,15 +17,13 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, text
-
 from ledger.errors import InputError, LedgerError
 from ledger.footprint import ProductFootprint
 from ledger.labels import pact, render
 from ledger.labels.evidence import build_label
 from ledger.labels.formats import DEFAULT_EXTENSION_BASE, FORMATS, SUFFIX
 from ledger.query import parse_window
-from ledger.store import db
+from ledger.store import Engine, db, queries
 from ledger.vocab import parse_timestamp
 
 
@@ -53,10 +51,7 @@ class Label:
 def compute(engine: Engine, product_id: str, window: tuple[date, date]) -> Label:
     with db.reading(engine) as conn:
         doc, fp = build_label(conn, product_id, window)
-        signed_at = conn.execute(
-            text("SELECT signed_at FROM checkpoints WHERE tree_size = :n ORDER BY id DESC LIMIT 1"),
-            {"n": doc["as_of_tree_size"]},
-        ).scalar_one()
+        signed_at = queries.checkpoint_signed_at(conn, doc["as_of_tree_size"])
     return Label(fp, doc, doc["evidence"]["origin"], signed_at)
 
 
@@ -124,9 +119,7 @@ def export_one(
 
 def product_ids(engine: Engine) -> list[str]:
     with db.reading(engine) as conn:
-        return [
-            r[0] for r in conn.execute(text("SELECT product_id FROM products ORDER BY product_id"))
-        ]
+        return queries.product_ids(conn)
 
 
 def safe_name(product_id: str) -> str:
