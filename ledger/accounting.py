@@ -18,7 +18,11 @@ from ledger import units
 from ledger.decimals import canonical_text, fmt, mul, parse_decimal, to_decimal
 from ledger.errors import InputError
 from ledger.footprint import Factor
-from ledger.vocab import DATA_QUALITY, STAGES, check_token, parse_date
+from ledger.vocab import DATA_QUALITY, STAGES
+
+# defined in ledger.vocab; still importable from here for code written against the old home
+from ledger.vocab import check_token as check_token
+from ledger.vocab import parse_date as parse_date
 
 RECORD_COLUMNS = (
     "record_id",
@@ -39,6 +43,7 @@ RECORD_COLUMNS = (
     "mass_kg",
     "evidence_sha256",
     "supersedes",
+    "allocation_group",
     "note",
 )
 _HEX64_RE = re.compile(r"[0-9a-f]{64}\Z")
@@ -217,6 +222,11 @@ def build_record(
     supersedes = values["supersedes"]
     if supersedes is not None:
         payload["supersedes"] = attempt("supersedes", lambda: check_token(supersedes, "supersedes"))
+    group = values["allocation_group"]
+    if group is not None:
+        payload["allocation_group"] = attempt(
+            "allocation_group", lambda: check_token(group, "allocation_group")
+        )
     note = values["note"]
     if note is not None:
         if len(note) > MAX_NOTE:

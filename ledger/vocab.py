@@ -45,9 +45,10 @@ KINDS: tuple[str, ...] = (
     "submission",
     "record",
     "retraction",
+    "output",
 )
 #: kinds a supplier submission may cover
-SUBMITTED_KINDS: tuple[str, ...] = ("record", "product", "retraction")
+SUBMITTED_KINDS: tuple[str, ...] = ("record", "product", "retraction", "output")
 #: kinds carrying their own operator signature
 OPERATOR_KINDS: tuple[str, ...] = ("genesis", "supplier", "key_rotate", "key_revoke", "factor")
 

@@ -26,7 +26,6 @@ KNOWN_VIOLATIONS = {
     "cli/ledger_cli/auditing.py",
     "ledger/audit.py",
     "ledger/labels/evidence.py",
-    "ledger/query.py",
     "ledger/records.py",
     "ledger/transparency.py",
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ledger_cli import (  # noqa: F401  (importing a module registers its commands)
     admin,
     auditing,
+    declaring,
     demo,
     labels,
     maintenance,
