@@ -46,11 +46,19 @@ KINDS: tuple[str, ...] = (
     "record",
     "retraction",
     "output",
+    "footprint",
 )
 #: kinds a supplier submission may cover
 SUBMITTED_KINDS: tuple[str, ...] = ("record", "product", "retraction", "output")
 #: kinds carrying their own operator signature
-OPERATOR_KINDS: tuple[str, ...] = ("genesis", "supplier", "key_rotate", "key_revoke", "factor")
+OPERATOR_KINDS: tuple[str, ...] = (
+    "genesis",
+    "supplier",
+    "key_rotate",
+    "key_revoke",
+    "factor",
+    "footprint",
+)
 
 #: the four life-cycle stages (SPEC §1), in the order tables and labels show them
 STAGES: tuple[str, ...] = ("production", "warehousing", "transport", "packaging")

@@ -82,3 +82,25 @@ def checkpoint_signed_at(conn: Connection, tree_size: int) -> str:
             {"n": tree_size},
         ).scalar_one()
     )
+
+
+def entry_bytes(conn: Connection, seq: int) -> bytes:
+    """The stored bytes of entry ``seq`` (which must exist)."""
+    data = conn.execute(
+        text("SELECT entry_bytes FROM entries WHERE seq = :s"), {"s": seq}
+    ).scalar_one()
+    return bytes(data)
+
+
+def footprint_seqs(
+    conn: Connection, product_id: str, window_from: str, window_to: str
+) -> list[int]:
+    """Seqs of the footprint statements logged for a product and window, newest first."""
+    rows = conn.execute(
+        text(
+            "SELECT seq FROM footprints WHERE product_id = :p AND window_from = :a "
+            "AND window_to = :b ORDER BY seq DESC"
+        ),
+        {"p": product_id, "a": window_from, "b": window_to},
+    )
+    return [int(r[0]) for r in rows]
