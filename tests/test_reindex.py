@@ -16,6 +16,8 @@ from sqlalchemy import text
 
 from ledger import audit, query, records, transparency
 from ledger.errors import StorageError
+from ledger.labels.export import LabelOptions
+from ledger.labels.export import export_one as export_label
 from ledger.outputs import read_rows as read_output_rows
 from ledger.store import db
 from ledger.store.reindex import index_tables, reindex
@@ -27,8 +29,8 @@ WINDOW = ("2025-01-01", "2026-01-01")
 
 @pytest.fixture
 def filled(world: dict[str, Any]) -> dict[str, Any]:
-    """The sample world with two suppliers' 2025 records and outputs, a correction and a
-    checkpoint."""
+    """The sample world with two suppliers' 2025 records and outputs, a correction, a logged
+    footprint statement and a checkpoint."""
     engine = world["engine"]
     for supplier_id in ("sup-bev", "sup-elec"):
         path = SAMPLES / "records" / f"{supplier_id}-2025.csv"
@@ -42,6 +44,9 @@ def filled(world: dict[str, Any]) -> dict[str, Any]:
     for supplier_id in ("sup-bev", "sup-elec"):  # the reference flow: the outputs table
         rows = read_output_rows(SAMPLES / "outputs" / f"{supplier_id}-2025.csv")
         records.declare_outputs(engine, supplier_id, world["keys"][supplier_id], rows)
+    export_label(  # logs a footprint statement: the footprints table
+        engine, "6923451000013", *WINDOW, "json", LabelOptions(), world["operator"]
+    )
     world["checkpoint"] = transparency.sign_checkpoint(engine, world["operator"]).note
     return world
 
@@ -51,11 +56,13 @@ def _figures(engine: Any) -> list[pd.DataFrame]:
 
 
 def _damage(engine: Any, schema_version: int) -> None:
-    """Empty the records, outputs and Merkle node indexes, drop a key row, set a schema."""
+    """Empty the records, outputs, footprints and Merkle node indexes, drop a key row, set a
+    schema version."""
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM records"))
         conn.execute(text("DELETE FROM merkle_nodes"))
         conn.execute(text("DELETE FROM outputs"))
+        conn.execute(text("DELETE FROM footprints"))
         conn.execute(text("DELETE FROM supplier_keys WHERE supplier_id = 'sup-bev'"))
         conn.execute(
             text("UPDATE meta SET value = :v WHERE key = 'schema_version'"),
@@ -100,7 +107,7 @@ def test_reindex_of_a_sound_ledger_changes_nothing(filled: dict[str, Any]) -> No
     assert {"suppliers", "supplier_keys", "products", "factors", "submissions", "records"} <= set(
         tables
     )
-    assert {"merkle_nodes", "submission_nodes", "outputs"} <= set(tables)
+    assert {"merkle_nodes", "submission_nodes", "outputs", "footprints"} <= set(tables)
     with engine.connect() as conn:
         snapshot = {
             t: sorted(tuple(map(str, row)) for row in conn.execute(text(f"SELECT * FROM {t}")))
