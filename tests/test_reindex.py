@@ -56,13 +56,13 @@ def _figures(engine: Any) -> list[pd.DataFrame]:
 
 
 def _damage(engine: Any, schema_version: int) -> None:
-    """Empty the records, outputs, footprints and Merkle node indexes, drop a key row, set a
-    schema version."""
+    """Empty the records, outputs and Merkle node indexes, drop the footprints table and a
+    key row, set a schema version."""
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM records"))
         conn.execute(text("DELETE FROM merkle_nodes"))
         conn.execute(text("DELETE FROM outputs"))
-        conn.execute(text("DELETE FROM footprints"))
+        conn.execute(text("DROP TABLE footprints"))  # as in a 0.1.0 database
         conn.execute(text("DELETE FROM supplier_keys WHERE supplier_id = 'sup-bev'"))
         conn.execute(
             text("UPDATE meta SET value = :v WHERE key = 'schema_version'"),

@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ledger.errors import StorageError
 
 DEFAULT_URL = "sqlite:///carbon-ledger.db"
-SCHEMA_VERSION = 1  # unreleased: the records key change needs no migration yet
+SCHEMA_VERSION = 2  # 2: outputs and footprints tables (0.1.0 wrote 1; `reindex` upgrades)
 APPEND_ONLY_TABLES = ("entries", "checkpoints")
 _ADVISORY_LOCK_KEY = 0x6C6564676572  # "ledger"
 _WRITE = "carbon_ledger_write"
