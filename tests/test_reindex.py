@@ -6,6 +6,7 @@ reindex, `verify` passes and the query figures are those of the original index.
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from ledger.store.reindex import index_tables, reindex
 from ledger_cli.main import cli
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+DATA = Path(__file__).resolve().parent / "data"
 WINDOW = ("2025-01-01", "2026-01-01")
 
 
@@ -130,3 +132,25 @@ def test_a_newer_schema_is_refused_and_not_reindexed(filled: dict[str, Any]) -> 
         result = CliRunner().invoke(cli, ["--db", url, *args])
         assert result.exit_code == 1
         assert "was created by a newer carbon-ledger" in result.stderr
+
+
+def test_a_database_written_by_0_1_0_is_upgraded_by_reindex(tmp_path: Path) -> None:
+    """A real 0.1.0 database (schema 1: no outputs or footprints tables) is refused, then
+    reindexed, then verifies."""
+    path = tmp_path / "ledger-0.1.0.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript((DATA / "ledger-0.1.0.sql").read_text(encoding="utf-8"))
+    url = f"sqlite:///{path}"
+    runner = CliRunner()
+    refused = runner.invoke(cli, ["--db", url, "verify"])
+    assert refused.exit_code == 1
+    assert f"has schema 1, this carbon-ledger uses schema {db.SCHEMA_VERSION}" in refused.stderr
+    upgraded = runner.invoke(cli, ["--db", url, "reindex"])
+    assert upgraded.exit_code == 0, upgraded.output
+    # genesis 1 + supplier 1 + factors 13 + 3 products (each a submission of one: 6)
+    # + 5 records in one submission (6) = 27 entries
+    assert upgraded.stdout.startswith("reindexed 27 entries into ")
+    result = runner.invoke(cli, ["--db", url, "verify"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("OK: 27 entries verified")
+    assert "5 records" in result.stdout
