@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from ledger.records import append_record, import_records
     from ledger.registry import init_ledger
     from ledger.store import Engine
+    from ledger.store.reindex import reindex
     from ledger.transparency import prove, sign_checkpoint
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "intensity",
     "open_ledger",
     "prove",
+    "reindex",
     "scorecard",
     "sign_checkpoint",
     "verify_bundle",
@@ -65,6 +67,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "init_ledger": ("ledger.registry", "init_ledger"),
     "intensity": ("ledger.query", "intensity"),
     "prove": ("ledger.transparency", "prove"),
+    "reindex": ("ledger.store.reindex", "reindex"),
     "scorecard": ("ledger.query", "scorecard"),
     "sign_checkpoint": ("ledger.transparency", "sign_checkpoint"),
     "verify_bundle": ("ledger.audit", "verify_bundle"),
