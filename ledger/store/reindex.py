@@ -31,6 +31,8 @@ Progress = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class ReindexReport:
+    """What was rebuilt: the entries replayed, the index tables, the schema version stamped."""
+
     entries: int
     tables: tuple[str, ...]
     schema_version: int
