@@ -862,17 +862,12 @@ def test_intensity_matches_spec_reference_postgresql(
     run(fresh_postgresql, world, tmp_path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SPEC §6: kgCO2e per tkm is over TRANSPORT records stated in tkm; the "
-    "implementation also counts a measured record of another stage whose unit is tkm",
-)
 def test_tkm_ratio_counts_transport_records_only(
     fresh: Callable[[], dict[str, Any]], tmp_path: Path
 ) -> None:
     # sup-bev measures 5 kg CO2e of production "stated" as 7 tkm (a strange but accepted
-    # row): it is not a transport record, so sup-bev has no kgCO2e per tkm (None); the
-    # implementation reports 5 / 7 = 0.714285714286.
+    # row): it is not a transport record, so sup-bev has no kgCO2e per tkm (None), not
+    # 5 / 7 = 0.714285714286 (what a unit-only test gave before the fix).
     r = _rec("sup-bev", TEA, ELEC, "7", "400", 0, 30)
     r.row.update(
         factor_id="",
