@@ -32,6 +32,7 @@ from ledger.entry import (
 )
 from ledger.errors import LedgerError, ProofError, VerificationError
 from ledger.footprint import Factor
+from ledger.keyring import KEY_KINDS, Keyring
 from ledger.state import RECORD_INDEX_FIELDS, Insert, Update, changes_for
 
 _TIME_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z\Z")
@@ -153,8 +154,7 @@ class ChainVerifier:
         self.tree = merkle.CompactRange()
         self.operator: Ed25519PublicKey | None = None
         self.origin = ""
-        self.keys: dict[str, tuple[str, Ed25519PublicKey]] = {}  # key_id -> (supplier, key)
-        self.retired: dict[str, int] = {}  # key_id -> seq it stopped being valid
+        self.keyring = Keyring()  # supplier keys and when each stopped being valid
         self.factors: dict[tuple[str, int], Factor] = {}
         self.factor_seq: dict[tuple[str, int], int] = {}
         self._digested: Digested = _NO_DIGEST
@@ -289,18 +289,9 @@ class ChainVerifier:
             raise VerificationError(
                 f"operator signature on {kind} entry does not verify", seq
             ) from exc
-        if kind in ("supplier", "key_rotate"):
-            key = keys.public_from_b64(payload["public_key"])
-            if keys.key_id(key) != payload["key_id"] or payload["key_id"] in self.keys:
-                raise VerificationError(f"{kind} entry has a bad or reused key_id", seq)
-            self.keys[payload["key_id"]] = (payload["supplier_id"], key)
-            for old in payload.get("retires", []):
-                self.retired.setdefault(old, seq)
+        if kind in KEY_KINDS:
+            self.keyring.register(seq, kind, payload)
             self.report.suppliers += kind == "supplier"
-        elif kind == "key_revoke":
-            if payload["key_id"] not in self.keys:
-                raise VerificationError(f"key_revoke names unknown key {payload['key_id']}", seq)
-            self.retired.setdefault(payload["key_id"], seq)
         elif kind == "factor":
             factor = factor_of(payload)
             fkey = (factor.factor_id, factor.version)
@@ -311,25 +302,7 @@ class ChainVerifier:
             self.report.factors += 1
 
     def _check_submission(self, seq: int, payload: dict[str, Any]) -> None:
-        kid = payload.get("key_id", "")
-        if kid not in self.keys:
-            raise VerificationError(f"submission signed with unknown key {kid}", seq)
-        supplier, key = self.keys[kid]
-        if supplier != payload.get("supplier_id"):
-            raise VerificationError(f"key {kid} belongs to {supplier!r}, not the submitter", seq)
-        if kid in self.retired and self.retired[kid] < seq:
-            raise VerificationError(
-                f"submission signed with key {kid}, revoked at seq {self.retired[kid]}", seq
-            )
-        fields = {k: v for k, v in payload.items() if k != "signature"}
-        try:
-            keys.verify(
-                key, keys.SUBMISSION_DOMAIN, canonical_bytes(fields), payload.get("signature", "")
-            )
-        except VerificationError as exc:
-            raise VerificationError(
-                f"submission signature by key {kid} does not verify", seq
-            ) from exc
+        supplier = self.keyring.check_submission(seq, payload)
         count, root = payload.get("count"), payload.get("records_root", "")
         if not isinstance(count, int) or count < 1 or not _HEX64.match(root):
             raise VerificationError("submission has a bad count or records_root", seq)

@@ -63,96 +63,426 @@ H1, H2 = ("2025-01-01", "2025-07-01"), ("2025-07-01", "2026-01-01")
 B24 = ("2024-03-01", "2024-04-01")
 
 
-def _row(rid: str, product: str, stage: str, activity: str, period: tuple[str, str],
-         units: str, **extra: str) -> dict[str, str]:
-    return {"record_id": rid, "product_id": product, "stage": stage, "activity": activity,
-            "units_covered": units, "period_start": period[0], "period_end": period[1],
-            **extra}
+def _row(
+    rid: str,
+    product: str,
+    stage: str,
+    activity: str,
+    period: tuple[str, str],
+    units: str,
+    **extra: str,
+) -> dict[str, str]:
+    return {
+        "record_id": rid,
+        "product_id": product,
+        "stage": stage,
+        "activity": activity,
+        "units_covered": units,
+        "period_start": period[0],
+        "period_end": period[1],
+        **extra,
+    }
 
 
 # (supplier, row, expected co2e_kg) — appended in this order.
 RECORDS: list[tuple[str, dict[str, str], str]] = [
     # ---- 2024 (baseline) ----
     # 2000 kWh × 0.5 (v1 pinned) = 1000
-    ("sup-bev", _row("b24-elec", "P-BOTTLE", "production", "electricity", B24, "1500",
-                     amount="2000", unit="kWh", factor_id="t-elec", factor_version="1"), "1000"),
+    (
+        "sup-bev",
+        _row(
+            "b24-elec",
+            "P-BOTTLE",
+            "production",
+            "electricity",
+            B24,
+            "1500",
+            amount="2000",
+            unit="kWh",
+            factor_id="t-elec",
+            factor_version="1",
+        ),
+        "1000",
+    ),
     # 200 kg × 3 = 600
-    ("sup-bev", _row("b24-resin", "P-BOTTLE", "production", "pet_resin", B24, "1500",
-                     amount="200", unit="kg", factor_id="t-resin"), "600"),
+    (
+        "sup-bev",
+        _row(
+            "b24-resin",
+            "P-BOTTLE",
+            "production",
+            "pet_resin",
+            B24,
+            "1500",
+            amount="200",
+            unit="kg",
+            factor_id="t-resin",
+        ),
+        "600",
+    ),
     # 400 kWh × 0.5 = 200
-    ("sup-bev", _row("b24-cup", "P-CUP", "production", "electricity", B24, "2000",
-                     amount="400", unit="kWh", factor_id="t-elec", factor_version="1"), "200"),
+    (
+        "sup-bev",
+        _row(
+            "b24-cup",
+            "P-CUP",
+            "production",
+            "electricity",
+            B24,
+            "2000",
+            amount="400",
+            unit="kWh",
+            factor_id="t-elec",
+            factor_version="1",
+        ),
+        "200",
+    ),
     # 3000 tkm × 0.1 = 300; starts 2024-12-15 and ends in 2025: counted in 2024 (period_start)
-    ("sup-logi", _row("l24-road", "P-BOTTLE", "transport", "road_freight",
-                      ("2024-12-15", "2025-01-15"), "1500",
-                      amount="3000", unit="tkm", factor_id="t-road"), "300"),
+    (
+        "sup-logi",
+        _row(
+            "l24-road",
+            "P-BOTTLE",
+            "transport",
+            "road_freight",
+            ("2024-12-15", "2025-01-15"),
+            "1500",
+            amount="3000",
+            unit="tkm",
+            factor_id="t-road",
+        ),
+        "300",
+    ),
     # 250 kg × 1.2 = 300
-    ("sup-pack", _row("p24-board", "P-BOTTLE", "packaging", "corrugated_box", B24, "1500",
-                      amount="250", unit="kg", factor_id="t-board"), "300"),
+    (
+        "sup-pack",
+        _row(
+            "p24-board",
+            "P-BOTTLE",
+            "packaging",
+            "corrugated_box",
+            B24,
+            "1500",
+            amount="250",
+            unit="kg",
+            factor_id="t-board",
+        ),
+        "300",
+    ),
     # 300 kWh × 0.5 = 150
-    ("sup-elec", _row("e24-elec", "P-BANK", "production", "electricity", B24, "1000",
-                      amount="300", unit="kWh", factor_id="t-elec", factor_version="1"), "150"),
+    (
+        "sup-elec",
+        _row(
+            "e24-elec",
+            "P-BANK",
+            "production",
+            "electricity",
+            B24,
+            "1000",
+            amount="300",
+            unit="kWh",
+            factor_id="t-elec",
+            factor_version="1",
+        ),
+        "150",
+    ),
     # ---- 2025 ----
     # version pinned: 1000 kWh × 0.5 (v1) = 500, first half of the output (750 units)
-    ("sup-bev", _row("bev25-elec-h1", "P-BOTTLE", "production", "electricity", H1, "750",
-                     amount="1000", unit="kWh", factor_id="t-elec", factor_version="1"), "500"),
+    (
+        "sup-bev",
+        _row(
+            "bev25-elec-h1",
+            "P-BOTTLE",
+            "production",
+            "electricity",
+            H1,
+            "750",
+            amount="1000",
+            unit="kWh",
+            factor_id="t-elec",
+            factor_version="1",
+        ),
+        "500",
+    ),
     # latest version (v2): 1200 kWh × 0.4 = 480 — wrong reading, superseded below
-    ("sup-bev", _row("bev25-elec-h2", "P-BOTTLE", "production", "electricity", H2, "750",
-                     amount="1200", unit="kWh", factor_id="t-elec"), "480"),
+    (
+        "sup-bev",
+        _row(
+            "bev25-elec-h2",
+            "P-BOTTLE",
+            "production",
+            "electricity",
+            H2,
+            "750",
+            amount="1200",
+            unit="kWh",
+            factor_id="t-elec",
+        ),
+        "480",
+    ),
     # 150 kg × 3 = 450, covers the whole year's 1500 units (same units as electricity)
-    ("sup-bev", _row("bev25-resin", "P-BOTTLE", "production", "pet_resin", Y2025, "1500",
-                     amount="150", unit="kg", factor_id="t-resin"), "450"),
+    (
+        "sup-bev",
+        _row(
+            "bev25-resin",
+            "P-BOTTLE",
+            "production",
+            "pet_resin",
+            Y2025,
+            "1500",
+            amount="150",
+            unit="kg",
+            factor_id="t-resin",
+        ),
+        "450",
+    ),
     # measured (no factor): 90, primary, with evidence; covers 1000 of the 1500 units
-    ("sup-bev", _row("bev25-gas", "P-BOTTLE", "production", "natural_gas", Y2025, "1000",
-                     amount="40", unit="m3", co2e_kg="90", data_quality="primary",
-                     evidence_sha256=EVIDENCE), "90"),
+    (
+        "sup-bev",
+        _row(
+            "bev25-gas",
+            "P-BOTTLE",
+            "production",
+            "natural_gas",
+            Y2025,
+            "1000",
+            amount="40",
+            unit="m3",
+            co2e_kg="90",
+            data_quality="primary",
+            evidence_sha256=EVIDENCE,
+        ),
+        "90",
+    ),
     # primary quality with a factor: 300 kWh × 0.4 = 120
-    ("sup-bev", _row("bev25-cup", "P-CUP", "production", "electricity", Y2025, "2000",
-                     amount="300", unit="kWh", factor_id="t-elec", data_quality="primary"),
-     "120"),
+    (
+        "sup-bev",
+        _row(
+            "bev25-cup",
+            "P-CUP",
+            "production",
+            "electricity",
+            Y2025,
+            "2000",
+            amount="300",
+            unit="kWh",
+            factor_id="t-elec",
+            data_quality="primary",
+        ),
+        "120",
+    ),
     # 200 kWh × 0.5 = 100
-    ("sup-bev", _row("bev25-wh", "P-BOTTLE", "warehousing", "electricity", Y2025, "1500",
-                     amount="200", unit="kWh", factor_id="t-elec-wh"), "100"),
+    (
+        "sup-bev",
+        _row(
+            "bev25-wh",
+            "P-BOTTLE",
+            "warehousing",
+            "electricity",
+            Y2025,
+            "1500",
+            amount="200",
+            unit="kWh",
+            factor_id="t-elec-wh",
+        ),
+        "100",
+    ),
     # 50 kWh × 0.5 = 25 — retracted below
-    ("sup-bev", _row("bev25-cup-wh", "P-CUP", "warehousing", "electricity", Y2025, "2000",
-                     amount="50", unit="kWh", factor_id="t-elec-wh"), "25"),
+    (
+        "sup-bev",
+        _row(
+            "bev25-cup-wh",
+            "P-CUP",
+            "warehousing",
+            "electricity",
+            Y2025,
+            "2000",
+            amount="50",
+            unit="kWh",
+            factor_id="t-elec-wh",
+        ),
+        "25",
+    ),
     # correction of bev25-elec-h2: 1000 kWh × 0.4 (latest v2) = 400
-    ("sup-bev", _row("bev25-elec-h2-fix", "P-BOTTLE", "production", "electricity", H2, "750",
-                     amount="1000", unit="kWh", factor_id="t-elec",
-                     supersedes="bev25-elec-h2"), "400"),
+    (
+        "sup-bev",
+        _row(
+            "bev25-elec-h2-fix",
+            "P-BOTTLE",
+            "production",
+            "electricity",
+            H2,
+            "750",
+            amount="1000",
+            unit="kWh",
+            factor_id="t-elec",
+            supersedes="bev25-elec-h2",
+        ),
+        "400",
+    ),
     # modal split: road for 1200 units: 400 km × 2400 kg / 1000 = 960 tkm × 0.1 = 96
-    ("sup-logi", _row("l25-road", "P-BOTTLE", "transport", "road_freight", Y2025, "1200",
-                      distance_km="400", mass_kg="2400", factor_id="t-road"), "96"),
+    (
+        "sup-logi",
+        _row(
+            "l25-road",
+            "P-BOTTLE",
+            "transport",
+            "road_freight",
+            Y2025,
+            "1200",
+            distance_km="400",
+            mass_kg="2400",
+            factor_id="t-road",
+        ),
+        "96",
+    ),
     # ... and rail for the other 300 units: 1000 km × 600 kg / 1000 = 600 tkm × 0.03 = 18
-    ("sup-logi", _row("l25-rail", "P-BOTTLE", "transport", "rail_freight", Y2025, "300",
-                      distance_km="1000", mass_kg="600", factor_id="t-rail"), "18"),
+    (
+        "sup-logi",
+        _row(
+            "l25-rail",
+            "P-BOTTLE",
+            "transport",
+            "rail_freight",
+            Y2025,
+            "300",
+            distance_km="1000",
+            mass_kg="600",
+            factor_id="t-rail",
+        ),
+        "18",
+    ),
     # 200 tkm × 0.1 = 20
-    ("sup-logi", _row("l25-cup", "P-CUP", "transport", "road_freight", Y2025, "2000",
-                      amount="200", unit="tkm", factor_id="t-road"), "20"),
+    (
+        "sup-logi",
+        _row(
+            "l25-cup",
+            "P-CUP",
+            "transport",
+            "road_freight",
+            Y2025,
+            "2000",
+            amount="200",
+            unit="tkm",
+            factor_id="t-road",
+        ),
+        "20",
+    ),
     # 200 kg × 1.2 = 240
-    ("sup-pack", _row("p25-board", "P-BOTTLE", "packaging", "corrugated_box", Y2025, "1500",
-                      amount="200", unit="kg", factor_id="t-board"), "240"),
+    (
+        "sup-pack",
+        _row(
+            "p25-board",
+            "P-BOTTLE",
+            "packaging",
+            "corrugated_box",
+            Y2025,
+            "1500",
+            amount="200",
+            unit="kg",
+            factor_id="t-board",
+        ),
+        "240",
+    ),
     # reusable crate: 60 kg × 2 / 40 uses = 3
-    ("sup-pack", _row("p25-crate", "P-BOTTLE", "packaging", "reusable_crate", Y2025, "1500",
-                      amount="60", unit="kg", factor_id="t-crate", reuse_cycles="40"), "3"),
+    (
+        "sup-pack",
+        _row(
+            "p25-crate",
+            "P-BOTTLE",
+            "packaging",
+            "reusable_crate",
+            Y2025,
+            "1500",
+            amount="60",
+            unit="kg",
+            factor_id="t-crate",
+            reuse_cycles="40",
+        ),
+        "3",
+    ),
     # 20 kg × 1.2 = 24
-    ("sup-pack", _row("p25-cup", "P-CUP", "packaging", "corrugated_box", Y2025, "2000",
-                      amount="20", unit="kg", factor_id="t-board"), "24"),
+    (
+        "sup-pack",
+        _row(
+            "p25-cup",
+            "P-CUP",
+            "packaging",
+            "corrugated_box",
+            Y2025,
+            "2000",
+            amount="20",
+            unit="kg",
+            factor_id="t-board",
+        ),
+        "24",
+    ),
     # P-SLEEVE has no production record: N = largest Σ units of any (stage, activity)
     # 20 kWh × 0.5 = 10, 1000 units
-    ("sup-pack", _row("p25-sleeve-wh", "P-SLEEVE", "warehousing", "electricity", Y2025,
-                      "1000", amount="20", unit="kWh", factor_id="t-elec-wh"), "10"),
+    (
+        "sup-pack",
+        _row(
+            "p25-sleeve-wh",
+            "P-SLEEVE",
+            "warehousing",
+            "electricity",
+            Y2025,
+            "1000",
+            amount="20",
+            unit="kWh",
+            factor_id="t-elec-wh",
+        ),
+        "10",
+    ),
     # 10 kg × 2 / 20 uses = 1, 600 units
-    ("sup-pack", _row("p25-sleeve-crate", "P-SLEEVE", "packaging", "reusable_crate", Y2025,
-                      "600", amount="10", unit="kg", factor_id="t-crate", reuse_cycles="20"),
-     "1"),
+    (
+        "sup-pack",
+        _row(
+            "p25-sleeve-crate",
+            "P-SLEEVE",
+            "packaging",
+            "reusable_crate",
+            Y2025,
+            "600",
+            amount="10",
+            unit="kg",
+            factor_id="t-crate",
+            reuse_cycles="20",
+        ),
+        "1",
+    ),
     # 2025 electricity at v2: 250 kWh × 0.4 = 100
-    ("sup-elec", _row("e25-elec", "P-BANK", "production", "electricity", Y2025, "1000",
-                      amount="250", unit="kWh", factor_id="t-elec"), "100"),
+    (
+        "sup-elec",
+        _row(
+            "e25-elec",
+            "P-BANK",
+            "production",
+            "electricity",
+            Y2025,
+            "1000",
+            amount="250",
+            unit="kWh",
+            factor_id="t-elec",
+        ),
+        "100",
+    ),
     # starts on the window's exclusive end: in neither window. 1000 kWh × 0.4 = 400
-    ("sup-elec", _row("e26-elec", "P-BANK", "production", "electricity",
-                      ("2026-01-01", "2026-02-01"), "1000",
-                      amount="1000", unit="kWh", factor_id="t-elec"), "400"),
+    (
+        "sup-elec",
+        _row(
+            "e26-elec",
+            "P-BANK",
+            "production",
+            "electricity",
+            ("2026-01-01", "2026-02-01"),
+            "1000",
+            amount="1000",
+            unit="kWh",
+            factor_id="t-elec",
+        ),
+        "400",
+    ),
 ]
 
 
@@ -162,8 +492,14 @@ def build_world(url: str, key_dir: Path, tmp_path: Path) -> dict[str, Any]:
     registry.init_ledger(engine, operator, "test.example/query")
     skeys = {}
     for sid in SUPPLIERS:
-        registry.add_supplier(engine, sid, f"Supplier {sid}", "CN",
-                              keys.load_public(key_dir / f"{sid}.key.pub"), operator)
+        registry.add_supplier(
+            engine,
+            sid,
+            f"Supplier {sid}",
+            "CN",
+            keys.load_public(key_dir / f"{sid}.key.pub"),
+            operator,
+        )
         skeys[sid] = keys.load_private(key_dir / f"{sid}.key")
     factors = tmp_path / "factors.csv"
     factors.write_text(FACTORS_CSV, encoding="utf-8")
@@ -246,9 +582,12 @@ def assert_figures(actual: dict[str, Any], expected: dict[str, Any]) -> None:
 # ---------------------------------------------------------------------------------------
 SUPPLIER_2025 = {
     "sup-bev": {
-        "records": 6, "total_kgco2e": D("1660"),
-        "production": D("0.39"), "warehousing": D("0.033333333333"),
-        "transport": None, "packaging": None,
+        "records": 6,
+        "total_kgco2e": D("1660"),
+        "production": D("0.39"),
+        "warehousing": D("0.033333333333"),
+        "transport": None,
+        "packaging": None,
         "intensity_kgco2e_per_kg": D("0.423333333333"),
         "primary_data_share": D("12.650602409639"),
         "missing_stages": ["transport", "packaging"],
@@ -256,8 +595,12 @@ SUPPLIER_2025 = {
         "change_pct": D("-5.925925926"),
     },
     "sup-elec": {
-        "records": 1, "total_kgco2e": D("100"),
-        "production": D("0.4"), "warehousing": None, "transport": None, "packaging": None,
+        "records": 1,
+        "total_kgco2e": D("100"),
+        "production": D("0.4"),
+        "warehousing": None,
+        "transport": None,
+        "packaging": None,
         "intensity_kgco2e_per_kg": D("0.4"),
         "primary_data_share": D("0"),
         "missing_stages": ["warehousing", "transport", "packaging"],
@@ -265,8 +608,11 @@ SUPPLIER_2025 = {
         "change_pct": D("-33.333333333333"),
     },
     "sup-logi": {
-        "records": 3, "total_kgco2e": D("134"),
-        "production": None, "warehousing": None, "transport": D("0.039411764706"),
+        "records": 3,
+        "total_kgco2e": D("134"),
+        "production": None,
+        "warehousing": None,
+        "transport": D("0.039411764706"),
         "packaging": None,
         "intensity_kgco2e_per_kg": D("0.039411764706"),
         "primary_data_share": D("0"),
@@ -275,8 +621,11 @@ SUPPLIER_2025 = {
         "change_pct": D("-60.588235294"),
     },
     "sup-pack": {
-        "records": 5, "total_kgco2e": D("278"),
-        "production": None, "warehousing": D("0.1"), "transport": None,
+        "records": 5,
+        "total_kgco2e": D("278"),
+        "production": None,
+        "warehousing": D("0.1"),
+        "transport": None,
         "packaging": D("0.066009852217"),
         "intensity_kgco2e_per_kg": D("0.166009852217"),
         "primary_data_share": D("0"),
@@ -314,20 +663,30 @@ SUPPLIER_2025 = {
 # ---------------------------------------------------------------------------------------
 PRODUCT_2025 = {
     "P-BANK": {
-        "product_name": "Test power bank", "records": 1, "total_kgco2e": D("100"),
+        "product_name": "Test power bank",
+        "records": 1,
+        "total_kgco2e": D("100"),
         "reference_units": D("1000"),
-        "production": D("0.1"), "warehousing": None, "transport": None, "packaging": None,
-        "footprint_kgco2e_per_unit": D("0.1"), "footprint_kgco2e_per_kg": D("0.4"),
+        "production": D("0.1"),
+        "warehousing": None,
+        "transport": None,
+        "packaging": None,
+        "footprint_kgco2e_per_unit": D("0.1"),
+        "footprint_kgco2e_per_kg": D("0.4"),
         "primary_data_share": D("0"),
         "missing_stages": ["warehousing", "transport", "packaging"],
         "baseline_footprint_kgco2e_per_unit": D("0.15"),
         "change_pct": D("-33.333333333333"),
     },
     "P-BOTTLE": {
-        "product_name": "Test bottle", "records": 9, "total_kgco2e": D("1897"),
+        "product_name": "Test bottle",
+        "records": 9,
+        "total_kgco2e": D("1897"),
         "reference_units": D("1500"),
-        "production": D("0.96"), "warehousing": D("0.066666666667"),
-        "transport": D("0.076"), "packaging": D("0.162"),
+        "production": D("0.96"),
+        "warehousing": D("0.066666666667"),
+        "transport": D("0.076"),
+        "packaging": D("0.162"),
         "footprint_kgco2e_per_unit": D("1.264666666667"),
         "footprint_kgco2e_per_kg": D("0.632333333334"),
         "primary_data_share": D("4.744333157617"),
@@ -336,22 +695,32 @@ PRODUCT_2025 = {
         "change_pct": D("-13.772727272724"),
     },
     "P-CUP": {
-        "product_name": "Test cup", "records": 3, "total_kgco2e": D("164"),
+        "product_name": "Test cup",
+        "records": 3,
+        "total_kgco2e": D("164"),
         "reference_units": D("2000"),
-        "production": D("0.06"), "warehousing": None, "transport": D("0.01"),
+        "production": D("0.06"),
+        "warehousing": None,
+        "transport": D("0.01"),
         "packaging": D("0.012"),
-        "footprint_kgco2e_per_unit": D("0.082"), "footprint_kgco2e_per_kg": D("0.164"),
+        "footprint_kgco2e_per_unit": D("0.082"),
+        "footprint_kgco2e_per_kg": D("0.164"),
         "primary_data_share": D("73.170731707317"),
         "missing_stages": ["warehousing"],
         "baseline_footprint_kgco2e_per_unit": D("0.1"),
         "change_pct": D("-18"),
     },
     "P-SLEEVE": {
-        "product_name": "Test sleeve", "records": 2, "total_kgco2e": D("11"),
+        "product_name": "Test sleeve",
+        "records": 2,
+        "total_kgco2e": D("11"),
         "reference_units": D("1000"),
-        "production": None, "warehousing": D("0.01"), "transport": None,
+        "production": None,
+        "warehousing": D("0.01"),
+        "transport": None,
         "packaging": D("0.001"),
-        "footprint_kgco2e_per_unit": D("0.011"), "footprint_kgco2e_per_kg": D("0.11"),
+        "footprint_kgco2e_per_unit": D("0.011"),
+        "footprint_kgco2e_per_kg": D("0.11"),
         "primary_data_share": D("0"),
         "missing_stages": ["production", "transport"],
         "baseline_footprint_kgco2e_per_unit": None,
@@ -374,28 +743,32 @@ PRODUCT_2025 = {
 # ---------------------------------------------------------------------------------------
 STAGE_2025 = {
     "production": {
-        "records": 6, "total_kgco2e": D("1660"),
+        "records": 6,
+        "total_kgco2e": D("1660"),
         "intensity_kgco2e_per_kg": D("0.390588235294"),
         "primary_data_share": D("12.650602409639"),
         "baseline_intensity_kgco2e_per_kg": D("0.458823529412"),
         "change_pct": D("-14.871794871864"),
     },
     "warehousing": {
-        "records": 2, "total_kgco2e": D("110"),
+        "records": 2,
+        "total_kgco2e": D("110"),
         "intensity_kgco2e_per_kg": D("0.035483870968"),
         "primary_data_share": D("0"),
         "baseline_intensity_kgco2e_per_kg": None,
         "change_pct": None,
     },
     "transport": {
-        "records": 3, "total_kgco2e": D("134"),
+        "records": 3,
+        "total_kgco2e": D("134"),
         "intensity_kgco2e_per_kg": D("0.039411764706"),
         "primary_data_share": D("0"),
         "baseline_intensity_kgco2e_per_kg": D("0.1"),
         "change_pct": D("-60.588235294"),
     },
     "packaging": {
-        "records": 4, "total_kgco2e": D("268"),
+        "records": 4,
+        "total_kgco2e": D("268"),
         "intensity_kgco2e_per_kg": D("0.066009852217"),
         "primary_data_share": D("0"),
         "baseline_intensity_kgco2e_per_kg": D("0.1"),
@@ -442,13 +815,22 @@ def test_baseline_window_on_its_own(small: dict[str, Any]) -> None:
     engine = small["engine"]
     sup = rows_by(query.intensity(engine, "supplier", Y2024), "supplier_id")
     assert list(sup) == ["sup-bev", "sup-elec", "sup-logi", "sup-pack"]
-    assert_figures(sup["sup-bev"], {
-        "records": 3, "total_kgco2e": D("1800"), "production": D("0.45"),
-        "warehousing": None, "transport": None, "packaging": None,
-        "intensity_kgco2e_per_kg": D("0.45"), "primary_data_share": D("0"),
-        "missing_stages": ["warehousing", "transport", "packaging"],
-        "baseline_intensity_kgco2e_per_kg": None, "change_pct": None,
-    })
+    assert_figures(
+        sup["sup-bev"],
+        {
+            "records": 3,
+            "total_kgco2e": D("1800"),
+            "production": D("0.45"),
+            "warehousing": None,
+            "transport": None,
+            "packaging": None,
+            "intensity_kgco2e_per_kg": D("0.45"),
+            "primary_data_share": D("0"),
+            "missing_stages": ["warehousing", "transport", "packaging"],
+            "baseline_intensity_kgco2e_per_kg": None,
+            "change_pct": None,
+        },
+    )
     assert sup["sup-logi"]["records"] == 1
     assert sup["sup-logi"]["transport"] == D("0.1")
     prod = rows_by(query.intensity(engine, "product", Y2024), "product_id")
@@ -460,8 +842,9 @@ def test_baseline_window_on_its_own(small: dict[str, Any]) -> None:
     assert bottle["footprint_kgco2e_per_kg"] == D("0.733333333334")
     assert bottle["missing_stages"] == ["warehousing"]
     # 2026 window: only e26-elec (1000 kWh × 0.4 = 400 over 1000 × 0.25 kg = 1.6)
-    later = rows_by(query.intensity(engine, "supplier", ("2026-01-01", "2027-01-01")),
-                    "supplier_id")
+    later = rows_by(
+        query.intensity(engine, "supplier", ("2026-01-01", "2027-01-01")), "supplier_id"
+    )
     assert list(later) == ["sup-elec"]
     assert later["sup-elec"]["intensity_kgco2e_per_kg"] == D("1.6")
     # an empty window gives an empty frame with the documented columns
@@ -477,7 +860,10 @@ def test_scorecard_pinned_to_checkpoint(small: dict[str, Any]) -> None:
     with engine.connect() as conn:
         size_now = transparency.tree_size(conn)
     assert (unpinned.tree_size, unpinned.root_hash, unpinned.checkpoint_note) == (
-        size_now, None, None)
+        size_now,
+        None,
+        None,
+    )
 
     cp1 = transparency.sign_checkpoint(engine, operator)
     card = query.scorecard(engine, Y2025, Y2024, D("12"))
@@ -500,19 +886,22 @@ def test_scorecard_pinned_to_checkpoint(small: dict[str, Any]) -> None:
     }
     for sid, fig in table.items():
         want = SUPPLIER_2025[sid]
-        assert_figures(fig, {
-            "intensity_kgco2e_per_kg": want["intensity_kgco2e_per_kg"],
-            "baseline_intensity_kgco2e_per_kg": want["baseline_intensity_kgco2e_per_kg"],
-            "change_pct": want["change_pct"],
-            "primary_data_share": want["primary_data_share"],
-            "records": want["records"],
-            "missing_stages": want["missing_stages"],
-            "meets_target": meets[sid],
-            "baseline_missing_stages": base_missing[sid],
-            "comparable": meets[sid] is not None,
-            "tree_size": cp1.tree_size,
-            "root_hash": cp1.root_hash,
-        })
+        assert_figures(
+            fig,
+            {
+                "intensity_kgco2e_per_kg": want["intensity_kgco2e_per_kg"],
+                "baseline_intensity_kgco2e_per_kg": want["baseline_intensity_kgco2e_per_kg"],
+                "change_pct": want["change_pct"],
+                "primary_data_share": want["primary_data_share"],
+                "records": want["records"],
+                "missing_stages": want["missing_stages"],
+                "meets_target": meets[sid],
+                "baseline_missing_stages": base_missing[sid],
+                "comparable": meets[sid] is not None,
+                "tree_size": cp1.tree_size,
+                "root_hash": cp1.root_hash,
+            },
+        )
     # a 5 % target: sup-bev's −5.93 % would meet it, but its windows are not comparable;
     # a target of exactly 60.588235294 % is met by sup-logi alone (the boundary counts)
     loose = rows_by(query.scorecard(engine, Y2025, Y2024, D("5")).table, "supplier_id")
@@ -523,12 +912,39 @@ def test_scorecard_pinned_to_checkpoint(small: dict[str, Any]) -> None:
     # after the checkpoint: a new sup-elec record and a sup-pack correction
     #   e25-extra: 300 kWh × 0.4 = 120, 1000 units
     #   p25-board-fix supersedes p25-board (240): 100 kg × 1.2 = 120
-    records.append_record(engine, "sup-elec", skeys["sup-elec"], _row(
-        "e25-extra", "P-BANK", "production", "electricity", H2, "1000",
-        amount="300", unit="kWh", factor_id="t-elec"))
-    records.append_record(engine, "sup-pack", skeys["sup-pack"], _row(
-        "p25-board-fix", "P-BOTTLE", "packaging", "corrugated_box", Y2025, "1500",
-        amount="100", unit="kg", factor_id="t-board", supersedes="p25-board"))
+    records.append_record(
+        engine,
+        "sup-elec",
+        skeys["sup-elec"],
+        _row(
+            "e25-extra",
+            "P-BANK",
+            "production",
+            "electricity",
+            H2,
+            "1000",
+            amount="300",
+            unit="kWh",
+            factor_id="t-elec",
+        ),
+    )
+    records.append_record(
+        engine,
+        "sup-pack",
+        skeys["sup-pack"],
+        _row(
+            "p25-board-fix",
+            "P-BOTTLE",
+            "packaging",
+            "corrugated_box",
+            Y2025,
+            "1500",
+            amount="100",
+            unit="kg",
+            factor_id="t-board",
+            supersedes="p25-board",
+        ),
+    )
 
     # the scorecard still stands as of cp1: identical figures and pin
     again = query.scorecard(engine, Y2025, Y2024, D("12"))
@@ -538,7 +954,8 @@ def test_scorecard_pinned_to_checkpoint(small: dict[str, Any]) -> None:
     for by in ("supplier", "product", "stage"):
         pd.testing.assert_frame_equal(
             query.intensity(engine, by, Y2025, Y2024, as_of=cp1.tree_size),
-            query.intensity(engine, by, Y2025, Y2024, as_of=size_now))
+            query.intensity(engine, by, Y2025, Y2024, as_of=size_now),
+        )
 
     # without as_of the new entries count
     #   sup-elec: (100 + 120) / ((1000 + 1000) × 0.25) = 220 / 500 = 0.44
@@ -556,8 +973,7 @@ def test_scorecard_pinned_to_checkpoint(small: dict[str, Any]) -> None:
     assert live["sup-pack"]["intensity_kgco2e_per_kg"] == D("0.13645320197")
     assert live["sup-pack"]["change_pct"] == D("36.45320197")
     for sid in ("sup-bev", "sup-logi"):
-        assert live[sid]["intensity_kgco2e_per_kg"] == SUPPLIER_2025[sid][
-            "intensity_kgco2e_per_kg"]
+        assert live[sid]["intensity_kgco2e_per_kg"] == SUPPLIER_2025[sid]["intensity_kgco2e_per_kg"]
 
     # a new checkpoint moves the scorecard to the new figures
     cp2 = transparency.sign_checkpoint(engine, operator)
@@ -582,8 +998,9 @@ def test_retraction_after_checkpoint_is_as_of(small: dict[str, Any]) -> None:
     engine, operator, skeys = small["engine"], small["operator"], small["keys"]
     cp = transparency.sign_checkpoint(engine, operator)
     records.retract(engine, "sup-bev", skeys["sup-bev"], "bev25-gas", "meter misread")
-    pinned = rows_by(query.intensity(engine, "supplier", Y2025, Y2024, as_of=cp.tree_size),
-                     "supplier_id")
+    pinned = rows_by(
+        query.intensity(engine, "supplier", Y2025, Y2024, as_of=cp.tree_size), "supplier_id"
+    )
     assert_figures(pinned["sup-bev"], SUPPLIER_2025["sup-bev"])
     live = rows_by(query.intensity(engine, "supplier", Y2025), "supplier_id")["sup-bev"]
     assert live["records"] == 5
@@ -594,9 +1011,11 @@ def test_retraction_after_checkpoint_is_as_of(small: dict[str, Any]) -> None:
     # the fix (seq after it) did not: sup-bev production (1560 − 400 + 480) / 4000 = 0.41
     with engine.connect() as conn:
         fix_seq = conn.exec_driver_sql(
-            "SELECT seq FROM records WHERE record_id = 'bev25-elec-h2-fix'").scalar_one()
-    before = rows_by(query.intensity(engine, "supplier", Y2025, as_of=fix_seq),
-                     "supplier_id")["sup-bev"]
+            "SELECT seq FROM records WHERE record_id = 'bev25-elec-h2-fix'"
+        ).scalar_one()
+    before = rows_by(query.intensity(engine, "supplier", Y2025, as_of=fix_seq), "supplier_id")[
+        "sup-bev"
+    ]
     assert before["production"] == D("0.41")
     assert before["records"] == 7  # the retraction of bev25-cup-wh came later too
     # ... with bev25-cup-wh (25) still in: warehousing (100 + 25) / (3000 + 1000) = 0.03125
@@ -614,8 +1033,16 @@ def _cli(url: str, *args: str) -> str:
     return result.output
 
 
-WINDOW_ARGS = ("--from", "2025-01-01", "--to", "2026-01-01",
-               "--baseline-from", "2024-01-01", "--baseline-to", "2025-01-01")
+WINDOW_ARGS = (
+    "--from",
+    "2025-01-01",
+    "--to",
+    "2026-01-01",
+    "--baseline-from",
+    "2024-01-01",
+    "--baseline-to",
+    "2025-01-01",
+)
 
 SUPPLIER_CSV = """\
 supplier_id,records,total_kgco2e,production,warehousing,transport,packaging,\
@@ -662,11 +1089,18 @@ def test_cli_query_intensity(small_sqlite: dict[str, Any]) -> None:
     data = json.loads(_cli(url, *q, "--by", "supplier", *WINDOW_ARGS, "--format", "json"))
     assert [r["supplier_id"] for r in data] == list(SUPPLIER_2025)
     assert data[0] == {
-        "supplier_id": "sup-bev", "records": 6, "total_kgco2e": "1660",
-        "production": "0.39", "warehousing": "0.033333333333", "transport": None,
-        "packaging": None, "intensity_kgco2e_per_kg": "0.423333333333",
-        "primary_data_share": "12.650602409639", "missing_stages": ["transport", "packaging"],
-        "baseline_intensity_kgco2e_per_kg": "0.45", "change_pct": "-5.925925926",
+        "supplier_id": "sup-bev",
+        "records": 6,
+        "total_kgco2e": "1660",
+        "production": "0.39",
+        "warehousing": "0.033333333333",
+        "transport": None,
+        "packaging": None,
+        "intensity_kgco2e_per_kg": "0.423333333333",
+        "primary_data_share": "12.650602409639",
+        "missing_stages": ["transport", "packaging"],
+        "baseline_intensity_kgco2e_per_kg": "0.45",
+        "change_pct": "-5.925925926",
     }
     products = json.loads(_cli(url, "--json", *q, "--by", "product", *WINDOW_ARGS))
     bottle = next(r for r in products if r["product_id"] == "P-BOTTLE")
@@ -681,20 +1115,67 @@ def test_cli_query_intensity(small_sqlite: dict[str, Any]) -> None:
     table = _cli(url, *q, "--by", "supplier", *WINDOW_ARGS, "--format", "table")
     lines = table.splitlines()
     assert lines[0].split() == [
-        "supplier_id", "records", "total", "kgCO2e", "production", "warehousing", "transport",
-        "packaging", "kgCO2e/kg", "primary", "missing", "baseline", "change"]
+        "supplier_id",
+        "records",
+        "total",
+        "kgCO2e",
+        "production",
+        "warehousing",
+        "transport",
+        "packaging",
+        "kgCO2e/kg",
+        "primary",
+        "missing",
+        "baseline",
+        "change",
+    ]
     assert lines[2].split() == [
-        "sup-bev", "6", "1,660.0", "0.3900", "0.03333", "–", "–", "0.4233", "12.7%",
-        "transport,packaging", "0.4500", "-5.9%"]
+        "sup-bev",
+        "6",
+        "1,660.0",
+        "0.3900",
+        "0.03333",
+        "–",
+        "–",
+        "0.4233",
+        "12.7%",
+        "transport,packaging",
+        "0.4500",
+        "-5.9%",
+    ]
     assert lines[5].split() == [
-        "sup-pack", "5", "278.000", "–", "0.1000", "–", "0.06601", "0.1660", "0.0%",
-        "production,transport", "0.1000", "+66.0%"]
+        "sup-pack",
+        "5",
+        "278.000",
+        "–",
+        "0.1000",
+        "–",
+        "0.06601",
+        "0.1660",
+        "0.0%",
+        "production,transport",
+        "0.1000",
+        "+66.0%",
+    ]
     assert "0.423333333333" not in table
     ptable = _cli(url, *q, "--by", "product", *WINDOW_ARGS)  # table is the default
     bottle_line = next(line for line in ptable.splitlines() if line.startswith("P-BOTTLE"))
     assert bottle_line.split() == [
-        "P-BOTTLE", "9", "1,897.0", "1,500.0", "0.9600", "0.06667", "0.07600", "0.1620",
-        "1.265", "0.6323", "4.7%", "–", "1.467", "-13.8%"]
+        "P-BOTTLE",
+        "9",
+        "1,897.0",
+        "1,500.0",
+        "0.9600",
+        "0.06667",
+        "0.07600",
+        "0.1620",
+        "1.265",
+        "0.6323",
+        "4.7%",
+        "–",
+        "1.467",
+        "-13.8%",
+    ]
     assert "Test bottle" not in ptable  # product_name is left out of the table
 
 
@@ -703,19 +1184,47 @@ def test_cli_query_errors_and_scorecard(small_sqlite: dict[str, Any]) -> None:
 
     url = small_sqlite["url"]
     runner = CliRunner()
-    half = runner.invoke(cli, ["--db", url, "query", "intensity", "--from", "2025-01-01",
-                               "--to", "2026-01-01", "--baseline-from", "2024-01-01"])
+    half = runner.invoke(
+        cli,
+        [
+            "--db",
+            url,
+            "query",
+            "intensity",
+            "--from",
+            "2025-01-01",
+            "--to",
+            "2026-01-01",
+            "--baseline-from",
+            "2024-01-01",
+        ],
+    )
     assert half.exit_code == 1 and "--baseline-to" in half.output
-    backwards = runner.invoke(cli, ["--db", url, "query", "intensity", "--from", "2026-01-01",
-                                    "--to", "2025-01-01"])
+    backwards = runner.invoke(
+        cli, ["--db", url, "query", "intensity", "--from", "2026-01-01", "--to", "2025-01-01"]
+    )
     assert backwards.exit_code == 1 and "Error: window end" in backwards.output
-    bad_by = runner.invoke(cli, ["--db", url, "query", "intensity", "--by", "region",
-                                 "--from", "2025-01-01", "--to", "2026-01-01"])
+    bad_by = runner.invoke(
+        cli,
+        [
+            "--db",
+            url,
+            "query",
+            "intensity",
+            "--by",
+            "region",
+            "--from",
+            "2025-01-01",
+            "--to",
+            "2026-01-01",
+        ],
+    )
     assert bad_by.exit_code == 2
 
     cp = transparency.sign_checkpoint(small_sqlite["engine"], small_sqlite["operator"])
-    out = _cli(url, "query", "scorecard", *WINDOW_ARGS, "--target-reduction", "30",
-               "--format", "csv")
+    out = _cli(
+        url, "query", "scorecard", *WINDOW_ARGS, "--target-reduction", "30", "--format", "csv"
+    )
     assert out == (
         "supplier_id,intensity_kgco2e_per_kg,baseline_intensity_kgco2e_per_kg,change_pct,"
         "primary_data_share,records,missing_stages,baseline_missing_stages,comparable,"
@@ -732,7 +1241,8 @@ def test_cli_query_errors_and_scorecard(small_sqlite: dict[str, Any]) -> None:
     table = _cli(url, "query", "scorecard", *WINDOW_ARGS, "--target-reduction", "30")
     assert "meets -30%" in table
     assert table.rstrip("\n").endswith(
-        f"figures as of checkpoint tree size {cp.tree_size}, root {cp.root_hash}")
+        f"figures as of checkpoint tree size {cp.tree_size}, root {cp.root_hash}"
+    )
 
 
 def test_ratio_change_and_window_helpers() -> None:
@@ -760,8 +1270,7 @@ def test_ratio_change_and_window_helpers() -> None:
         query.intensity(None, by="region")  # type: ignore[arg-type]
 
 
-def test_figures_do_not_depend_on_the_callers_decimal_context(
-        small_sqlite: dict[str, Any]) -> None:
+def test_figures_do_not_depend_on_the_callers_decimal_context(small_sqlite: dict[str, Any]) -> None:
     """Exact figures whatever ``decimal.getcontext()`` the calling application set.
 
     e27: P-BANK (0.25 kg), 308.64175 kWh × 0.4 = 123.4567, primary, 1234567 units.
@@ -772,9 +1281,23 @@ def test_figures_do_not_depend_on_the_callers_decimal_context(
     import decimal
 
     engine = small_sqlite["engine"]
-    records.append_record(engine, "sup-elec", small_sqlite["keys"]["sup-elec"], _row(
-        "e27", "P-BANK", "production", "electricity", ("2027-03-01", "2027-04-01"), "1234567",
-        amount="308.64175", unit="kWh", factor_id="t-elec", data_quality="primary"))
+    records.append_record(
+        engine,
+        "sup-elec",
+        small_sqlite["keys"]["sup-elec"],
+        _row(
+            "e27",
+            "P-BANK",
+            "production",
+            "electricity",
+            ("2027-03-01", "2027-04-01"),
+            "1234567",
+            amount="308.64175",
+            unit="kWh",
+            factor_id="t-elec",
+            data_quality="primary",
+        ),
+    )
     window = ("2027-01-01", "2028-01-01")
     for prec in (28, 6):
         with decimal.localcontext(decimal.Context(prec=prec)):

@@ -55,8 +55,9 @@ MASS = {p["product_id"]: Fraction(p["mass_kg"]) for p in PRODUCTS}
 LATEST: dict[str, int] = {}
 for _f in FACTORS:
     LATEST[_f["factor_id"]] = max(LATEST.get(_f["factor_id"], 0), int(_f["version"]))
-FACTOR_VALUE = {(f["factor_id"], int(f["version"])): Fraction(f["kgco2e_per_unit"])
-                for f in FACTORS}
+FACTOR_VALUE = {
+    (f["factor_id"], int(f["version"])): Fraction(f["kgco2e_per_unit"]) for f in FACTORS
+}
 # exact conversions only (the reference does not re-implement 12-place rounding of co2e)
 UNIT_CHOICES = {
     "kWh": [("kWh", Fraction(1)), ("MWh", Fraction(1000))],
@@ -101,8 +102,9 @@ class Rec:
 
 
 def decimals(lo: int, hi: int, max_places: int = 3) -> st.SearchStrategy[Decimal]:
-    return st.builds(lambda n, k: Decimal(n).scaleb(-k), st.integers(lo, hi),
-                     st.integers(0, max_places))
+    return st.builds(
+        lambda n, k: Decimal(n).scaleb(-k), st.integers(lo, hi), st.integers(0, max_places)
+    )
 
 
 def text(value: Decimal) -> str:
@@ -124,12 +126,25 @@ def record(draw: st.DrawFn, supplier: str | None = None, replacement: bool = Fal
     supplier = supplier or draw(st.sampled_from(SUPPLIERS))
     product = draw(st.sampled_from([p["product_id"] for p in PRODUCTS]))
     # mostly inside one of the two windows, sometimes on or just outside an edge
-    start = draw(st.one_of(
-        st.builds(lambda year, day: date(year, 1, 1) + timedelta(days=day),
-                  st.sampled_from([2024, 2025]), st.integers(0, 364)),
-        st.sampled_from([date(2023, 12, 31), date(2024, 1, 1), date(2024, 12, 31),
-                         date(2025, 1, 1), date(2025, 12, 31), date(2026, 1, 1)]),
-    ))
+    start = draw(
+        st.one_of(
+            st.builds(
+                lambda year, day: date(year, 1, 1) + timedelta(days=day),
+                st.sampled_from([2024, 2025]),
+                st.integers(0, 364),
+            ),
+            st.sampled_from(
+                [
+                    date(2023, 12, 31),
+                    date(2024, 1, 1),
+                    date(2024, 12, 31),
+                    date(2025, 1, 1),
+                    date(2025, 12, 31),
+                    date(2026, 1, 1),
+                ]
+            ),
+        )
+    )
     end = start + timedelta(days=draw(st.integers(1, 90)))
     row = {
         "product_id": product,
@@ -139,10 +154,15 @@ def record(draw: st.DrawFn, supplier: str | None = None, replacement: bool = Fal
     }
     if draw(st.integers(0, 9)) == 0:  # a measured record: primary, with evidence
         co2e = draw(decimals(0, 10**6, 3))
-        row.update(stage=draw(st.sampled_from(STAGES)),
-                   activity=draw(st.sampled_from(["steam", "refrigerant_leak"])),
-                   amount=text(draw(decimals(0, 10000))), unit="kg", co2e_kg=text(co2e),
-                   data_quality="primary", evidence_sha256=EVIDENCE)
+        row.update(
+            stage=draw(st.sampled_from(STAGES)),
+            activity=draw(st.sampled_from(["steam", "refrigerant_leak"])),
+            amount=text(draw(decimals(0, 10000))),
+            unit="kg",
+            co2e_kg=text(co2e),
+            data_quality="primary",
+            evidence_sha256=EVIDENCE,
+        )
         value = Fraction(co2e)
     else:
         factor = draw(st.sampled_from(FACTORS))
@@ -151,8 +171,12 @@ def record(draw: st.DrawFn, supplier: str | None = None, replacement: bool = Fal
         pin = draw(st.booleans())
         if not pin:
             version = LATEST[fid]
-        row.update(stage=stage, activity=factor["activity"], factor_id=fid,
-                   data_quality=draw(st.sampled_from(["primary", "secondary"])))
+        row.update(
+            stage=stage,
+            activity=factor["activity"],
+            factor_id=fid,
+            data_quality=draw(st.sampled_from(["primary", "secondary"])),
+        )
         if pin:
             row["factor_version"] = str(version)
         if factor["unit"] == "tkm" and draw(st.booleans()):
@@ -197,8 +221,7 @@ def ref_share(recs: list[Rec]) -> Decimal | None:
 
 def handled_kg(recs: list[Rec]) -> Fraction:
     """Σ over (supplier, product) of (largest Σ units of one activity) × mass."""
-    units: dict[tuple[str, str], dict[str, Fraction]] = defaultdict(
-        lambda: defaultdict(Fraction))
+    units: dict[tuple[str, str], dict[str, Fraction]] = defaultdict(lambda: defaultdict(Fraction))
     for r in recs:
         units[(r.supplier, r.product)][r.activity] += r.units
     return sum((max(acts.values()) * MASS[key[1]] for key, acts in units.items()), Fraction(0))
@@ -211,8 +234,9 @@ def ref_supplier(recs: list[Rec]) -> dict[str, dict[str, Any]]:
         by_stage: dict[str, Decimal | None] = {}
         for s in STAGES:
             rs = [r for r in mine if r.stage == s]
-            by_stage[s] = (round12(sum((r.co2e for r in rs), Fraction(0)) / handled_kg(rs))
-                           if rs else None)
+            by_stage[s] = (
+                round12(sum((r.co2e for r in rs), Fraction(0)) / handled_kg(rs)) if rs else None
+            )
         present = [v for v in by_stage.values() if v is not None]
         out[sid] = {
             "records": len(mine),
@@ -267,17 +291,25 @@ def ref_stage(recs: list[Rec]) -> dict[str, dict[str, Any]]:
 
 
 REFERENCE = {
-    "supplier": ("supplier_id", ref_supplier, "intensity_kgco2e_per_kg",
-                 "baseline_intensity_kgco2e_per_kg"),
-    "product": ("product_id", ref_product, "footprint_kgco2e_per_unit",
-                "baseline_footprint_kgco2e_per_unit"),
-    "stage": ("stage", ref_stage, "intensity_kgco2e_per_kg",
-              "baseline_intensity_kgco2e_per_kg"),
+    "supplier": (
+        "supplier_id",
+        ref_supplier,
+        "intensity_kgco2e_per_kg",
+        "baseline_intensity_kgco2e_per_kg",
+    ),
+    "product": (
+        "product_id",
+        ref_product,
+        "footprint_kgco2e_per_unit",
+        "baseline_footprint_kgco2e_per_unit",
+    ),
+    "stage": ("stage", ref_stage, "intensity_kgco2e_per_kg", "baseline_intensity_kgco2e_per_kg"),
 }
 
 
-def reference(by: str, effective: list[Rec], window: tuple[date, date],
-              baseline: tuple[date, date] | None) -> dict[str, dict[str, Any]]:
+def reference(
+    by: str, effective: list[Rec], window: tuple[date, date], baseline: tuple[date, date] | None
+) -> dict[str, dict[str, Any]]:
     _key, figures, value, base_column = REFERENCE[by]
 
     def within(w: tuple[date, date]) -> list[Rec]:
@@ -305,15 +337,27 @@ def fresh_world(sqlite_url: str, key_dir: Path) -> tuple[str, dict[str, Any]]:
         operator = keys.load_private(key_dir / "operator.key")
         registry.init_ledger(engine, operator, "test.example/property")
         for s in _read_csv("suppliers.csv"):
-            registry.add_supplier(engine, s["supplier_id"], s["name"], s["country"],
-                                  keys.load_public(key_dir / f"{s['supplier_id']}.key.pub"),
-                                  operator)
+            registry.add_supplier(
+                engine,
+                s["supplier_id"],
+                s["name"],
+                s["country"],
+                keys.load_public(key_dir / f"{s['supplier_id']}.key.pub"),
+                operator,
+            )
         registry.import_factors(engine, SAMPLES / "factors.csv", operator)
         for p in PRODUCTS:
             owner = p["supplier_id"]
-            records.add_product(engine, owner, keys.load_private(key_dir / f"{owner}.key"),
-                                p["product_id"], p["name"], p["declared_unit"], p["mass_kg"],
-                                p["category"] or None)
+            records.add_product(
+                engine,
+                owner,
+                keys.load_private(key_dir / f"{owner}.key"),
+                p["product_id"],
+                p["name"],
+                p["declared_unit"],
+                p["mass_kg"],
+                p["category"] or None,
+            )
         engine.dispose()  # the last connection closing checkpoints the WAL into the file
     target = template.with_name(f"example-{next(_counter)}.db")
     shutil.copyfile(template, target)
@@ -337,9 +381,15 @@ def load(engine: Any, skeys: dict[str, Any], recs: list[Rec], tmp_path: Path) ->
             if round_ == "first":
                 rows = [{**r.row, "record_id": ids[id(r)]} for r in recs if r.supplier == sid]
             else:
-                rows = [{**r.replacement.row, "record_id": f"{ids[id(r)]}-fix",
-                         "supersedes": ids[id(r)]}
-                        for r in recs if r.supplier == sid and r.replacement is not None]
+                rows = [
+                    {
+                        **r.replacement.row,
+                        "record_id": f"{ids[id(r)]}-fix",
+                        "supersedes": ids[id(r)],
+                    }
+                    for r in recs
+                    if r.supplier == sid and r.replacement is not None
+                ]
             if rows:
                 path = write_csv(tmp_path / f"{sid}-{round_}-{next(_counter)}.csv", rows)
                 report = records.import_records(engine, path, sid, skeys[sid])
@@ -363,8 +413,9 @@ def frame_rows(frame: Any, key: str) -> dict[str, dict[str, Any]]:
     return out
 
 
-def assert_same(actual: dict[str, dict[str, Any]], expected: dict[str, dict[str, Any]],
-                context: str) -> None:
+def assert_same(
+    actual: dict[str, dict[str, Any]], expected: dict[str, dict[str, Any]], context: str
+) -> None:
     assert list(actual) == list(expected), context
     for name, want in expected.items():
         got = actual[name]
@@ -375,11 +426,15 @@ def assert_same(actual: dict[str, dict[str, Any]], expected: dict[str, dict[str,
             assert got[column] == value, (context, name, column, got[column], value)
 
 
-@settings(max_examples=25, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(recs=st.lists(record(), min_size=6, max_size=30))
-def test_intensity_matches_reference(sqlite_url: str, key_dir: Path, tmp_path: Path,
-                                     recs: list[Rec]) -> None:
+def test_intensity_matches_reference(
+    sqlite_url: str, key_dir: Path, tmp_path: Path, recs: list[Rec]
+) -> None:
     url, skeys = fresh_world(sqlite_url, key_dir)  # each example: a fresh copy
     engine = make_engine(url)
     try:
@@ -392,7 +447,10 @@ def test_intensity_matches_reference(sqlite_url: str, key_dir: Path, tmp_path: P
             for window, baseline in ((WINDOW_B, WINDOW_A), (WINDOW_A, WINDOW_B), (WINDOW_B, None)):
                 frame = query.intensity(engine, by, window, baseline)
                 key = REFERENCE[by][0]
-                assert_same(frame_rows(frame, key), reference(by, effective, window, baseline),
-                            f"{by} {window} vs {baseline}")
+                assert_same(
+                    frame_rows(frame, key),
+                    reference(by, effective, window, baseline),
+                    f"{by} {window} vs {baseline}",
+                )
     finally:
         engine.dispose()

@@ -8,9 +8,15 @@ Proof nodes are stored once in shared maps, so proofs for 10^4 records share the
 levels. :func:`verify_label` recomputes the footprint from the evidence with the same code
 the query module uses, with no database.
 
-What a label cannot show: that no *later* entry retracted or superseded a record (absence
-is not provable with inclusion proofs); the figures are "as of" the checkpoint's tree size,
-and ``carbon-ledger verify`` against the full ledger is the complete audit.
+Every submission in the evidence is checked with :class:`ledger.keyring.Keyring`, the same
+rule the full ``verify`` applies: the supplier's signature, by a key registered to that
+supplier and not revoked or rotated out before the submission. The exporter includes the
+entry that retired each signing key when there is one before the checkpoint.
+
+What a label cannot show: that no *later* entry retracted or superseded a record, or that
+the evidence holds every revocation of a key (absence is not provable with inclusion
+proofs); the figures are "as of" the checkpoint's tree size, and ``carbon-ledger verify``
+against the full ledger is the complete audit.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from ledger.decimals import fmt
 from ledger.entry import OPERATOR_KINDS, ParsedEntry, parse_entry
 from ledger.errors import NotFoundError, ProofError, VerificationError
 from ledger.footprint import STAGES, Factor, ProductFootprint
+from ledger.keyring import KEY_KINDS, Keyring
 from ledger.registry import ledger_info
 from ledger.transparency import latest_checkpoint
 
@@ -130,10 +137,16 @@ def build_label(
         for fid, version, seq in conn.execute(text("SELECT factor_id, version, seq FROM factors"))
         if (fid, version) in factor_keys
     ]
+    # each signing key's registration and, when it happened before the checkpoint, the entry
+    # that revoked or rotated it out, so the offline check sees the key's validity window
     key_seqs = [
         seq
-        for kid, seq in conn.execute(text("SELECT key_id, added_seq FROM supplier_keys"))
+        for kid, added, revoked in conn.execute(
+            text("SELECT key_id, added_seq, revoked_seq FROM supplier_keys")
+        )
         if kid in key_ids
+        for seq in (added, revoked)
+        if seq is not None and seq < size
     ]
     extra = [0, *factor_seqs, *key_seqs]
     more = _entries(conn, extra)
@@ -290,7 +303,7 @@ def _open_evidence(
             f"the evidence entries and proof nodes do not reproduce the signed checkpoint root "
             f"(size {cp.size}): an entry or a node was altered ({exc})"
         ) from exc
-    supplier_keys: dict[str, tuple[str, Ed25519PublicKey]] = {}
+    keyring = Keyring()
     for seq, p in sorted(parsed.items()):
         if p.kind in OPERATOR_KINDS:
             fields = {k: v for k, v in p.payload.items() if k != "signature"}
@@ -303,11 +316,12 @@ def _open_evidence(
                 )
             except VerificationError as exc:
                 raise VerificationError(f"operator signature on entry {seq} fails", seq) from exc
-            if p.kind in ("supplier", "key_rotate"):
-                supplier_keys[p.payload["key_id"]] = (
-                    p.payload["supplier_id"],
-                    keys.public_from_b64(p.payload["public_key"]),
-                )
+            if p.kind in KEY_KINDS:
+                keyring.register(seq, p.kind, p.payload)
+        elif p.kind == "submission":
+            # the same rule as the full verify: the supplier's signature, by a key registered
+            # to that supplier and not revoked or rotated out before this seq
+            keyring.check_submission(seq, p.payload)
     sub_nodes: dict[int, dict[tuple[int, int], bytes]] = {}
     for k, v in evidence["submission_nodes"].items():
         sub_seq, level, idx = (int(x) for x in k.split(":"))
