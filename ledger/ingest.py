@@ -33,6 +33,7 @@ from ledger import merkle
 from ledger.accounting import RowProblems
 from ledger.canonical import canonical_bytes
 from ledger.errors import InputError
+from ledger.rules import SubmissionRules
 from ledger.spool import Spool, SpoolItem, write_chunk_file
 from ledger.state import record_values
 
@@ -58,6 +59,7 @@ class ChunkResult:
     items: list[SpoolItem] | None = None  # in-process validation keeps items in memory
     path: str | None = None  # a worker writes them to a chunk file
     targets: list[tuple[int, str, str]] = field(default_factory=list)
+    record_ids: list[tuple[int, str]] = field(default_factory=list)  # (line, record_id)
     problems: list[str] = field(default_factory=list)
 
 
@@ -132,6 +134,7 @@ def validate_chunk(
             except RowProblems as exc:
                 result.problems.extend(f"line {line}: {f}: {m}" for f, m in exc.problems)
                 continue
+            result.record_ids.append((line, payload["record_id"]))
             if "supersedes" in payload:
                 result.targets.append((line, "supersedes", payload["supersedes"]))
             if result.problems:
@@ -250,7 +253,7 @@ def _sweep_orphans() -> None:
 class Pass1:
     spool: Spool
     problems: list[str]
-    targets: list[tuple[int, str, str]]
+    rules: SubmissionRules  # record ids and targets, checked against the ledger later
     source_sha256: str
 
 
@@ -265,17 +268,19 @@ def validate_file(
     builder: RowBuilder,
     jobs: int | None = None,
     progress: Callable[[int], None] | None = None,
+    supplier_id: str = "",
 ) -> Pass1:
     """Validate a whole file into a spool; report every problem. Memory stays bounded."""
     sha = hashlib.sha256()
     _sweep_orphans()
     directory = tempfile.mkdtemp(prefix=f"{_SPOOL_PREFIX}{os.getpid()}-")
     spool = Spool(directory)
-    out = Pass1(spool, [], [], "")
+    out = Pass1(spool, [], SubmissionRules(supplier_id, directory), "")
 
     def take(result: ChunkResult) -> None:
         out.problems.extend(result.problems)
-        out.targets.extend(result.targets)
+        out.rules.add_records(result.record_ids)
+        out.rules.add_targets(result.targets)
         if result.path is not None:
             spool.add_chunk_file(result.path, result.leaves)
         elif result.items:
@@ -301,6 +306,7 @@ def validate_file(
                 while pending:
                     take(pending.popleft().get())
     except BaseException:
+        out.rules.close()
         spool.close()
         raise
     out.source_sha256 = sha.hexdigest()

@@ -717,10 +717,25 @@ def test_import_dry_run_duplicate_and_allow_duplicate(any_ledger: Ledger, tmp_pa
         )
     )
     lines = stderr.splitlines()
-    assert lines[0] == "Error: 84 duplicate record_id(s); nothing was written"
+    assert lines[0] == "Error: 84 bad row(s); nothing was written"
     assert f"  line 2: record_id: '{FIRST_BEV_RECORD}' already exists in the ledger" in lines
     assert len(lines) == 85
     assert entry_count(ledger.url) == count + 85
+    # the dry run finds exactly what the real import finds (issue 13: it used to pass)
+    dry = refused(
+        run(
+            ledger.url,
+            "import",
+            str(BEV_2024),
+            "--supplier",
+            "sup-bev",
+            "--key",
+            bev,
+            "--allow-duplicate",
+            "--dry-run",
+        )
+    )
+    assert dry == stderr
 
     # the same ids twice within one new file
     twice = tmp_path / "twice.csv"
@@ -737,9 +752,11 @@ def test_import_dry_run_duplicate_and_allow_duplicate(any_ledger: Ledger, tmp_pa
     )
     stderr = refused(run(ledger.url, "import", str(twice), "--supplier", "sup-bev", "--key", bev))
     assert stderr.splitlines() == [
-        "Error: 1 duplicate record_id(s); nothing was written",
+        "Error: 1 bad row(s); nothing was written",
         "  line 3: record_id: 'new-1' repeats line 2",
     ]
+    dry = run(ledger.url, "import", str(twice), "--supplier", "sup-bev", "--key", bev, "--dry-run")
+    assert refused(dry) == stderr
     assert entry_count(ledger.url) == count + 85
 
 
