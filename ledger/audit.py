@@ -75,6 +75,15 @@ def verify_database(
     """Verify everything in the database; ``seen_note`` is a checkpoint the auditor kept and
     ``operator_pub`` the operator key they trust (else the genesis entry's key is used)."""
     with db.reading(engine) as conn:
+        damage = db.integrity_problems(conn)
+        if damage:
+            raise VerificationError(
+                "the SQLite file is damaged (PRAGMA integrity_check: "
+                f"{'; '.join(damage)}): queries and labels read through its indexes and "
+                "would silently miss rows; restore it from a backup, or run REINDEX and "
+                "verify again",
+                None,
+            )
         info = ledger_info(conn)
         _pin(info, operator_pub)
         checkpoints = _stored_checkpoints(conn, info.origin, info.operator_public_key)
