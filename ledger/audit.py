@@ -116,14 +116,7 @@ def verify_database(
             else None
         )
         batches: Iterator[Batch] = (
-            [
-                (
-                    bytes(row[7]),
-                    StoredColumns(row[0], row[1], row[2], row[3], row[4], bytes(row[5]), row[6]),
-                )
-                for row in batch
-            ]
-            for batch in rows.partitions(5000)
+            [_stored_row(row) for row in batch] for batch in rows.partitions(5000)
         )
         feed_all(verifier, batches, jobs, factor_entries, progress)
         report = verifier.finish()
@@ -131,6 +124,22 @@ def verify_database(
         report.checkpoints = len(checkpoints) - (seen_note is not None)
         report.checks.extend(extra)
     return report
+
+
+def _stored_row(row: Any) -> tuple[bytes, StoredColumns]:
+    """One entries row as (entry_bytes, derived columns); a column of the wrong type (TEXT
+    where the appender writes bytes) is itself a sign the row was written by hand."""
+    seq = row[0]
+    for name, value in (("entry_bytes", row[7]), ("leaf_hash", row[5])):
+        if not isinstance(value, (bytes, bytearray, memoryview)):
+            raise VerificationError(
+                f"{name} column is {type(value).__name__}, not bytes: the row was not written "
+                "by the appender",
+                seq,
+            )
+    return bytes(row[7]), StoredColumns(
+        row[0], row[1], row[2], row[3], row[4], bytes(row[5]), row[6]
+    )
 
 
 def _check_consistency(conn: Connection, seen: SeenCheckpoint, size: int) -> None:
@@ -326,8 +335,16 @@ def verify_bundle(
             raise InputError(f"{path} is not a carbon-ledger export") from exc
         if not isinstance(header, dict) or header.get("format") != BUNDLE_FORMAT:
             raise InputError(f"{path} is not a {BUNDLE_FORMAT} file")
+        for field in ("tree_size", "checkpoints"):
+            value = header.get(field)
+            if type(value) is not int or value < 0:
+                raise VerificationError(
+                    f"the bundle header's {field} is {value!r}, not a count of entries or "
+                    "checkpoints",
+                    None,
+                )
         notes: list[str] = []
-        for i in range(int(header.get("checkpoints", 0))):
+        for i in range(header["checkpoints"]):
             try:
                 note_text = json.loads(next(lines))["checkpoint"]
             except (StopIteration, ValueError, KeyError, TypeError) as exc:

@@ -23,7 +23,14 @@ from ledger import SPEC_VERSION, keys
 from ledger.accounting import check_token
 from ledger.canonical import canonical_bytes
 from ledger.decimals import fmt, parse_decimal
-from ledger.errors import ConflictError, InputError, KeyMaterialError, NotFoundError
+from ledger.errors import (
+    ConflictError,
+    InputError,
+    KeyMaterialError,
+    LedgerError,
+    NotFoundError,
+    VerificationError,
+)
 from ledger.footprint import STAGES, Factor
 from ledger.state import FACTOR_FIELDS
 from ledger.store import db
@@ -94,7 +101,12 @@ def ledger_info(conn: Connection) -> LedgerInfo:
     row = conn.execute(text("SELECT entry_bytes FROM entries WHERE seq = 0")).first()
     if row is None:
         raise NotFoundError("the ledger has no genesis entry; run `carbon-ledger init`")
-    return ledger_info_from(json.loads(row[0])["payload"])
+    try:
+        return ledger_info_from(json.loads(bytes(row[0]))["payload"])
+    except (ValueError, KeyError, TypeError, LedgerError) as exc:
+        raise VerificationError(
+            "the genesis entry is not a valid genesis entry: the ledger cannot be read", 0
+        ) from exc
 
 
 def require_operator(conn: Connection, operator: Ed25519PrivateKey) -> LedgerInfo:

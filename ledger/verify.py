@@ -211,13 +211,20 @@ class ChainVerifier:
                 f"{self.last_time}",
                 seq,
             )
-        covering = self._check_kind(seq, parsed.kind, parsed.payload, parsed.payload_bytes)
-        if stored is not None and stored.submission_seq != covering:
-            raise VerificationError("submission_seq column does not match the entry bytes", seq)
-        for level, idx, node in self.tree.append(leaf):
-            if level > 0:
-                self.digests.add(("merkle_nodes", level), node_bytes(idx, node))
-        self._replay(parsed.kind, seq, parsed.payload, covering)
+        try:
+            covering = self._check_kind(seq, parsed.kind, parsed.payload, parsed.payload_bytes)
+            if stored is not None and stored.submission_seq != covering:
+                raise VerificationError("submission_seq column does not match the entry bytes", seq)
+            for level, idx, node in self.tree.append(leaf):
+                if level > 0:
+                    self.digests.add(("merkle_nodes", level), node_bytes(idx, node))
+            self._replay(parsed.kind, seq, parsed.payload, covering)
+        except KeyError as exc:  # canonical bytes, but a payload without a field it needs
+            raise VerificationError(f"{parsed.kind} entry lacks field {exc}", seq) from exc
+        except (TypeError, ValueError, AttributeError, ArithmeticError) as exc:
+            raise VerificationError(
+                f"{parsed.kind} entry has a field of the wrong type or form ({exc})", seq
+            ) from exc
         self.prev, self.last_time = entry_hash, parsed.recorded_at
         self.expected_seq += 1
         self.report.entries += 1
@@ -304,7 +311,7 @@ class ChainVerifier:
     def _check_submission(self, seq: int, payload: dict[str, Any]) -> None:
         supplier = self.keyring.check_submission(seq, payload)
         count, root = payload.get("count"), payload.get("records_root", "")
-        if not isinstance(count, int) or count < 1 or not _HEX64.match(root):
+        if not isinstance(count, int) or count < 1 or not _HEX64.match(str(root)):
             raise VerificationError("submission has a bad count or records_root", seq)
         self.submission = _Submission(seq, supplier, count, root, merkle.CompactRange())
         self.report.submissions += 1

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import re
 from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
@@ -449,9 +450,44 @@ def footprint_from_evidence(
     )
 
 
+_SHAPES: dict[str, tuple[type, str]] = {
+    "origin": (str, "a string"),
+    "checkpoint": (str, "a signed note"),
+    "tree_size": (int, "an integer"),
+    "entries": (dict, "an object of seq -> entry text"),
+    "nodes": (dict, "an object of 'level:index' -> hex hash"),
+    "submission_nodes": (dict, "an object of 'submission:level:index' -> hex hash"),
+}
+_NODE_KEY = {"nodes": 2, "submission_nodes": 3}
+
+
+def check_evidence_shape(evidence: Any) -> None:
+    """Refuse evidence whose structure is not the one :func:`build_label` writes, naming the
+    field, before any of it is hashed, decoded or trusted."""
+    if not isinstance(evidence, dict):
+        raise VerificationError("label evidence must be an object")
+    for name, (kind, what) in _SHAPES.items():
+        value = evidence.get(name)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise VerificationError(f"label evidence field {name!r} must be {what}")
+    for seq, entry in evidence["entries"].items():
+        if not seq.isdigit() or not isinstance(entry, str):
+            raise VerificationError(f"label evidence entry {seq!r} is not seq -> entry text")
+    for name, parts in _NODE_KEY.items():
+        for key, digest in evidence[name].items():
+            fields = key.split(":")
+            if len(fields) != parts or not all(f.isdigit() for f in fields):
+                raise VerificationError(f"label evidence {name} key {key!r} is malformed")
+            if not isinstance(digest, str) or not _HEX64.fullmatch(digest):
+                raise VerificationError(f"label evidence {name}[{key!r}] is not a hex hash")
+
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
 def verify_label(doc: Mapping[str, Any], operator: Ed25519PublicKey) -> ProductFootprint:
     """Offline check of a carbon-label/v1 document; raises naming what failed."""
-    if doc.get("format") != LABEL_FORMAT:
+    if not isinstance(doc, Mapping) or doc.get("format") != LABEL_FORMAT:
         raise VerificationError(f"not a {LABEL_FORMAT} document")
     try:
         evidence = doc["evidence"]
@@ -462,11 +498,12 @@ def verify_label(doc: Mapping[str, Any], operator: Ed25519PublicKey) -> ProductF
         product_id = doc["product"]["product_id"]
     except (KeyError, TypeError, ValueError) as exc:
         raise VerificationError(f"label is missing or garbles a field: {exc}") from exc
+    check_evidence_shape(evidence)
     if evidence_digest(evidence) != doc.get("evidence_sha256"):
         raise VerificationError("evidence_sha256 does not match the evidence")
     try:
         fp = footprint_from_evidence(evidence, product_id, window, operator)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, ArithmeticError) as exc:
         raise VerificationError(f"label evidence is malformed: {exc!r}") from exc
     expected = label_document(fp, evidence)
     for field in (
