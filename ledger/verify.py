@@ -47,6 +47,15 @@ SMALL_TABLE_KEYS = {
 }
 
 
+class RootMismatch(VerificationError):
+    """The entries are sound one by one but do not hash to a signed root: some entry in
+    ``seq``..``size - 1`` was rewritten (and every later hash recomputed)."""
+
+    def __init__(self, message: str, seq: int, size: int) -> None:
+        super().__init__(message, seq)
+        self.size = size
+
+
 @dataclass(frozen=True)
 class StoredColumns:
     """The derived columns a database row holds next to ``entry_bytes``."""
@@ -167,6 +176,7 @@ class ChainVerifier:
         self.digests = OrderedDigests()
         self.submission: _Submission | None = None
         self.pending = sorted(checkpoints, key=lambda c: c.size)
+        self.matched_size = 0  # entries below this are covered by a checkpoint root that matched
 
     # ---- per entry -------------------------------------------------------------------------
     def feed(
@@ -398,11 +408,16 @@ class ChainVerifier:
             cp = self.pending.pop(0)
             root = self.tree.root()
             if root != cp.root_hash:
-                raise VerificationError(
+                first = self.matched_size
+                raise RootMismatch(
                     f"Merkle root at size {cp.size} is {root.hex()[:16]}… but {cp.label} says "
-                    f"{cp.root_hash.hex()[:16]}…: history before it was rewritten",
-                    cp.size - 1,
+                    f"{cp.root_hash.hex()[:16]}…: history before it was rewritten, somewhere "
+                    f"in seq {first}..{cp.size - 1} (every entry there checks out on its own; "
+                    "a root cannot say which one changed)",
+                    first,
+                    cp.size,
                 )
+            self.matched_size = cp.size
             self.report.checks.append(f"root at size {cp.size} matches {cp.label}")
 
     def finish(self) -> VerifyReport:

@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger import audit, query, records, transparency
+from ledger.canonical import canonical_bytes
 from ledger.labels.export import compute
 from ledger_cli.main import cli
 
@@ -243,8 +244,6 @@ def test_verify_on_a_recanonicalized_row_with_recomputed_hashes(audited: dict[st
         if s == seq:
             del obj["payload"]["record_id"]
         obj["prev"] = prev
-        from ledger.canonical import canonical_bytes
-
         new = canonical_bytes(obj)
         prev = hashlib.sha256(new).hexdigest()
         con.execute(
@@ -255,6 +254,38 @@ def test_verify_on_a_recanonicalized_row_with_recomputed_hashes(audited: dict[st
     con.close()
     result = run("--db", audited["url"], "verify")
     assert_clean_refusal(result, f"verification failed at seq {seq}: record entry lacks")
+
+
+def test_verify_names_the_rewritten_middle_entry(audited: dict[str, Any]) -> None:
+    """recorded_at is outside every signature: a forger moves one entry's time (still in
+    order), recomputes every later hash, and leaves the stored Merkle nodes. The signed root
+    fails, and the stored nodes point at the entry (issue 13.6: not the checkpoint's size)."""
+    con = raw_db(audited)
+    seq = first_record_seq(con) - 1  # the import's submission: later than the entry before
+    before = con.execute("SELECT recorded_at FROM entries WHERE seq = ?", (seq - 1,)).fetchone()
+    pair = seq - seq % 2  # the level-1 node over (pair, pair + 1) is the finest stored one
+    prev = con.execute("SELECT entry_hash FROM entries WHERE seq = ?", (seq - 1,)).fetchone()[0]
+    rows = con.execute("SELECT seq, entry_bytes FROM entries WHERE seq >= ? ORDER BY seq", (seq,))
+    for s, data in rows.fetchall():
+        obj = json.loads(data)
+        if s == seq:
+            assert obj["recorded_at"] > before[0]
+            obj["recorded_at"] = before[0]
+        obj["prev"] = prev
+        new = canonical_bytes(obj)
+        prev = hashlib.sha256(new).hexdigest()
+        con.execute(
+            "UPDATE entries SET entry_bytes = ?, entry_hash = ?, prev_hash = ?, leaf_hash = ?, "
+            "recorded_at = ? WHERE seq = ?",
+            (new, prev, obj["prev"], hashlib.sha256(b"\x00" + new).digest(), obj["recorded_at"], s),
+        )
+    con.close()
+    result = run("--db", audited["url"], "verify")
+    assert_clean_refusal(
+        result,
+        f"Error: verification failed at seq {pair}: Merkle root at size ",
+    )
+    assert f"no longer match the bytes of seq {pair} or {pair + 1}" in result.stderr
 
 
 @pytest.mark.parametrize("command", ["checkpoint", "export"])
