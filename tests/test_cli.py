@@ -1291,8 +1291,17 @@ def test_usage_errors_exit_2(tmp_path: Path, args: list[str], message: str) -> N
 
 
 def test_missing_ledger_is_a_domain_error(tmp_path: Path) -> None:
+    missing = tmp_path / "mistyped.db"
+    for args in (["verify"], ["log"], ["supplier", "list"], ["export", "--out", "x.jsonl"]):
+        refused(
+            run(f"sqlite:///{missing}", *args),
+            f"Error: no ledger at {missing}: the file does not exist (check --db, or run "
+            "`carbon-ledger init` to create one)",
+        )
+        assert not missing.exists()  # a read on a mistyped path leaves no empty file behind
+    missing.touch()
     refused(
-        run(f"sqlite:///{tmp_path / 'empty.db'}", "verify"),
+        run(f"sqlite:///{missing}", "verify"),
         "Error: no carbon-ledger schema in this database; run `carbon-ledger init` first",
     )
     refused(run("mysql://nowhere/db", "verify"), "Error: unsupported database URL")

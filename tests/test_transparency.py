@@ -586,9 +586,7 @@ def test_forked_history_is_not_an_extension_of_the_auditors_checkpoint(audited: 
     # a root alone cannot say which entry changed: the range since the last matching root
     assert offline.value.seq == 0
     assert f"but the checkpoint you saw says {seen_root.hex()[:16]}" in str(offline.value)
-    assert f"history before it was rewritten, somewhere in seq 0..{SIZE - 1}" in str(
-        offline.value
-    )
+    assert f"history before it was rewritten, somewhere in seq 0..{SIZE - 1}" in str(offline.value)
 
     if audited.url.startswith("sqlite"):  # the honest original, next to the forked copy
         honest = audit.verify_database(audited.engine, audited.note)

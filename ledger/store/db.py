@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
@@ -302,9 +303,23 @@ def _connect(engine: Engine) -> Connection:
         raise StorageError(f"{where}: {reason}") from exc
 
 
+def _require_sqlite_file(engine: Engine) -> None:
+    """Refuse a SQLite path with no file behind it before connecting, which would create an
+    empty file there: a mistyped --db must not leave litter (only ``init`` creates one)."""
+    if not is_sqlite(engine):
+        return
+    name = engine.url.database or ""
+    if name and name != ":memory:" and not name.startswith("file:") and not Path(name).exists():
+        raise StorageError(
+            f"no ledger at {name}: the file does not exist (check --db, or run "
+            "`carbon-ledger init` to create one)"
+        )
+
+
 @contextmanager
 def reading(engine: Engine) -> Iterator[Connection]:
     """A read transaction: a consistent snapshot that never blocks the writer."""
+    _require_sqlite_file(engine)
     try:
         with _connect(engine) as conn:
             if not is_sqlite(engine):  # PostgreSQL's default READ COMMITTED is no snapshot
@@ -344,6 +359,8 @@ def writing(engine: Engine, *, check: bool = True) -> Iterator[Connection]:
     session must cost a clear error, not a hung import.
     """
     timeout = lock_timeout()
+    if check:
+        _require_sqlite_file(engine)
     try:
         with _connect(engine) as conn:
             conn = conn.execution_options(**{_WRITE: True})
