@@ -60,7 +60,7 @@ class ChunkResult:
     items: list[SpoolItem] | None = None  # in-process validation keeps items in memory
     path: str | None = None  # a worker writes them to a chunk file
     targets: list[tuple[int, str, str]] = field(default_factory=list)
-    record_ids: list[tuple[int, str]] = field(default_factory=list)  # (line, record_id)
+    record_rows: list[tuple[int, tuple[Any, ...]]] = field(default_factory=list)  # line, values
     problems: list[str] = field(default_factory=list)
 
 
@@ -135,13 +135,14 @@ def validate_chunk(
             except RowProblems as exc:
                 result.problems.extend(f"line {line}: {f}: {m}" for f, m in exc.problems)
                 continue
-            result.record_ids.append((line, payload["record_id"]))
+            values = record_values(payload)
+            result.record_rows.append((line, values))
             if "supersedes" in payload:
                 result.targets.append((line, "supersedes", payload["supersedes"]))
             if result.problems:
                 continue  # this chunk will not be written: skip the work
             data = canonical_bytes(payload)
-            items.append((line, "record", data, record_values(payload)))
+            items.append((line, "record", data, values))
             result.leaves.append(merkle.leaf_hash(data))
     except csv.Error as exc:
         result.problems.append(f"line {chunk.first_line}: row: malformed CSV ({exc})")
@@ -343,7 +344,7 @@ def validate_file(
 
     def take(result: ChunkResult) -> None:
         out.problems.extend(result.problems)
-        out.rules.add_records(result.record_ids)
+        out.rules.add_records(result.record_rows)
         out.rules.add_targets(result.targets)
         if result.path is not None:
             spool.add_chunk_file(result.path, result.leaves)

@@ -93,6 +93,15 @@ def _precheck(rules: SubmissionRules, source_sha256: str | None) -> Callable[[Co
                     f"this file (sha256 {source_sha256[:16]}…) was already imported in the "
                     f"submission at seq {dup[0]}; use --allow-duplicate to import it again"
                 )
+            same = rules.same_records_in_ledger(conn)
+            if same is not None:
+                raise DuplicateFileError(
+                    f"every record in this file is already in the ledger (line {same[0]} is "
+                    f"the record at seq {same[1]}): the duplicate check compares the records' "
+                    "product, stage, activity, amount, unit, factor, co2e, units and period, "
+                    "not the file's bytes or record ids; use --allow-duplicate to import it "
+                    "again"
+                )
         problems = rules.problems(conn)
         if problems:
             raise InputError(f"{len(problems)} bad row(s); nothing was written", problems)
@@ -184,7 +193,7 @@ def append_record(
     spool = Spool()
     spool.add(1, "record", canonical_bytes(payload), record_values(payload))
     with contextlib.closing(SubmissionRules(supplier_id)) as rules:
-        rules.add_records([(1, payload["record_id"])])
+        rules.add_records([(1, record_values(payload))])
         if "supersedes" in payload:
             rules.add_targets([(1, "supersedes", payload["supersedes"])])
         result = write_submission(

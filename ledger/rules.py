@@ -16,12 +16,15 @@ memory does not grow with the file.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, text
+
+from ledger.state import RECORD_INDEX_FIELDS
 
 MAX_REPORTED = 1000
 _BATCH = 500
@@ -36,13 +39,22 @@ class SubmissionRules:
         self._ids = sqlite3.connect(path)
         self._ids.execute("PRAGMA journal_mode=OFF")
         self._ids.execute("PRAGMA synchronous=OFF")
-        self._ids.execute("CREATE TABLE rows (line INTEGER PRIMARY KEY, record_id TEXT)")
+        self._ids.execute(
+            "CREATE TABLE rows (line INTEGER PRIMARY KEY, record_id TEXT, product_id TEXT, "
+            "period_start TEXT, content TEXT)"
+        )
         self._indexed = False
         self.targets: list[tuple[int, str, str]] = []  # (line, field, record_id)
 
-    def add_records(self, rows: Iterable[tuple[int, str]]) -> None:
-        """Record ids of good rows as ``(line, record_id)``, in file order."""
-        self._ids.executemany("INSERT INTO rows (line, record_id) VALUES (?, ?)", rows)
+    def add_records(self, rows: Iterable[tuple[int, tuple[Any, ...]]]) -> None:
+        """Good rows as ``(line, record_values(payload))``, in file order."""
+        self._ids.executemany(
+            "INSERT INTO rows VALUES (?, ?, ?, ?, ?)",
+            (
+                (line, values[0], values[_PRODUCT], values[_START], content_key(values[1:]))
+                for line, values in rows
+            ),
+        )
 
     def add_targets(self, targets: Iterable[tuple[int, str, str]]) -> None:
         """``(line, field, record_id)`` of rows that supersede or retract a record."""
@@ -90,6 +102,53 @@ class SubmissionRules:
                 )
         return out
 
+    def same_records_in_ledger(self, conn: Connection) -> tuple[int, int] | None:
+        """``(line, seq)`` of an example when every row of this submission is, record_id
+        aside, an effective record of this supplier already in the ledger: the file was
+        imported before, whatever its bytes (a re-export, other line endings, new ids).
+
+        One query settles the usual case (the first row is new); only a likely duplicate
+        costs a query per (product, period_start) group of the file.
+        """
+        self._index()
+        first = self._ids.execute(
+            "SELECT line, product_id, period_start, content FROM rows ORDER BY line LIMIT 1"
+        ).fetchone()
+        if first is None:
+            return None
+        line, product, start, content = first
+        stored = self._stored_contents(conn, product, start)
+        if content not in stored:
+            return None
+        groups = self._ids.execute(
+            "SELECT product_id, period_start, content, count(*) FROM rows "
+            "GROUP BY product_id, period_start, content ORDER BY product_id, period_start"
+        )
+        cache: tuple[tuple[str, str], dict[str, list[int]]] | None = None
+        for group_product, group_start, group_content, count in groups:
+            if cache is None or cache[0] != (group_product, group_start):
+                cache = (
+                    (group_product, group_start),
+                    self._stored_contents(conn, group_product, group_start),
+                )
+            if len(cache[1].get(group_content, [])) < count:
+                return None
+        return int(line), stored[content][0]
+
+    def _stored_contents(self, conn: Connection, product: str, start: str) -> dict[str, list[int]]:
+        rows = conn.execute(
+            text(
+                f"SELECT seq, {', '.join(RECORD_INDEX_FIELDS[1:])} FROM records "
+                "WHERE product_id = :p AND period_start = :s AND supplier_id = :sup "
+                "AND status = 'effective' ORDER BY seq"
+            ),
+            {"p": product, "s": start, "sup": self.supplier_id},
+        )
+        out: dict[str, list[int]] = {}
+        for seq, *values in rows:
+            out.setdefault(content_key(tuple(values)), []).append(int(seq))
+        return out
+
     def _defined_before(self, rid: str, line: int) -> int | None:
         row = self._ids.execute(
             "SELECT min(line) FROM rows WHERE record_id = ? AND line < ?", (rid, line)
@@ -122,6 +181,15 @@ class SubmissionRules:
                     continue
             consumed[rid] = line
         return problems
+
+
+def content_key(values: tuple[Any, ...]) -> str:
+    """A digest of a record's index values without its record_id (RECORD_INDEX_FIELDS[1:])."""
+    return hashlib.sha256(repr(tuple(values)).encode("utf-8")).hexdigest()
+
+
+_PRODUCT = RECORD_INDEX_FIELDS.index("product_id")
+_START = RECORD_INDEX_FIELDS.index("period_start")
 
 
 def _stored_records(conn: Connection, ids: list[str]) -> dict[str, tuple[str, str]]:

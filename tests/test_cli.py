@@ -750,13 +750,17 @@ def test_import_dry_run_duplicate_and_allow_duplicate(any_ledger: Ledger, tmp_pa
         )
         + "\n"
     )
-    stderr = refused(run(ledger.url, "import", str(twice), "--supplier", "sup-bev", "--key", bev))
+    # (both rows' contents are in the ledger already: past that check, the ids clash)
+    again = ("import", str(twice), "--supplier", "sup-bev", "--key", bev, "--allow-duplicate")
+    stderr = refused(run(ledger.url, *again))
     assert stderr.splitlines() == [
         "Error: 1 bad row(s); nothing was written",
         "  line 3: record_id: 'new-1' repeats line 2",
     ]
-    dry = run(ledger.url, "import", str(twice), "--supplier", "sup-bev", "--key", bev, "--dry-run")
-    assert refused(dry) == stderr
+    assert refused(run(ledger.url, *again, "--dry-run")) == stderr
+    assert refused(run(ledger.url, *again[:-1])).startswith(
+        "Error: every record in this file is already in the ledger (line 2 is the record at "
+    )
     assert entry_count(ledger.url) == count + 85
 
 

@@ -19,6 +19,7 @@ from ledger.errors import InputError
 from ledger.store import db
 from ledger_cli.main import cli
 
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 WATER = "6923451000013"
 HEADER = (
     "record_id,product_id,stage,activity,amount,unit,factor_id,units_covered,"
@@ -154,3 +155,44 @@ def test_duplicate_record_ids_in_the_file_and_the_ledger_are_found_by_the_dry_ru
         "  line 3: record_id: 'r-2' already exists in the ledger\n"
         "  line 4: record_id: 'n-1' repeats line 2\n"
     )
+
+
+def test_a_reexported_file_is_a_duplicate_whatever_its_bytes(
+    world: dict[str, Any], tmp_path: Path
+) -> None:
+    """Issue 13.6: a file differing by a newline was imported twice. The check compares the
+    records (all but their ids), and says so."""
+    engine, key = world["engine"], world["keys"]["sup-bev"]
+    source = SAMPLES / "records" / "sup-bev-2024.csv"
+    first = records.import_records(engine, source, "sup-bev", key)
+    assert first.result is not None
+    crlf = tmp_path / "reexport.csv"
+    crlf.write_bytes(source.read_bytes().replace(b"\n", b"\r\n"))
+    lines = source.read_text(encoding="utf-8").splitlines()
+    fresh_ids = tmp_path / "no-ids.csv"  # record_id column emptied: new UUIDs would be drawn
+    fresh_ids.write_text(
+        "\n".join([lines[0], *("," + line.split(",", 1)[1] for line in lines[1:])]) + "\n",
+        encoding="utf-8",
+    )
+    message = (
+        f"every record in this file is already in the ledger (line 2 is the record at seq "
+        f"{first.result.first_seq}): the duplicate check compares the records' product, stage, "
+        "activity, amount, unit, factor, co2e, units and period, not the file's bytes or "
+        "record ids; use --allow-duplicate to import it again"
+    )
+    before = entries(world)
+    for path in (crlf, fresh_ids):
+        for dry_run in (True, False):
+            with pytest.raises(records.DuplicateFileError) as caught:
+                records.import_records(engine, path, "sup-bev", key, dry_run=dry_run)
+            assert str(caught.value) == message
+    assert entries(world) == before
+    again = records.import_records(engine, fresh_ids, "sup-bev", key, allow_duplicate=True)
+    assert again.rows == 84
+
+
+def test_one_new_row_makes_a_file_new(world: dict[str, Any], tmp_path: Path) -> None:
+    engine, key = world["engine"], world["keys"]["sup-bev"]
+    records.import_records(engine, write_csv(tmp_path / "a.csv", row("a-1")), "sup-bev", key)
+    both = write_csv(tmp_path / "b.csv", row("b-1"), row("b-2", amount="99"))
+    assert records.import_records(engine, both, "sup-bev", key).rows == 2
