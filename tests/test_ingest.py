@@ -87,7 +87,8 @@ class _Recorder:
 
     def build(self, row: dict[str, object]) -> dict[str, object]:
         self.rows.append(dict(row))
-        return {"record_id": str(len(self.rows)), **{k: str(v) for k, v in row.items()}}
+        payload = {"record_id": str(len(self.rows)), "activity": "a"}  # index values need these
+        return {**payload, **{k: str(v) for k, v in row.items()}}
 
 
 def chunked_rows(data: bytes, size: int) -> list[dict[str, object]]:

@@ -17,16 +17,18 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine, text
 
-from ledger import audit, keys, note, query, records, registry, submit
+from ledger import audit, keys, note, query, records, registry, submit, transparency
 from ledger.canonical import canonical_bytes
 from ledger.errors import VerificationError
 from ledger.keyring import Keyring
 from ledger.labels.evidence import verify_label
-from ledger.labels.export import compute
+from ledger.labels.export import compute, statement_seqs
+from ledger.outputs import read_rows as read_output_rows
 from ledger.store import db
 from ledger.store.appender import Appender
 from ledger_cli.main import cli
 
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 WATER = "6923451000013"
 WINDOW = query.parse_window("2025-01-01", "2026-01-01")
 ROW = {
@@ -62,12 +64,22 @@ def sign_checkpoint_unaudited(engine: Engine, operator: Ed25519PrivateKey) -> No
 
 
 def forged_label(world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """Checkpoint the ledger and export the water label with the key check switched off."""
+    """Log the water statement, checkpoint it without auditing, and export the label with the
+    key check switched off (a forger's exporter)."""
     sign_checkpoint_unaudited(world["engine"], world["operator"])
     with monkeypatch.context() as m:
+        m.setattr(
+            transparency,
+            "sign_checkpoint",
+            lambda engine, operator: sign_checkpoint_unaudited(engine, operator),
+        )
         m.setattr(Keyring, "check_submission", lambda self, seq, payload: payload["supplier_id"])
-        doc = compute(world["engine"], WATER, WINDOW).document
-    return json.loads(json.dumps(doc))
+        seqs, _skipped = statement_seqs(
+            world["engine"], [WATER], WINDOW, world["operator"], "checkpoint"
+        )
+        doc = compute(world["engine"], WATER, WINDOW, seqs[WATER]).document
+    world["statement_seq"] = seqs[WATER]
+    return dict(json.loads(json.dumps(doc)))
 
 
 def foreign_signature(world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> str:
@@ -132,6 +144,12 @@ def submission_seq(engine: Engine) -> int:
 def test_label_verify_checks_supplier_signatures_and_key_validity(
     world: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, forge: Any
 ) -> None:
+    records.declare_outputs(
+        world["engine"],
+        "sup-bev",
+        world["keys"]["sup-bev"],
+        read_output_rows(SAMPLES / "outputs" / "sup-bev-2025.csv"),
+    )
     reason = forge(world, monkeypatch)
     seq = submission_seq(world["engine"])
     doc = forged_label(world, monkeypatch)
@@ -142,7 +160,7 @@ def test_label_verify_checks_supplier_signatures_and_key_validity(
     assert (caught.value.seq, str(caught.value)) == (seq, reason)
     # the honest exporter refuses to build it at all (it checks what it built)
     with pytest.raises(VerificationError, match=reason.replace("(", r"\(")):
-        compute(world["engine"], WATER, WINDOW)
+        compute(world["engine"], WATER, WINDOW, world["statement_seq"])
     # the full audit fails at the same seq for the same reason: one rule, one home
     with pytest.raises(VerificationError) as full:
         audit.verify_database(world["engine"])

@@ -23,7 +23,8 @@ from hypothesis import strategies as st
 
 from ledger import audit, query, records, transparency
 from ledger.canonical import canonical_bytes
-from ledger.labels.export import compute
+from ledger.labels.export import compute, statement_seqs
+from ledger.outputs import read_rows as read_output_rows
 from ledger_cli.main import cli
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
@@ -47,12 +48,21 @@ def audited(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
         template.mkdir(exist_ok=True)
         world = request.getfixturevalue("make_world")(f"sqlite:///{template / 'ledger.db'}")
         engine = world["engine"]
+        records.declare_outputs(
+            engine,
+            "sup-bev",
+            world["keys"]["sup-bev"],
+            read_output_rows(SAMPLES / "outputs" / "sup-bev-2025.csv"),
+        )
         records.import_records(
             engine, SAMPLES / "records" / "sup-bev-2025.csv", "sup-bev", world["keys"]["sup-bev"]
         )
+        transparency.sign_checkpoint(engine, world["operator"])
+        window = query.parse_window("2025-01-01", "2026-01-01")
+        seqs, _skipped = statement_seqs(engine, [WATER], window, world["operator"], "checkpoint")
+        label = compute(engine, WATER, window, seqs[WATER])
         cp = transparency.sign_checkpoint(engine, world["operator"])
         (template / "seen.cp").write_text(cp.note, encoding="utf-8")
-        label = compute(engine, WATER, query.parse_window("2025-01-01", "2026-01-01"))
         (template / "label.json").write_text(json.dumps(label.document), encoding="utf-8")
         audit.export_bundle(engine, template / "bundle.jsonl")
         engine.dispose()
