@@ -16,7 +16,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, Engine, text
 
-from ledger.accounting import RowProblems, build_record, check_token
+from ledger.accounting import RowProblems, build_record
 from ledger.canonical import canonical_bytes
 from ledger.decimals import fmt, parse_decimal
 from ledger.errors import ConflictError, InputError, LedgerError
@@ -29,8 +29,8 @@ from ledger.state import record_values
 from ledger.store import db
 from ledger.store.outputs import load_output_book
 from ledger.submit import SubmissionResult, check_signer, write_submission
+from ledger.vocab import DECLARED_UNITS, check_token
 
-DECLARED_UNITS = ("piece", "kilogram", "liter", "cubic_meter", "kilowatt_hour", "megajoule")
 MAX_REPORTED = 1000
 
 

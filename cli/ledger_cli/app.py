@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy import Engine
 
 from ledger import __version__
 from ledger.errors import InputError, LedgerError, VerificationError
+from ledger.store import Engine
 from ledger.store.db import DEFAULT_URL, make_engine
 
 
