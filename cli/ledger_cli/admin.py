@@ -8,7 +8,7 @@ import click
 
 from ledger import keys, registry, transparency
 from ledger.store import db, queries
-from ledger_cli.app import Ctx, cli, emit, existing_file, pass_ctx, table
+from ledger_cli.app import Ctx, cli, emit, existing_file, output_path, pass_ctx, table
 
 KEY = click.Path(path_type=Path, dir_okay=False)
 
@@ -249,6 +249,8 @@ def checkpoint(obj: Ctx, operator_key: Path, out: Path | None) -> None:
     \b
     Example:  carbon-ledger checkpoint --operator-key operator.key --out seen.cp
     """
+    if out is not None:
+        output_path(out)  # before signing: a stored checkpoint is not taken back
     cp = transparency.sign_checkpoint(obj.engine, keys.load_private(operator_key))
     if out is not None:
         out.write_text(cp.note, encoding="utf-8")
