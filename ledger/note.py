@@ -28,7 +28,6 @@ COSIGNATURE_HEADER = "cosignature/v1\n"
 TIMESTAMP_SIZE = 8
 MAX_TIMESTAMP = 2**63 - 1
 KEY_HASH_SIZE = 4
-ED25519_SIGNATURE_SIZE = 64
 ROOT_HASH_SIZE = 32
 MAX_SIGNATURES = 100  # the spec requires accepting 16; Go's sumdb/note stops at 100
 SIG_PREFIX = "\u2014 "  # em dash, space

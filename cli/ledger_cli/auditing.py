@@ -17,8 +17,10 @@ from ledger_cli.app import (
     cli,
     emit,
     existing_file,
+    output_path,
     pass_ctx,
     progress_bar,
+    read_text,
     show_progress,
     table,
     witness_options,
@@ -73,7 +75,7 @@ def verify(
                carbon-ledger verify --jobs 2 --operator-pub operator.key.pub
                carbon-ledger verify --bundle ledger-export.jsonl --checkpoint seen.cp
     """
-    seen_note = existing_file(seen).read_text(encoding="utf-8") if seen else None
+    seen_note = read_text(seen) if seen else None
     trusted = keys.load_verifier(operator_pub).public_key if operator_pub is not None else None
     witnesses, quorum = witness_quorum(witness_pub, min_witnesses)
     if witnesses and seen_note is None:
@@ -242,6 +244,7 @@ def export(obj: Ctx, out: Path) -> None:
     \b
     Example:  carbon-ledger export --out ledger-export.jsonl
     """
+    output_path(out)
     with progress_bar(audit.ledger_size(obj.engine), "exporting") as update:
         header = audit.export_bundle(obj.engine, out, progress=update)
     emit(

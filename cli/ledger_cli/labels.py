@@ -14,8 +14,8 @@ from ledger_cli.app import (
     Ctx,
     cli,
     emit,
-    existing_file,
     pass_ctx,
+    read_text,
     witness_options,
     witness_quorum,
 )
@@ -153,7 +153,7 @@ def label_verify_cmd(
     from ledger.labels.witnessed import verify_witnessed_label
 
     try:
-        doc = json.loads(existing_file(file).read_text(encoding="utf-8"))
+        doc = json.loads(read_text(file))
     except ValueError as exc:
         raise InputError(f"{file} is not JSON: {exc}") from exc
     witnesses, quorum = witness_quorum(witness_pub, min_witnesses)
