@@ -22,7 +22,7 @@ from ledger import merkle, note
 from ledger.entry import utc_now
 from ledger.errors import ConflictError, InputError, NotFoundError, ProofError, VerificationError
 from ledger.registry import ledger_info, require_operator
-from ledger.store import db
+from ledger.store import db, queries
 from ledger.store.appender import fetch_nodes
 
 if TYPE_CHECKING:
@@ -272,27 +272,14 @@ def sign_checkpoint(
                 f"but the entries give {root.hex()[:16]}…; refusing to sign "
                 "(run `carbon-ledger verify`)"
             )
-        same = conn.execute(
-            text(
-                "SELECT id, tree_size, root_hash, note, signed_at FROM checkpoints "
-                "WHERE tree_size = :s AND root_hash = :r ORDER BY id DESC LIMIT 1"
-            ),
-            {"s": size, "r": root.hex()},
-        ).first()
+        same = queries.checkpoint_row(conn, size, root.hex())
         if same is not None and _is_signed(StoredCheckpoint(*same), info.origin, operator):
             stored = StoredCheckpoint(*same)  # already signed: reuse it (and its cosignatures)
         else:
             signed = note.sign_checkpoint(checkpoint, info.origin, operator)
             signed_at = utc_now()
-            result = conn.execute(
-                text(
-                    "INSERT INTO checkpoints (tree_size, root_hash, note, signed_at) "
-                    "VALUES (:s, :r, :n, :t) RETURNING id"
-                ),
-                {"s": size, "r": root.hex(), "n": signed, "t": signed_at},
-            ).first()
-            assert result is not None
-            stored = StoredCheckpoint(int(result[0]), size, root.hex(), signed, signed_at)
+            new_id = queries.insert_checkpoint(conn, size, root.hex(), signed, signed_at)
+            stored = StoredCheckpoint(new_id, size, root.hex(), signed, signed_at)
         if state_path is not None:  # before commit: a signature is never out without a record
             _write_signing_state(state_path, checkpoint, stored.note)
         return stored

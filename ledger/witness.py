@@ -28,13 +28,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Engine, text
 
 from ledger import merkle, note
 from ledger.entry import utc_now
 from ledger.errors import ConflictError, InputError, NotFoundError, ProofError
 from ledger.registry import ledger_info
-from ledger.store import db
+from ledger.store import Engine, db, queries
 from ledger.transparency import (
     StoredCheckpoint,
     check_consistency,
@@ -82,17 +81,18 @@ def verify_witnessed(
             f"--min-witnesses {min_witnesses} is more than the {len(witnesses)} witness "
             "key(s) given"
         )
+    for key in witnesses:
+        if key.sig_type == note.SIG_TYPE_ED25519 and key.name is not None:
+            raise ProofError(
+                f"witness key {key.describe(key.name)} is a note signing key (type 0x01), "
+                "not a cosignature key (type 0x04)"
+            )
     checkpoint = note.open_checkpoint_by(signed, operator)
     operator_name = operator.name or checkpoint.origin
     text, lines = note.signature_lines(signed)
     found: dict[int, Cosignature] = {}
     for name, kid, signature in lines:
         for index, key in enumerate(witnesses):
-            if key.sig_type == note.SIG_TYPE_ED25519:
-                raise ProofError(
-                    f"witness key {key.describe(key.name or name)} is a note signing key "
-                    "(type 0x01), not a cosignature key (type 0x04)"
-                )
             if not key.matches(name, kid, note.SIG_TYPE_COSIGNATURE):
                 continue
             timestamp = note.open_cosignature(text, name, key.public_key, signature)
@@ -275,13 +275,7 @@ def attach(engine: Engine, cosigned: Sequence[str]) -> StoredCheckpoint:
         info = ledger_info(conn)
         operator = note.VerifierKey(info.origin, info.operator_public_key, note.SIG_TYPE_ED25519)
         first = note.open_checkpoint_by(cosigned[0], operator)
-        row = conn.execute(
-            text(
-                "SELECT id, tree_size, root_hash, note, signed_at FROM checkpoints "
-                "WHERE tree_size = :s AND root_hash = :r ORDER BY id DESC LIMIT 1"
-            ),
-            {"s": first.size, "r": first.root_hash.hex()},
-        ).first()
+        row = queries.checkpoint_row(conn, first.size, first.root_hash.hex())
         if row is None:
             raise NotFoundError(
                 f"the ledger has no checkpoint at size {first.size} with that root to attach "
@@ -299,11 +293,7 @@ def attach(engine: Engine, cosigned: Sequence[str]) -> StoredCheckpoint:
         if merged == row[3]:
             return StoredCheckpoint(*row)
         signed_at = utc_now()
-        new_id = conn.execute(
-            text(
-                "INSERT INTO checkpoints (tree_size, root_hash, note, signed_at) "
-                "VALUES (:s, :r, :n, :t) RETURNING id"
-            ),
-            {"s": first.size, "r": first.root_hash.hex(), "n": merged, "t": signed_at},
-        ).scalar_one()
+        new_id = queries.insert_checkpoint(
+            conn, first.size, first.root_hash.hex(), merged, signed_at
+        )
         return StoredCheckpoint(int(new_id), first.size, first.root_hash.hex(), merged, signed_at)

@@ -84,6 +84,34 @@ def checkpoint_signed_at(conn: Connection, tree_size: int) -> str:
     )
 
 
+def checkpoint_row(conn: Connection, tree_size: int, root_hex: str) -> tuple[Any, ...] | None:
+    """(id, tree_size, root_hash, note, signed_at) of the newest checkpoint row with exactly
+    this size and root (a cosigned copy is a newer row), or None."""
+    row = conn.execute(
+        text(
+            "SELECT id, tree_size, root_hash, note, signed_at FROM checkpoints "
+            "WHERE tree_size = :s AND root_hash = :r ORDER BY id DESC LIMIT 1"
+        ),
+        {"s": tree_size, "r": root_hex},
+    ).first()
+    return tuple(row) if row is not None else None
+
+
+def insert_checkpoint(
+    conn: Connection, tree_size: int, root_hex: str, note: str, signed_at: str
+) -> int:
+    """Store a signed checkpoint note (the table is append-only); return its id."""
+    return int(
+        conn.execute(
+            text(
+                "INSERT INTO checkpoints (tree_size, root_hash, note, signed_at) "
+                "VALUES (:s, :r, :n, :t) RETURNING id"
+            ),
+            {"s": tree_size, "r": root_hex, "n": note, "t": signed_at},
+        ).scalar_one()
+    )
+
+
 def entry_bytes(conn: Connection, seq: int) -> bytes:
     """The stored bytes of entry ``seq`` (which must exist)."""
     data = conn.execute(
