@@ -9,7 +9,7 @@ import click
 
 from ledger import keys
 from ledger.errors import InputError
-from ledger.labels.formats import DEFAULT_EXTENSION_BASE, FORMATS
+from ledger.labels.formats import FORMATS
 from ledger_cli.app import Ctx, cli, emit, existing_file, pass_ctx
 
 
@@ -36,13 +36,15 @@ def label() -> None:
     "--out", type=click.Path(path_type=Path), help="Output file (a directory with --all)."
 )
 @click.option(
-    "--qr-url", help="QR URL template with {product_id}; default a compact verification string."
+    "--qr-url",
+    help="QR URL template with {product_id} {from} {to} {label_id}; default the /verify page "
+    "at https://<log origin> when the origin names a host, else a compact string.",
 )
 @click.option(
     "--pact-extension-base",
-    default=DEFAULT_EXTENSION_BASE,
-    show_default=True,
-    help="Public base URL of the PACT extension schema.",
+    default=None,
+    help="Public base URL of the PACT extension schema "
+    "[default: https://<log origin>/schemas/pact-extensions].",
 )
 @pass_ctx
 def label_export_cmd(
@@ -54,7 +56,7 @@ def label_export_cmd(
     fmt_name: str,
     out: Path | None,
     qr_url: str | None,
-    pact_extension_base: str,
+    pact_extension_base: str | None,
 ) -> None:
     """Export the carbon label of PRODUCT_ID (or --all products) as of the latest checkpoint.
 

@@ -11,11 +11,11 @@ import csv
 import io
 import json
 import re
-import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Engine, text
 
@@ -23,15 +23,18 @@ from ledger.errors import InputError, LedgerError
 from ledger.footprint import ProductFootprint
 from ledger.labels import pact, render
 from ledger.labels.evidence import build_label
-from ledger.labels.formats import DEFAULT_EXTENSION_BASE, FORMATS, SUFFIX
+from ledger.labels.formats import FORMATS, SUFFIX
 from ledger.query import parse_window
 from ledger.store import db
 
 
 @dataclass(frozen=True)
 class LabelOptions:
+    """``None`` means: derived from the log origin when it names a host (``https://ORIGIN``),
+    which is where ``carbon-ledger serve --base-url`` publishes the same paths."""
+
     qr_url: str | None = None
-    pact_extension_base: str | None = DEFAULT_EXTENSION_BASE
+    pact_extension_base: str | None = None
 
 
 @dataclass(frozen=True)
@@ -56,12 +59,12 @@ def compute(engine: Engine, product_id: str, window: tuple[date, date]) -> Label
     return Label(fp, doc, doc["evidence"]["origin"], signed_at)
 
 
-def _issuer_domain(origin: str) -> str:
+def issuer_domain(origin: str) -> str:
     host = origin.split("/", 1)[0].lower()
     return host if re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", host) else "carbon-ledger.invalid"
 
 
-def _product_urn(product_id: str, domain: str) -> str:
+def product_urn(product_id: str, domain: str) -> str:
     try:
         return pact.gtin_urn(product_id)
     except InputError:
@@ -70,27 +73,36 @@ def _product_urn(product_id: str, domain: str) -> str:
         return pact.pact_urn(domain, "product-id", product_id)
 
 
-def render_label(label: Label, fmt_name: str, options: LabelOptions) -> str:
+def default_qr_template(public_base: str) -> str:
+    """The verification page URL with the label JSON URL in ``label=`` (SPEC §7, §10)."""
+    inner = quote(f"{public_base}/labels/", safe="")
+    return (
+        f"{public_base}/verify?label={inner}{{product_id}}{quote('.json?from=', safe='')}"
+        f"{{from}}{quote('&to=', safe='')}{{to}}"
+    )
+
+
+def render_label(
+    label: Label, fmt_name: str, options: LabelOptions, engine: Engine | None = None
+) -> str:
+    """Render one format; ``pact`` issues (or reuses) the PCF version, so it needs ``engine``."""
+    from ledger.labels import publish
+
     fp = label.footprint
+    public_base = publish.default_public_base(label.origin)
     if fmt_name == "json":
         return json.dumps(label.document, indent=2, ensure_ascii=False) + "\n"
     if fmt_name == "pact":
-        domain = _issuer_domain(label.origin)
-        created = datetime.strptime(label.signed_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
-            tzinfo=timezone.utc
-        )
-        doc = pact.to_pact(
-            fp,
-            footprint_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"carbon-ledger:{label.digest}")),
-            created=created,
-            company_name=fp.owner_supplier_name,
-            company_ids=[pact.pact_urn(domain, "supplier-id", fp.owner_supplier_id)],
-            product_ids=[_product_urn(fp.product_id, domain)],
-            evidence_digest=label.digest,
-            extensions_base_url=options.pact_extension_base,
-        )
-        return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
-    qr = render.qr_payload_for(fp, qr_url_template=options.qr_url, evidence_digest=label.digest)
+        if engine is None:
+            raise InputError("a PACT export issues a PCF version and needs the ledger database")
+        base = options.pact_extension_base
+        if base is None and public_base is not None:
+            base = public_base + publish.EXTENSIONS_PATH
+        return publish.issue(engine, label, base).document
+    template = options.qr_url
+    if template is None and public_base is not None:
+        template = default_qr_template(public_base)
+    qr = render.qr_payload_for(fp, qr_url_template=template, evidence_digest=label.digest)
     if fmt_name == "svg":
         return render.to_svg(fp, qr_payload=qr)
     if fmt_name == "html":
@@ -115,7 +127,7 @@ def export_one(
     if fmt_name not in FORMATS:
         raise InputError(f"unknown label format {fmt_name!r}; use one of {', '.join(FORMATS)}")
     label = compute(engine, product_id, parse_window(start, end))
-    return render_label(label, fmt_name, options)
+    return render_label(label, fmt_name, options, engine)
 
 
 def product_ids(engine: Engine) -> list[str]:
@@ -160,7 +172,7 @@ def export_all(
         for fmt_name in formats:
             if fmt_name != "csv":
                 path = out_dir / f"{safe_name(pid)}{SUFFIX[fmt_name]}"
-                path.write_text(render_label(label, fmt_name, options), encoding="utf-8")
+                path.write_text(render_label(label, fmt_name, options, engine), encoding="utf-8")
                 written.append(path)
     if "csv" in formats:
         path = out_dir / f"labels-{window[0]}-{window[1]}.csv"

@@ -10,4 +10,3 @@ SUFFIX = {
     "html": ".html",
     "csv": ".csv",
 }
-DEFAULT_EXTENSION_BASE = "https://carbon-ledger.example/schemas/pact-extensions"

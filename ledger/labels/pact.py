@@ -290,6 +290,7 @@ def to_pact(
     cross_sectoral_standards: Sequence[str] = DEFAULT_STANDARDS,
     geography_country: str | None = None,
     fossil_carbon_content: Decimal | None = None,
+    product_classifications: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Render ``fp`` as a PACT v3.0 ``ProductFootprint`` (a JSON-ready dict, numbers as strings).
 
@@ -310,7 +311,9 @@ def to_pact(
     - a missing stage is reported as missing, not as exempted: ``exemptedEmissionsPercent``
       is ``"0"`` and ``exemptedEmissionsDescription`` names the stages;
     - geography is left undefined (v3 "Global" granularity) unless ``geography_country``
-      is given;
+      is given (the exporter passes the owning supplier's registered country);
+    - ``productClassifications`` is written only when ``product_classifications`` is given
+      (the exporter passes the product's UN CPC category when it is registered);
     - without ``extensions_base_url`` no extension is emitted, because a DataModelExtension's
       ``dataSchema`` MUST be a publicly accessible URL and we will not invent one; the
       evidence digest still appears in ``comment``.
@@ -350,6 +353,11 @@ def to_pact(
             "productDescription": description,
             "productIds": _urns(product_ids, "product_ids"),
             "productNameCompany": fp.product_name,
+            **(
+                {"productClassifications": _urns(product_classifications, "classifications")}
+                if product_classifications
+                else {}
+            ),
             "comment": _comment(fp, digest, fossil_carbon_content is not None),
             "pcf": _carbon_footprint(
                 fp,
