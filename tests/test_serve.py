@@ -33,6 +33,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ledger import demo, keys, note, records, transparency
+from ledger.errors import InputError
 from ledger.labels import export as label_export
 from ledger.labels.evidence import verify_label
 from ledger.serve import clients as client_registry
@@ -184,7 +185,7 @@ def test_serve_refuses_non_loopback_without_allow_remote(tmp_path: Path) -> None
     client_registry.add_client(clients, "p1")
     result = CliRunner().invoke(
         cli,
-        ["serve", "--host", "0.0.0.0", "--clients", str(clients)],  # noqa: S104
+        ["serve", "--host", "0.0.0.0", "--clients", str(clients)],
     )
     assert result.exit_code == 1
     assert "Error: refusing to bind 0.0.0.0, which is not a loopback address" in result.output
@@ -489,7 +490,7 @@ def test_tile_paths() -> None:
     assert tiles.parse_tile_path("1/x001/x234/067.p/7") == tiles.TileRef(1, 1234067, 7)
     assert tiles.parse_tile_path("entries/000") == tiles.TileRef(None, 0, 256)
     for bad in ("0/5", "0/x000/005", "01/000", "0/000.p/0", "0/000.p/256", "64/000"):
-        with pytest.raises(Exception, match="bad|leading zero"):
+        with pytest.raises(InputError, match=r"bad|leading zero"):
             tiles.parse_tile_path(bad)
 
 

@@ -82,7 +82,7 @@ def parse_tile_path(path: str) -> TileRef:
 
 def _covered(ref: TileRef, size: int) -> bool:
     level = 0 if ref.level is None else ref.level
-    span = TILE_WIDTH**level
+    span: int = TILE_WIDTH**level
     return (ref.index * TILE_WIDTH + ref.width) * span <= size
 
 
