@@ -84,7 +84,9 @@ function fmt(q) {
   text = text.replace(/0+$/, "").replace(/\.$/, "");
   return (neg ? "-" : "") + text;
 }
-const fixed3 = (q) => { const s = fmt(round(q, 3)); const [w, f = ""] = s.split("."); return `${w}.${f.padEnd(3, "0")}`; };
+// Python's f"{Decimal:.Nf}" (half-even), for people
+const fixed = (q, places) => { const s = fmt(round(q, places)); const [w, f = ""] = s.split("."); return `${w}.${f.padEnd(places, "0")}`; };
+const fixed3 = (q) => fixed(q, 3);
 
 // ---- 3. RFC 6962 trees and C2SP signed notes ----------------------------------------------
 const leafHash = (data) => sha256(concat(Uint8Array.of(0), data));
@@ -265,12 +267,25 @@ async function verifyLabel(doc, trustedKey) {
   done.push(`every record was signed by its supplier (${[...signers].sort().join(", ")}) and sits in the submission it signed`);
 
   const figures = recompute(label, names);
-  for (const field of Object.keys(figures)) {
-    if (jcs(label.claims[field]) !== jcs(figures[field]))
-      throw new VerifyError(`the label's ${field} does not match what its evidence gives (label ${jcs(label.claims[field])}, recomputed ${jcs(figures[field])})`);
-  }
+  const diff = firstDifference(label.claims, figures, "");
+  if (diff) throw new VerifyError(`the label says ${diff[0]} is ${diff[1]}, but its evidence gives ${diff[2]}`);
   done.push(`the footprint, stage figures and record set were recomputed from the ${figures.record_count} records and match the label`);
   return { done, label, cp, keyId: hex((await sha256(ledgerKey)).slice(0, 8)), names };
+}
+
+// the first path where the label's claims and the recomputed figures differ
+function firstDifference(claimed, computed, path) {
+  if (computed !== null && typeof computed === "object") {
+    const keys = Array.isArray(computed) && Array.isArray(claimed) && claimed.length !== computed.length
+      ? [] : Object.keys(computed);
+    for (const k of keys) {
+      const d = firstDifference(claimed == null ? undefined : claimed[k], computed[k], path ? `${path}.${k}` : k);
+      if (d) return d;
+    }
+    if (jcs(claimed === undefined ? null : claimed) === jcs(computed)) return null;
+    return [path, jcs(claimed === undefined ? null : claimed), jcs(computed)];
+  }
+  return jcs(claimed === undefined ? null : claimed) === jcs(computed) ? null : [path, jcs(claimed === undefined ? null : claimed), jcs(computed)];
 }
 
 // The carbon-label/v1 figures (ledger.query.product_figures, v1 reference flow): per stage
@@ -351,7 +366,10 @@ let trusted = { key: null, from: "none" };
 function parseKey(text) {
   const t = text.trim();
   const parts = t.split("+");
-  if (parts.length === 3) { const raw = b64(parts[2]); if (raw.length === 33 && raw[0] === 1) return raw.slice(1); }
+  if (parts.length === 3 && /^[0-9a-f]{8}$/.test(parts[1])) { // name+hash+base64(0x01 || key)
+    const raw = b64(parts[2]);
+    if (raw.length === 33 && raw[0] === 1) return raw.slice(1);
+  }
   const raw = b64(t);
   if (raw.length !== 32) throw new VerifyError("an Ed25519 public key is 32 bytes of base64, or a note verifier key name+hash+base64");
   return raw;
@@ -360,7 +378,9 @@ function parseKey(text) {
 function showKeySource() {
   $("key-source").textContent = trusted.from === "config"
     ? "Trusted operator key: from this server's configuration (/verify/config.json). To trust no server, paste the key you got from the operator."
-    : trusted.from === "user" ? "Trusted operator key: entered by you." : "No trusted operator key yet: paste the operator's public key.";
+    : trusted.from === "user" ? "Trusted operator key: entered by you."
+    : trusted.from === "link" ? "Trusted operator key: from the link you opened (?key=). Trust it only if the operator gave you that link; a forger can put any key in a link."
+    : "No trusted operator key yet: paste the operator's public key.";
 }
 
 async function run(doc, sourceText) {
@@ -376,25 +396,25 @@ async function run(doc, sourceText) {
     const bars = el("div", { class: "stages" });
     for (const s of STAGES) {
       const v = c.footprint.by_stage[s];
-      bars.append(el("div", { class: "stage" }, el("span", {}, s), el("span", { class: "num" }, v === null ? "no records" : `${Number(v).toFixed(3)} kg`)));
+      bars.append(el("div", { class: "stage" }, el("span", {}, s), el("span", { class: "num" }, v === null ? "no records" : `${fixed3(dec(v))} kg`)));
     }
     out.append(
       el("p", { class: "verdict", id: "verdict" }, "\u2714 Verified in this browser"),
       el("h2", {}, c.product.name),
       el("p", { class: "big" }, `${c.footprint.display_kgco2e_per_unit} kg CO\u2082e per ${c.product.declared_unit}`),
-      el("p", {}, `Period ${c.window.from} to ${c.window.to} (end exclusive); ${c.record_count} signed records; primary data ${Number(c.primary_data_share).toFixed(1)} %`),
+      el("p", {}, `Period ${c.window.from} to ${c.window.to} (end exclusive); ${c.record_count} signed records; primary data ${fixed(dec(c.primary_data_share), 1)} %`),
       bars,
       el("h3", {}, "What was proven"),
       el("ul", {}, ...ok.done.map((d) => el("li", {}, d))),
       el("h3", {}, "By whom, as of when"),
-      el("p", {}, `Log ${ok.label.origin}, operator key ${ok.keyId} (${trusted.from === "config" ? "key from this server's configuration" : "key you entered"}); suppliers: ${c.suppliers.map((s) => ok.names.get(s) || s).join(", ")}.`),
+      el("p", {}, `Log ${ok.label.origin}, operator key ${ok.keyId} (${{ config: "key from this server's configuration", link: "key from the link you opened", user: "key you entered" }[trusted.from]}); suppliers: ${c.suppliers.map((s) => ok.names.get(s) || s).join("; ")}`),
       el("p", {}, `As of the signed checkpoint at tree size ${ok.cp.size}: later entries (a retraction, a correction) are not covered by this label.`),
       el("p", { class: "note" }, "Not re-checked here: each record's co2e against its factor and units (run `carbon-ledger label verify` for that)."),
     );
   } catch (err) {
     out.classList.add("bad");
     const msg = err instanceof VerifyError ? err.message : `the document could not be read: ${err.message}`;
-    out.append(el("p", { class: "verdict", id: "verdict" }, "\u2718 NOT verified"), el("p", { class: "reason", id: "reason" }, msg));
+    out.append(el("p", { class: "verdict", id: "verdict" }, "\u2718 NOT verified"), el("p", { class: "reason", id: "reason" }, msg), el("p", { class: "note" }, "Do not rely on this label: what it claims could not be confirmed from its own evidence."));
   }
   out.dataset.done = "1";
 }
@@ -408,7 +428,7 @@ async function loadFromUrl(url) {
 async function main() {
   const params = new URLSearchParams(location.search);
   try {
-    if (params.get("key")) { trusted = { key: parseKey(params.get("key")), from: "user" }; $("key").value = params.get("key"); }
+    if (params.get("key")) { trusted = { key: parseKey(params.get("key")), from: "link" }; $("key").value = params.get("key"); }
     else {
       const config = await (await fetch("verify/config.json")).json();
       trusted = { key: b64(config.operator_public_key), from: "config" };
