@@ -131,6 +131,7 @@ def server(world: demo.DemoResult, partner: dict[str, str]) -> Iterator[Running]
         clients=client_registry.load(Path(partner["file"])),
         base_url="https://ledger.test",
         poll_seconds=0.2,
+        cache_seconds=0.0,  # the deprecation test reads right after issuing
         retry_delays=(0.1, 0.2),
         token_requests_per_minute=1000,
     )

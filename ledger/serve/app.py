@@ -55,6 +55,7 @@ class ServeConfig:
     token_requests_per_minute: int = 30  # per client id, and per remote address
     default_limit: int = 100
     poll_seconds: float = 5.0
+    cache_seconds: float = 1.0  # issued PCFs are re-read at most this often
     retry_delays: tuple[float, ...] = events.RETRY_DELAYS
     verify_tls: bool = True  # outbound events; tests with a self-signed receiver turn it off
 
@@ -72,7 +73,7 @@ class _State:
     hits: dict[str, deque[float]] = field(default_factory=dict)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     published: dict[str, str] = field(default_factory=dict)
-    label_cache: dict[tuple[str, str, str], Any] = field(default_factory=dict)
+    footprints: tuple[float, list[dict[str, Any]]] | None = None
     http: httpx.AsyncClient | None = None
 
 
@@ -95,6 +96,16 @@ def build_app(config: ServeConfig) -> Starlette:
         task = asyncio.get_running_loop().create_task(coro)
         state.tasks.add(task)
         task.add_done_callback(state.tasks.discard)
+
+    async def footprints() -> list[dict[str, Any]]:
+        """Issued PCFs, re-read at most every ``cache_seconds``: a PCF never changes once
+        issued (only its status, when a newer version appears), so a partner sees a new or
+        deprecated one within that delay and the database is not read per request."""
+        now = time.monotonic()
+        if state.footprints is None or now - state.footprints[0] > config.cache_seconds:
+            docs = await run_in_threadpool(pact_api.served_footprints, config.engine)
+            state.footprints = (now, docs)
+        return state.footprints[1]
 
     def rate_limited(key: str) -> bool:
         now = time.monotonic()
@@ -183,7 +194,7 @@ def build_app(config: ServeConfig) -> Starlette:
             offset = _int_param(params.get("offset"), "offset", 0, minimum=0)
         except InputError as exc:
             return pact_error(400, "BadRequest", str(exc))
-        docs = await run_in_threadpool(pact_api.served_footprints, config.engine)
+        docs = await footprints()
         found = [doc for doc in docs if pact_api.matches(doc, criteria)]
         page = found[offset : offset + min(limit, MAX_LIMIT)]
         headers = {}
@@ -201,7 +212,7 @@ def build_app(config: ServeConfig) -> Starlette:
         pf_id = request.path_params["pf_id"]
         if not pact_api.check_uuid(pf_id):
             return pact_error(400, "BadRequest", f"{pf_id!r} is not a footprint id (a UUID)")
-        docs = await run_in_threadpool(pact_api.served_footprints, config.engine)
+        docs = await footprints()
         for doc in docs:
             if doc["id"] == pf_id.lower():
                 return JSONResponse({"data": doc})
@@ -225,7 +236,7 @@ def build_app(config: ServeConfig) -> Starlette:
         return Response(status_code=200)
 
     async def answer(request_event: dict[str, Any], target: str, base: str) -> None:
-        docs = await run_in_threadpool(pact_api.served_footprints, config.engine)
+        docs = await footprints()
         event = events.answer_request(request_event, docs, _event_source(base))
         assert state.http is not None
         await events.deliver(state.http, target, event, config.retry_delays)

@@ -93,4 +93,5 @@ def run(
         proxy_headers=True,
         forwarded_allow_ips="127.0.0.1",
         log_level="info",
+        access_log=False,  # the reverse proxy keeps the access log; errors are still logged
     )
