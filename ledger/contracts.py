@@ -135,13 +135,31 @@ class RecordPayload(_Strict):
     mass_kg: Decimal | None = None
     evidence_sha256: Hex64 | None = None
     supersedes: Token | None = None
+    allocation_group: Token | None = None
     note: str | None = None
 
 
 class RetractionPayload(_Strict):
-    record_id: Token
+    """Retracts one record (``record_id``) or one declared output (``output_id``)."""
+
+    record_id: Token | None = None
+    output_id: Token | None = None
     supplier_id: Token
     reason: str
+
+
+class OutputPayload(_Strict):
+    """A declared output: the reference flow of a product over a period (SPEC §5)."""
+
+    output_id: Token
+    product_id: Token
+    supplier_id: Token
+    units: Decimal
+    period_start: Day
+    period_end: Day
+    evidence_sha256: Hex64 | None = None
+    supersedes: Token | None = None
+    note: str | None = None
 
 
 class Entry(_Strict):
@@ -159,6 +177,7 @@ class Entry(_Strict):
         "submission",
         "record",
         "retraction",
+        "output",
     ]
     recorded_at: Timestamp
     prev: Hex64
@@ -180,6 +199,9 @@ class LabelFootprint(_Strict):
     kgco2e_per_kg: Decimal
     by_stage: dict[Stage, Decimal | None]
     missing_stages: list[Stage]
+    coverage: dict[Stage, Decimal | None]
+    reference_units: Decimal
+    reference_flow: Literal["declared"]
     display_kgco2e_per_unit: str
 
 
@@ -219,6 +241,7 @@ PAYLOADS: dict[str, type[BaseModel]] = {
     "submission": SubmissionPayload,
     "record": RecordPayload,
     "retraction": RetractionPayload,
+    "output": OutputPayload,
 }
 DOCUMENTS: dict[str, type[BaseModel]] = {
     "entry": Entry,

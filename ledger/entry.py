@@ -29,9 +29,10 @@ KINDS = (
     "submission",
     "record",
     "retraction",
+    "output",
 )
 #: kinds a supplier submission may cover
-SUBMITTED_KINDS = ("record", "product", "retraction")
+SUBMITTED_KINDS = ("record", "product", "retraction", "output")
 #: kinds carrying their own operator signature
 OPERATOR_KINDS = ("genesis", "supplier", "key_rotate", "key_revoke", "factor")
 

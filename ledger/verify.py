@@ -21,7 +21,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ledger import keys, merkle, note
-from ledger.accounting import recompute_co2e
+from ledger.accounting import RowProblems, recompute_co2e
 from ledger.canonical import canonical_bytes
 from ledger.entry import (
     GENESIS_PREV,
@@ -32,6 +32,7 @@ from ledger.entry import (
 )
 from ledger.errors import LedgerError, ProofError, VerificationError
 from ledger.footprint import Factor
+from ledger.outputs import OutputBook, build_output
 from ledger.state import RECORD_INDEX_FIELDS, Insert, Update, changes_for
 
 _TIME_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z\Z")
@@ -43,6 +44,7 @@ SMALL_TABLE_KEYS = {
     "products": ("product_id",),
     "factors": ("factor_id", "version"),
     "submissions": ("seq",),
+    "outputs": ("output_id",),
 }
 
 
@@ -71,6 +73,7 @@ class VerifyReport:
     entries: int = 0
     submissions: int = 0
     records: int = 0
+    outputs: int = 0
     products: int = 0
     suppliers: int = 0
     factors: int = 0
@@ -159,6 +162,7 @@ class ChainVerifier:
         self.factor_seq: dict[tuple[str, int], int] = {}
         self._digested: Digested = _NO_DIGEST
         self.products: set[str] = set()
+        self.output_book = OutputBook()
         self.records: dict[str, str] = {}  # record_id -> supplier_id
         self.status: dict[str, tuple[str, int]] = {}  # record_id -> (status, status_seq)
         self.tables: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {
@@ -340,7 +344,21 @@ class ChainVerifier:
         if payload["product_id"] in self.products:
             raise VerificationError(f"product {payload['product_id']!r} registered twice", seq)
         self.products.add(payload["product_id"])
+        self.output_book.product(payload["product_id"], payload["supplier_id"])
         self.report.products += 1
+
+    def _check_output(self, seq: int, payload: dict[str, Any]) -> None:
+        try:
+            canonical = build_output(payload, payload["supplier_id"])
+        except RowProblems as exc:
+            field, message = exc.problems[0]
+            raise VerificationError(f"output {field}: {message}", seq) from None
+        if canonical != payload:
+            raise VerificationError("output payload is not in its canonical form", seq)
+        refused = self.output_book.admit(payload)
+        if refused is not None:
+            raise VerificationError(f"output {payload['output_id']!r}: {refused[1]}", seq)
+        self.report.outputs += 1
 
     def _check_record(self, seq: int, payload: dict[str, Any]) -> None:
         rid = payload["record_id"]
@@ -385,6 +403,13 @@ class ChainVerifier:
         self.report.records += 1
 
     def _check_retraction(self, seq: int, payload: dict[str, Any]) -> None:
+        if ("output_id" in payload) == ("record_id" in payload):
+            raise VerificationError("a retraction names exactly one record_id or output_id", seq)
+        if "output_id" in payload:
+            problem = self.output_book.retract(payload["output_id"], payload["supplier_id"])
+            if problem:
+                raise VerificationError(problem, seq)
+            return
         self._check_target(seq, payload["record_id"], payload["supplier_id"], "retraction")
 
     def _check_target(self, seq: int, rid: str, supplier: str, what: str) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from ledger import contracts, records, transparency
 from ledger.labels.export import compute
+from ledger.outputs import read_rows
 from ledger.query import parse_window
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
@@ -34,6 +35,8 @@ def filled(world: dict[str, object], tmp_path: Path) -> dict[str, object]:
     engine = world["engine"]
     keys = world["keys"]
     path = SCHEMAS.parent / "samples/records/sup-bev-2025.csv"
+    outputs = SCHEMAS.parent / "samples/outputs/sup-bev-2025.csv"
+    records.declare_outputs(engine, "sup-bev", keys["sup-bev"], read_rows(outputs))  # type: ignore[arg-type,index]
     records.import_records(engine, path, "sup-bev", keys["sup-bev"])  # type: ignore[arg-type,index]
     transparency.sign_checkpoint(engine, world["operator"])  # type: ignore[arg-type]
     return world

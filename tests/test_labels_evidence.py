@@ -16,6 +16,7 @@ from ledger import keys, merkle, note, query, records, transparency
 from ledger.errors import LedgerError
 from ledger.labels.evidence import evidence_digest, verify_label
 from ledger.labels.export import compute
+from ledger.outputs import read_rows as read_output_rows
 from ledger_cli.main import cli
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
@@ -27,6 +28,12 @@ WINDOW = ("2025-01-01", "2026-01-01")
 def labelled(world: dict[str, Any]) -> dict[str, Any]:
     """Sample world + sup-bev and sup-logi 2025 records + a checkpoint + the water label."""
     engine, bev_keys = world["engine"], world["keys"]
+    records.declare_outputs(
+        engine,
+        "sup-bev",
+        bev_keys["sup-bev"],
+        read_output_rows(SAMPLES / "outputs" / "sup-bev-2025.csv"),
+    )
     for supplier, name in (("sup-bev", "sup-bev-2025.csv"), ("sup-logi", "sup-logi-2025.csv")):
         records.import_records(engine, SAMPLES / "records" / name, supplier, bev_keys[supplier])
     transparency.sign_checkpoint(engine, world["operator"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ledger_cli import (  # noqa: F401  (registers commands)
     admin,
     auditing,
+    declaring,
     demo,
     labels,
     querying,

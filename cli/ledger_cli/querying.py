@@ -25,6 +25,14 @@ SHORT = {
 }
 
 
+AS_OF = click.option(
+    "--as-of",
+    default="checkpoint",
+    show_default=True,
+    help="Tree size to compute at: checkpoint (the latest signed), latest, or a number.",
+)
+
+
 @cli.group("query")
 def query_group() -> None:
     """Footprint intensity and supplier scorecards (pandas)."""
@@ -48,6 +56,7 @@ def _baseline(start: str | None, end: str | None) -> tuple[str, str] | None:
 @click.option("--baseline-from")
 @click.option("--baseline-to")
 @click.option("--format", "fmt_name", type=FORMAT, default="table", show_default=True)
+@AS_OF
 @pass_ctx
 def intensity(
     obj: Ctx,
@@ -57,6 +66,7 @@ def intensity(
     baseline_from: str | None,
     baseline_to: str | None,
     fmt_name: str,
+    as_of: str,
 ) -> None:
     """Carbon intensity per supplier (kgCO2e/kg), product (kgCO2e/unit) or stage.
 
@@ -67,12 +77,23 @@ def intensity(
     from ledger import query  # pandas is imported only by the commands that need it
     from ledger_cli.render import render_frame
 
-    frame = query.intensity(obj.engine, by, (start, end), _baseline(baseline_from, baseline_to))
+    frame = query.intensity(
+        obj.engine, by, (start, end), _baseline(baseline_from, baseline_to), as_of=as_of
+    )
     if obj.as_json:
         fmt_name = "json"
     if fmt_name == "table":
         frame = frame.drop(columns=[c for c in ("product_name",) if c in frame.columns])
     click.echo(render_frame(frame, fmt_name, SHORT))
+    _say_as_of(frame.attrs["as_of"], fmt_name)
+
+
+def _say_as_of(described: str, fmt_name: str) -> None:
+    """Which tree size the figures are from: under a table, on stderr beside csv/json."""
+    click.echo(
+        f"\nfigures as of {described}" if fmt_name == "table" else f"figures as of {described}",
+        err=fmt_name != "table",
+    )
 
 
 @query_group.command("scorecard")
@@ -84,6 +105,7 @@ def intensity(
     "--target-reduction", default="12", show_default=True, help="Required reduction in %."
 )
 @click.option("--format", "fmt_name", type=FORMAT, default="table", show_default=True)
+@AS_OF
 @pass_ctx
 def scorecard(
     obj: Ctx,
@@ -93,6 +115,7 @@ def scorecard(
     baseline_to: str,
     target_reduction: str,
     fmt_name: str,
+    as_of: str,
 ) -> None:
     """Supplier scorecard for green finance, pinned to the latest checkpoint.
 
@@ -104,20 +127,19 @@ def scorecard(
         target = Decimal(target_reduction)
     except InvalidOperation as exc:
         raise InputError(f"--target-reduction {target_reduction!r} is not a number") from exc
+    if not target.is_finite():
+        raise InputError(f"--target-reduction {target_reduction!r} is not a number")
     from ledger import query
     from ledger_cli.render import render_frame
 
-    card = query.scorecard(obj.engine, (start, end), (baseline_from, baseline_to), target)
+    card = query.scorecard(
+        obj.engine, (start, end), (baseline_from, baseline_to), target, as_of=as_of
+    )
     if obj.as_json:
         fmt_name = "json"
     frame = card.table
     if fmt_name == "table":
         frame = frame.drop(columns=["tree_size", "root_hash"])
     click.echo(render_frame(frame, fmt_name, {**SHORT, "meets_target": f"meets -{target}%"}))
-    if fmt_name == "table":
-        pinned = (
-            f"checkpoint tree size {card.tree_size}, root {card.root_hash}"
-            if card.root_hash
-            else f"tree size {card.tree_size} (no checkpoint signed yet)"
-        )
-        click.echo(f"\nfigures as of {pinned}")
+    root = f", root {card.root_hash}" if card.root_hash else ""
+    _say_as_of(f"{card.as_of}{root}", fmt_name)

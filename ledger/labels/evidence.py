@@ -20,18 +20,19 @@ import hashlib
 from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
-import pandas as pd
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, bindparam, text
 
-from ledger import keys, merkle, note, query
+from ledger import figures, keys, merkle, note
 from ledger.accounting import recompute_co2e
 from ledger.canonical import canonical_bytes
 from ledger.decimals import fmt
 from ledger.entry import OPERATOR_KINDS, ParsedEntry, parse_entry
 from ledger.errors import NotFoundError, ProofError, VerificationError
+from ledger.figures import Contribution, OutputFact, ProductInfo, record_contribution, rounded
 from ledger.footprint import STAGES, Factor, ProductFootprint
 from ledger.registry import ledger_info
 from ledger.transparency import latest_checkpoint
@@ -41,10 +42,13 @@ METHOD = {
     "standards": ["ISO 14067:2018", "GHG Protocol Product Standard"],
     "boundary": "cradle-to-gate plus distribution: production, warehousing, transport, packaging",
     "allocation": (
-        "per declared unit: stage emissions divided by the reference flow N(p), the largest "
-        "sum of units_covered of one production activity in the window"
+        "per declared unit: stage emissions divided by the reference flow N(p, W), the units "
+        "the owner declared in output entries, pro rata to the days of each output in the window"
     ),
-    "window": "half-open [from, to) on record period_start",
+    "window": (
+        "half-open [from, to); a record straddling it counts by its share: production inputs "
+        "by the share of the record period's declared output in the window, others by days"
+    ),
 }
 
 
@@ -66,8 +70,11 @@ def payload_slice(entry_bytes: bytes) -> bytes:
 
 _LABEL_RECORDS_SQL = """
 SELECT seq FROM records
-WHERE product_id = :p AND period_start >= :start AND period_start < :end AND seq < :n
+WHERE product_id = :p AND period_start < :end AND period_end > :start AND seq < :n
   AND (status = 'effective' OR status_seq >= :n)
+UNION ALL
+SELECT seq FROM outputs
+WHERE product_id = :p AND seq < :n AND (status = 'effective' OR status_seq >= :n)
 ORDER BY seq
 """
 
@@ -222,6 +229,9 @@ def label_document(fp: ProductFootprint, evidence: dict[str, Any]) -> dict[str, 
             "kgco2e_per_kg": fmt(fp.kgco2e_per_kg),
             "by_stage": {s: (None if v is None else fmt(v)) for s, v in fp.by_stage.items()},
             "missing_stages": list(fp.missing_stages),
+            "coverage": {s: (None if v is None else fmt(v)) for s, v in fp.coverage.items()},
+            "reference_units": fmt(fp.reference_units),
+            "reference_flow": fp.reference_flow,
             "display_kgco2e_per_unit": f"{fp.kgco2e_per_unit:.3f}",
         },
         "primary_data_share": fmt(fp.primary_data_share),
@@ -315,7 +325,7 @@ def _open_evidence(
     submissions = sorted(s for s, p in parsed.items() if p.kind == "submission")
     covered: dict[int, dict[int, bytes]] = {}
     for seq, p in sorted(parsed.items()):
-        if p.kind not in ("record", "product"):
+        if p.kind not in ("record", "product", "output"):
             continue
         sub = _covering_submission(parsed, submissions, seq)
         if p.payload["supplier_id"] != sub.payload["supplier_id"]:
@@ -378,15 +388,27 @@ def footprint_from_evidence(
                 f["year"],
                 f["region"],
             )
-    rows = []
+    contributions: list[Contribution] = []
+    outputs: list[OutputFact] = []
     used: dict[tuple[str, int], Factor] = {}
+    lo, hi = window[0].isoformat(), window[1].isoformat()
     for seq, p in sorted(parsed.items()):
-        if p.kind != "record":
+        if p.kind not in ("record", "output"):
             continue
         r = p.payload
         if r["product_id"] != product_id:
-            raise VerificationError(f"record at seq {seq} is for another product", seq)
-        if not window[0].isoformat() <= r["period_start"] < window[1].isoformat():
+            raise VerificationError(f"{p.kind} at seq {seq} is for another product", seq)
+        if p.kind == "output":
+            outputs.append(
+                OutputFact(
+                    product_id,
+                    Fraction(Decimal(r["units"])),
+                    date.fromisoformat(r["period_start"]),
+                    date.fromisoformat(r["period_end"]),
+                )
+            )
+            continue
+        if not (r["period_start"] < hi and r["period_end"] > lo):
             raise VerificationError(f"record at seq {seq} is outside the label window", seq)
         factor = None
         if "factor_id" in r:
@@ -398,23 +420,19 @@ def footprint_from_evidence(
             used[(factor.factor_id, factor.version)] = factor
             if recompute_co2e(r, factor) != r["co2e_kg"]:
                 raise VerificationError(f"co2e of record at seq {seq} is not amount × factor", seq)
-        rows.append(
-            (
-                r["supplier_id"],
-                product_id,
-                r["stage"],
-                r["activity"],
-                r["data_quality"],
-                1,  # one record per row
-                Decimal(r["co2e_kg"]),
-                Decimal(r["units_covered"]),
-                Decimal(product["mass_kg"]),
-            )
-        )
-    if not rows:
+        contributions.append(record_contribution(r, factor.gwp if factor else None))
+    if not contributions:
         raise VerificationError("label evidence holds no records")
-    frame = pd.DataFrame(rows, columns=query.RECORD_FRAME_COLUMNS)
-    fig = query.product_figures(frame)[product_id]
+    info = ProductInfo(product_id, product["supplier_id"], Fraction(Decimal(product["mass_kg"])))
+    facts = figures.weigh(contributions, window, {product_id: info}, {product_id: outputs})
+    fig = figures.product_figures(facts).get(product_id)
+    if fig is None:
+        raise VerificationError(f"no record of {product_id} counts in the window")
+    if fig.reference_flow != "declared":
+        raise NotFoundError(
+            f"product {product_id} has no declared output from {window[0]} to {window[1]}: a "
+            "label needs the reference flow; its owner declares it with `carbon-ledger output add`"
+        )
     return ProductFootprint(
         product_id=product_id,
         product_name=product["name"],
@@ -425,14 +443,23 @@ def footprint_from_evidence(
         category=product.get("category"),
         period_start=window[0],
         period_end=window[1],
-        kgco2e_per_unit=fig["footprint"],
-        kgco2e_per_kg=fig["footprint_per_kg"],
-        by_stage={s: fig[s] for s in STAGES},
-        primary_data_share=fig["primary_data_share"] or Decimal(0),
-        record_count=fig["records"],
-        suppliers=tuple(sorted({r[0] for r in rows})),
+        kgco2e_per_unit=_exact(fig.footprint),
+        kgco2e_per_kg=_exact(fig.footprint_per_kg),
+        by_stage={s: rounded(fig.by_stage[s]) for s in STAGES},
+        primary_data_share=rounded(fig.primary_data_share) or Decimal(0),
+        record_count=fig.records,
+        suppliers=fig.suppliers,
         factors=tuple(f for _k, f in sorted(used.items())),
+        reference_units=_exact(fig.reference_units),
+        reference_flow=fig.reference_flow,
+        coverage={s: rounded(fig.coverage[s]) for s in STAGES},
     )
+
+
+def _exact(value: Fraction) -> Decimal:
+    figure = rounded(value)
+    assert figure is not None
+    return figure
 
 
 def verify_label(doc: Mapping[str, Any], operator: Ed25519PublicKey) -> ProductFootprint:

@@ -157,6 +157,7 @@ _INSERT_ORDER = (
     "factors",
     "submissions",
     "records",
+    "outputs",
 )
 #: column order of each table's buffered tuples; index tables take their Insert rows' order
 _COLUMNS: dict[str, tuple[str, ...]] = {

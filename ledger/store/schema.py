@@ -130,9 +130,10 @@ class RecordRow(SQLModel, table=True):
             "supplier_id",
             "product_id",
             "stage",
-            "activity",
+            "allocation_group",
             "data_quality",
             "period_start",
+            "period_end",
             "status",
             "status_seq",
             "co2e_kg",
@@ -158,8 +159,26 @@ class RecordRow(SQLModel, table=True):
     data_quality: str
     reuse_cycles: str | None = None
     supersedes: str | None = None
+    allocation_group: str
     status: str = "effective"
     status_seq: int | None = None  # seq of the entry that superseded or retracted it
+
+
+class OutputRow(SQLModel, table=True):
+    """A declared output (the reference flow, SPEC §5). ``status`` as for records."""
+
+    __tablename__ = "outputs"
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    output_id: str = Field(unique=True, index=True)
+    submission_seq: int
+    product_id: str = Field(index=True)
+    supplier_id: str
+    units: str
+    period_start: str
+    period_end: str
+    supersedes: str | None = None
+    status: str = "effective"
+    status_seq: int | None = None
 
 
 class PcfVersionRow(SQLModel, table=True):
@@ -167,7 +186,8 @@ class PcfVersionRow(SQLModel, table=True):
 
     A PCF is immutable: each distinct figure for a (product, window) is one row, in issue
     order (``version`` 1, 2, ...). The latest row is Active, earlier ones are Deprecated, and a
-    row's ``preceding`` lists the ids issued before it. ``document`` keeps the exact JSON text
+    row's document lists the ids issued before it in ``precedingPfIds``. ``document`` keeps the
+    exact JSON text
     first issued, so an unchanged figure is served with the same id and bytes later. Unlike
     the index tables this one is not rebuilt from the entries: it records what was published
     to partners, so a reindex must keep it.
