@@ -2,7 +2,7 @@
 // WebCrypto (Ed25519, SHA-256), trusting nothing the server says except, when the user does
 // not enter one, the operator public key from /verify/config.json (and the page says which).
 //
-// It mirrors ledger/labels/evidence.py (`verify_label`, `_open_evidence`): evidence digest,
+// It mirrors ledger/labels/evidence.py and ledger/figures.py (`verify_label`, `_open_evidence`): evidence digest,
 // genesis and trusted operator key, C2SP signed checkpoint, one RFC 6962 multiproof of every
 // evidence entry under the checkpoint root, operator signatures, supplier submission
 // signatures and in-submission proofs under the signed records_root, the record set (product,
@@ -243,7 +243,7 @@ async function verifyLabel(doc, trustedKey) {
   const submissions = [...label.entries.values()].filter((e) => e.kind === "submission").sort((a, b) => a.seq - b.seq);
   const covered = new Map();
   for (const e of [...label.entries.values()].sort((a, b) => a.seq - b.seq)) {
-    if (e.kind !== "record" && e.kind !== "product") continue;
+    if (e.kind !== "record" && e.kind !== "product" && e.kind !== "output") continue;
     const sub = submissions.filter((s) => s.seq < e.seq).pop();
     if (!sub || e.seq > sub.seq + sub.payload.count) throw new VerifyError(`the evidence lacks the submission covering entry ${e.seq}`);
     if (e.payload.supplier_id !== sub.payload.supplier_id) throw new VerifyError(`entry ${e.seq} is not by its submission's supplier`);
@@ -269,7 +269,7 @@ async function verifyLabel(doc, trustedKey) {
   const figures = recompute(label, names);
   const diff = firstDifference(label.claims, figures, "");
   if (diff) throw new VerifyError(`the label says ${diff[0]} is ${diff[1]}, but its evidence gives ${diff[2]}`);
-  done.push(`the footprint, stage figures and record set were recomputed from the ${figures.record_count} records and match the label`);
+  done.push(`the footprint, stage figures, coverage and reference flow were recomputed from the ${figures.record_count} records and the declared output, and match the label`);
   return { done, label, cp, keyId: hex((await sha256(ledgerKey)).slice(0, 8)), names };
 }
 
@@ -288,67 +288,115 @@ function firstDifference(claimed, computed, path) {
   return jcs(claimed === undefined ? null : claimed) === jcs(computed) ? null : [path, jcs(claimed === undefined ? null : claimed), jcs(computed)];
 }
 
-// The carbon-label/v1 figures (ledger.query.product_figures, v1 reference flow): per stage
-// sum co2e / N(p), N(p) the largest sum of units_covered of one production activity.
+// The label's figures from its records and outputs (ledger/figures.py, SPEC §6 v2): the
+// reference flow N(W) from declared outputs, each record weighted by its window share phi,
+// stage intensity = sum co2e*phi / N, coverage = sum over suppliers of the largest
+// allocation group's units_covered*phi / N. Exact rationals, rounded half-even to 12 places
+// once, at the end, as ledger.figures.rounded does.
+const dayNumber = (iso) => Date.UTC(+iso.slice(0, 4), +iso.slice(5, 7) - 1, +iso.slice(8, 10)) / 86400000;
+const ZERO = Q(0n);
+const mul = (a, b) => Q(a.n * b.n, a.d * b.d);
+function overlapShare(start, end, from, to) {
+  const inside = Math.min(dayNumber(end), dayNumber(to)) - Math.max(dayNumber(start), dayNumber(from));
+  return inside <= 0 ? ZERO : Q(BigInt(inside), BigInt(dayNumber(end) - dayNumber(start)));
+}
+const referenceFlow = (outputs, from, to) =>
+  outputs.reduce((acc, o) => add(acc, mul(o.units, overlapShare(o.start, o.end, from, to))), ZERO);
+function phi(r, outputs, window) {
+  if (r.stage === "production") {
+    const produced = referenceFlow(outputs, r.period_start, r.period_end);
+    if (produced.n !== 0n) {
+      const from = r.period_start > window.from ? r.period_start : window.from;
+      const to = r.period_end < window.to ? r.period_end : window.to;
+      if (to <= from) return ZERO;
+      return div(referenceFlow(outputs, from, to), produced);
+    }
+  }
+  return overlapShare(r.period_start, r.period_end, window.from, window.to);
+}
+
 function recompute(label, names) {
   const products = [...label.entries.values()].filter((e) => e.kind === "product");
   if (products.length !== 1 || products[0].payload.product_id !== label.productId)
     throw new VerifyError(`the evidence must hold exactly the registration of ${label.productId}`);
   const product = products[0].payload;
+  const window = { from: label.window.from, to: label.window.to };
   const factors = new Map();
   for (const e of label.entries.values())
     if (e.kind === "factor") factors.set(`${e.payload.factor_id}@${e.payload.version}`, e.payload);
-  const records = [...label.entries.values()].filter((e) => e.kind === "record").sort((a, b) => a.seq - b.seq);
-  if (!records.length) throw new VerifyError("the label evidence holds no records");
+  const sorted = [...label.entries.values()].sort((a, b) => a.seq - b.seq);
+  const outputs = [];
+  const records = [];
   const used = new Map();
-  const totals = new Map();
-  const units = new Map();
-  let all = Q(0n), primary = Q(0n);
-  for (const { seq, payload: r } of records) {
-    if (r.product_id !== label.productId) throw new VerifyError(`record at seq ${seq} is for another product`);
-    if (!(label.window.from <= r.period_start && r.period_start < label.window.to))
+  for (const { seq, kind, payload: r } of sorted) {
+    if (kind !== "record" && kind !== "output") continue;
+    if (r.product_id !== label.productId) throw new VerifyError(`${kind} at seq ${seq} is for another product`);
+    if (kind === "output") { outputs.push({ units: dec(r.units), start: r.period_start, end: r.period_end }); continue; }
+    if (!(r.period_start < window.to && r.period_end > window.from))
       throw new VerifyError(`record at seq ${seq} is outside the label window`);
     if (r.factor_id !== undefined) {
       const f = factors.get(`${r.factor_id}@${r.factor_version}`);
       if (!f) throw new VerifyError(`record at seq ${seq} pins a factor the evidence lacks`);
       used.set(`${f.factor_id}@${f.version}`, f);
     }
-    const co2e = dec(r.co2e_kg);
-    totals.set(r.stage, add(totals.get(r.stage) || Q(0n), co2e));
-    const key = `${r.stage}|${r.activity}`;
-    units.set(key, add(units.get(key) || Q(0n), dec(r.units_covered)));
-    all = add(all, co2e);
-    if (r.data_quality === "primary") primary = add(primary, co2e);
+    records.push(r);
   }
-  const production = [...units].filter(([k]) => k.startsWith("production|"));
-  const n = (production.length ? production : [...units]).map(([, v]) => v).reduce((a, b) => (cmp(a, b) >= 0 ? a : b));
-  const byStage = {};
-  let footprint = Q(0n);
+  if (!records.length) throw new VerifyError("the label evidence holds no records");
+  const sums = new Map(); // "supplier|stage" -> {co2e, groups: Map(group -> units)}
+  let total = ZERO, primary = ZERO;
+  for (const r of records) {
+    const w = phi(r, outputs, window);
+    const key = `${r.supplier_id}|${r.stage}`;
+    if (!sums.has(key)) sums.set(key, { stage: r.stage, co2e: ZERO, groups: new Map() });
+    const s = sums.get(key);
+    const weighted = mul(dec(r.co2e_kg), w);
+    s.co2e = add(s.co2e, weighted);
+    total = add(total, weighted);
+    if (r.data_quality === "primary") primary = add(primary, weighted);
+    const group = r.allocation_group || r.activity;
+    s.groups.set(group, add(s.groups.get(group) || ZERO, mul(dec(r.units_covered), w)));
+  }
+  const units = referenceFlow(outputs, window.from, window.to);
+  if (units.n === 0n) throw new VerifyError("the evidence declares no output in the window (no reference flow)");
+  const stageCo2e = new Map(), stageHandled = new Map();
+  for (const s of sums.values()) {
+    const handled = [...s.groups.values()].reduce((a, b) => (cmp(a, b) >= 0 ? a : b));
+    stageCo2e.set(s.stage, add(stageCo2e.get(s.stage) || ZERO, s.co2e));
+    stageHandled.set(s.stage, add(stageHandled.get(s.stage) || ZERO, handled));
+  }
+  const byStage = {}, coverage = {};
+  let footprint = ZERO;
   for (const s of STAGES) {
-    byStage[s] = totals.has(s) ? round(div(totals.get(s), n), 12) : null;
+    byStage[s] = stageCo2e.has(s) ? div(stageCo2e.get(s), units) : null;
+    coverage[s] = stageHandled.has(s) ? div(stageHandled.get(s), units) : null;
     if (byStage[s]) footprint = add(footprint, byStage[s]);
   }
-  const share = all.n === 0n ? Q(0n) : round(div(Q(primary.n * 100n, primary.d), all), 12);
+  const r12 = (q) => (q === null ? null : fmt(round(q, 12)));
+  const perUnit = round(footprint, 12);
   return {
     product: {
       product_id: product.product_id, name: product.name, supplier_id: product.supplier_id,
       declared_unit: product.declared_unit, mass_kg: fmt(dec(product.mass_kg)),
       category: product.category === undefined ? null : product.category,
     },
-    window: { from: label.window.from, to: label.window.to },
+    window,
     footprint: {
-      kgco2e_per_unit: fmt(footprint),
-      kgco2e_per_kg: fmt(round(div(footprint, dec(product.mass_kg)), 12)),
-      by_stage: Object.fromEntries(STAGES.map((s) => [s, byStage[s] && fmt(byStage[s])])),
+      kgco2e_per_unit: fmt(perUnit),
+      kgco2e_per_kg: r12(div(footprint, dec(product.mass_kg))),
+      by_stage: Object.fromEntries(STAGES.map((s) => [s, r12(byStage[s])])),
       missing_stages: STAGES.filter((s) => !byStage[s]),
-      display_kgco2e_per_unit: fixed3(footprint),
+      coverage: Object.fromEntries(STAGES.map((s) => [s, r12(coverage[s])])),
+      reference_units: r12(units),
+      reference_flow: "declared",
+      display_kgco2e_per_unit: fixed3(perUnit),
     },
-    primary_data_share: fmt(share),
+    primary_data_share: total.n === 0n ? "0" : r12(div(mul(primary, Q(100n)), total)),
     record_count: records.length,
-    suppliers: [...new Set(records.map((e) => e.payload.supplier_id))].sort(),
-    factors: [...used.values()].sort((a, b) => (a.factor_id < b.factor_id ? -1 : a.factor_id > b.factor_id ? 1 : a.version - b.version)).map((f) => {
-      return { factor_id: f.factor_id, version: f.version, kgco2e_per_unit: fmt(dec(f.kgco2e_per_unit)), unit: f.unit, gwp: f.gwp, source: f.source, year: f.year, region: f.region };
-    }),
+    suppliers: [...new Set(records.map((r) => r.supplier_id))].sort(),
+    factors: [...used.values()].sort((a, b) => (a.factor_id < b.factor_id ? -1 : a.factor_id > b.factor_id ? 1 : a.version - b.version)).map((f) => ({
+      factor_id: f.factor_id, version: f.version, kgco2e_per_unit: fmt(dec(f.kgco2e_per_unit)), unit: f.unit,
+      gwp: f.gwp, source: f.source, year: f.year, region: f.region,
+    })),
     as_of_tree_size: label.treeSize,
   };
 }
@@ -396,7 +444,9 @@ async function run(doc, sourceText) {
     const bars = el("div", { class: "stages" });
     for (const s of STAGES) {
       const v = c.footprint.by_stage[s];
-      bars.append(el("div", { class: "stage" }, el("span", {}, s), el("span", { class: "num" }, v === null ? "no records" : `${fixed3(dec(v))} kg`)));
+      const cov = c.footprint.coverage && c.footprint.coverage[s];
+      const gap = cov && cmp(dec(cov), Q(1n)) !== 0 ? `covers ${fixed(mul(dec(cov), Q(100n)), 1)} % of units` : "";
+      bars.append(el("div", { class: "stage" }, el("span", {}, s), el("span", { class: "num" }, v === null ? "no records" : `${fixed3(dec(v))} kg`), el("span", { class: "gap" }, gap)));
     }
     out.append(
       el("p", { class: "verdict", id: "verdict" }, "\u2714 Verified in this browser"),
