@@ -16,6 +16,8 @@ import json
 import socket
 import ssl
 import struct
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -206,6 +208,40 @@ def test_serve_refuses_half_a_tls_pair(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert "Error: --tls-cert and --tls-key go together" in result.output
+
+
+def test_serve_command_serves(world: demo.DemoResult, tmp_path: Path) -> None:
+    """The real console command: binds loopback, serves the checkpoint, shuts down cleanly
+    on SIGTERM (uvicorn re-raises the signal afterwards, so the exit status is -15)."""
+    clients = tmp_path / "clients.json"
+    client_registry.add_client(clients, "p1")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [sys.executable, "-c", "from ledger_cli.main import main; main()"]
+    server = subprocess.Popen(
+        [*command, "--db", world.db_url, "serve", "--port", str(port), "--clients", str(clients)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/checkpoint", timeout=1)
+                break
+            except httpx.TransportError:
+                assert server.poll() is None, server.stderr.read() if server.stderr else ""
+                assert time.monotonic() < deadline, "serve did not start"
+                time.sleep(0.2)
+        assert response.status_code == 200
+        assert response.text.startswith("carbon-ledger.example/qingliu-demo\n")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert server.stderr is not None
+    assert "Application shutdown complete" in server.stderr.read()  # graceful, not killed
 
 
 # --- OAuth2 client credentials ---------------------------------------------------------------
@@ -414,6 +450,22 @@ def test_request_from_an_unregistered_source_is_refused(api: httpx.Client) -> No
         "message": "event source 'https://evil.example' is not the events endpoint registered "
         "for this client",
     }
+
+
+def test_request_from_a_client_without_events_endpoint_is_refused(
+    server: Running, partner: dict[str, str]
+) -> None:
+    token = get_token(server.base, "quiet", partner["quiet_secret"])
+    response = httpx.post(
+        f"{server.base}/3/events",
+        json=_event("RequestCreatedEvent", "https://x.example", {"productId": ["urn:x:y"]}),
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 400
+    assert response.json()["message"] == (
+        "client 'quiet' has no registered events endpoint; the operator registers it with "
+        "`client add --events-url`"
+    )
 
 
 def test_malformed_events_are_refused(api: httpx.Client, server: Running) -> None:

@@ -25,7 +25,7 @@ from ledger.labels import pact, render
 from ledger.labels.evidence import build_label
 from ledger.labels.formats import FORMATS, SUFFIX
 from ledger.query import parse_window
-from ledger.store import db
+from ledger.store import db, serving
 
 
 @dataclass(frozen=True)
@@ -52,10 +52,7 @@ class Label:
 def compute(engine: Engine, product_id: str, window: tuple[date, date]) -> Label:
     with db.reading(engine) as conn:
         doc, fp = build_label(conn, product_id, window)
-        signed_at = conn.execute(
-            text("SELECT signed_at FROM checkpoints WHERE tree_size = :n ORDER BY id DESC LIMIT 1"),
-            {"n": doc["as_of_tree_size"]},
-        ).scalar_one()
+        signed_at = serving.checkpoint_signed_at(conn, doc["as_of_tree_size"])
     return Label(fp, doc, doc["evidence"]["origin"], signed_at)
 
 
