@@ -297,6 +297,23 @@ def test_token_requests_are_rate_limited(world: demo.DemoResult, partner: dict[s
     assert codes == [200, 200, 200, 429, 429]
 
 
+def test_expired_token(world: demo.DemoResult, partner: dict[str, str]) -> None:
+    config = ServeConfig(
+        engine=world.engine, clients=client_registry.load(Path(partner["file"])), token_ttl=0
+    )
+    running = start_server(build_app(config))
+    try:
+        token = get_token(running.base, partner["id"], partner["secret"])
+        time.sleep(0.01)
+        response = httpx.get(
+            f"{running.base}/3/footprints", headers={"Authorization": f"Bearer {token}"}
+        )
+    finally:
+        running.stop()
+    assert response.status_code == 401
+    assert response.json() == {"code": "TokenExpired", "message": "the access token has expired"}
+
+
 # --- ListFootprints / GetFootprint ----------------------------------------------------------
 
 
@@ -393,6 +410,11 @@ def test_pact_objects_say_what_the_ledger_knows(api: httpx.Client, server: Runni
     assert doc["pcf"]["geographyCountry"] == "CN"  # sup-bev's registered country
     assert doc["productClassifications"] == ["urn:pact:productclassification:un-cpc:24410"]
     assert doc["pcf"]["exemptedEmissionsPercent"] == "0"
+    # the sample logistics records cover 98.83 % of the declared water output
+    assert (
+        "Records cover a share of the declared units other than 100 % in: warehousing 98.8"
+        in (doc["pcf"]["exemptedEmissionsDescription"])
+    )
     assert doc["pcf"]["secondaryEmissionFactorSources"]
     extension = doc["extensions"][0]
     assert extension["dataSchema"] == (
