@@ -18,9 +18,7 @@ import base64
 import binascii
 import contextlib
 import json
-import secrets
 import time
-from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from importlib import resources
@@ -39,10 +37,10 @@ from starlette.routing import Route
 from ledger.errors import InputError, LedgerError, NotFoundError
 from ledger.labels import publish
 from ledger.serve import events, pact_api, tiles
+from ledger.serve.auth import SCOPES, Token, Tokens
 from ledger.serve.clients import Client
 
 STATIC = Path(str(resources.files("ledger.serve") / "static"))
-SCOPES = frozenset({"footprint:list", "footprint:read", "events"})
 MAX_LIMIT = 1000
 
 
@@ -61,16 +59,7 @@ class ServeConfig:
 
 
 @dataclass
-class _Token:
-    client_id: str
-    scopes: frozenset[str]
-    expires: float
-
-
-@dataclass
 class _State:
-    tokens: dict[str, _Token] = field(default_factory=dict)
-    hits: dict[str, deque[float]] = field(default_factory=dict)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     published: dict[str, str] = field(default_factory=dict)
     footprints: tuple[float, list[dict[str, Any]]] | None = None
@@ -88,6 +77,7 @@ def oauth_error(status: int, error: str, description: str, **headers: str) -> JS
 
 def build_app(config: ServeConfig) -> Starlette:
     state = _State()
+    tokens = Tokens(config.token_ttl, config.token_requests_per_minute)
 
     def public_base(request: Request) -> str:
         return (config.base_url or str(request.base_url)).rstrip("/")
@@ -107,36 +97,13 @@ def build_app(config: ServeConfig) -> Starlette:
             state.footprints = (now, docs)
         return state.footprints[1]
 
-    def rate_limited(key: str) -> bool:
-        now = time.monotonic()
-        hits = state.hits.setdefault(key, deque())
-        while hits and hits[0] < now - 60:
-            hits.popleft()
-        hits.append(now)
-        return len(hits) > config.token_requests_per_minute
-
-    def authorize(request: Request, scope: str) -> _Token | JSONResponse:
-        header = request.headers.get("authorization", "")
-        if not header.lower().startswith("bearer "):
-            return pact_error(
-                401, "BadRequest", "missing bearer token", **{"WWW-Authenticate": "Bearer"}
-            )
-        token = state.tokens.get(header[7:].strip())
-        if token is None:
-            return pact_error(
-                401, "BadRequest", "invalid access token", **{"WWW-Authenticate": "Bearer"}
-            )
-        if token.expires < time.time():
-            state.tokens.pop(header[7:].strip(), None)
-            return pact_error(
-                401,
-                "TokenExpired",
-                "the access token has expired",
-                **{"WWW-Authenticate": "Bearer"},
-            )
-        if scope not in token.scopes:
-            return pact_error(403, "AccessDenied", f"the access token lacks scope {scope}")
-        return token
+    def authorize(request: Request, scope: str) -> Token | JSONResponse:
+        checked = tokens.check(request.headers.get("authorization", ""), scope)
+        if isinstance(checked, Token):
+            return checked
+        status, code, message = checked
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+        return pact_error(status, code, message, **headers)
 
     async def token(request: Request) -> Response:
         form = _form(await request.body())
@@ -150,7 +117,8 @@ def build_app(config: ServeConfig) -> Starlette:
         elif isinstance(form.get("client_id"), str) and isinstance(form.get("client_secret"), str):
             client_id, secret = str(form["client_id"]), str(form["client_secret"])
         remote = request.client.host if request.client else "unknown"
-        if rate_limited(f"ip:{remote}") or (client_id and rate_limited(f"client:{client_id}")):
+        known = client_id in config.clients
+        if not tokens.allow(f"ip:{remote}") or (known and not tokens.allow(f"client:{client_id}")):
             return oauth_error(429, "slow_down", "too many token requests", **{"Retry-After": "60"})
         if form.get("grant_type") != "client_credentials":
             return oauth_error(
@@ -172,9 +140,8 @@ def build_app(config: ServeConfig) -> Starlette:
         asked = str(form.get("scope") or "").split()
         if any(s not in SCOPES for s in asked):
             return oauth_error(400, "invalid_scope", f"known scopes: {' '.join(sorted(SCOPES))}")
-        issued = secrets.token_urlsafe(32)
         scopes = frozenset(asked) or SCOPES
-        state.tokens[issued] = _Token(client_id, scopes, time.time() + config.token_ttl)
+        issued = tokens.issue(client_id, scopes)
         body = {
             "access_token": issued,
             "token_type": "bearer",
