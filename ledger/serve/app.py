@@ -208,7 +208,7 @@ def build_app(config: ServeConfig) -> Starlette:
         assert state.http is not None
         await events.deliver(state.http, target, event, config.retry_delays)
 
-    async def announce_loop(base: str | None) -> None:
+    async def announce_loop(base: str) -> None:
         while True:
             await asyncio.sleep(config.poll_seconds)
             try:
@@ -220,7 +220,7 @@ def build_app(config: ServeConfig) -> Starlette:
             state.published = now
             if not changed:
                 continue
-            source = _event_source(base or "https://localhost")
+            source = _event_source(base)
             for client in config.clients.values():
                 if client.events_url:
                     event = events.make_event(pact_api.EVENT_PUBLISHED, source, {"pfIds": changed})
@@ -297,7 +297,15 @@ def build_app(config: ServeConfig) -> Starlette:
             state.published = {doc["id"]: doc["status"] for doc in docs}
         except LedgerError:
             state.published = {}
-        poller = asyncio.get_running_loop().create_task(announce_loop(config.base_url))
+        base = config.base_url
+        if base is None:  # no request to take the host from: the log origin's host
+            try:
+                info = await run_in_threadpool(_ledger_info, config.engine)
+                base = publish.default_public_base(info["origin"])
+            except LedgerError:
+                base = None
+        loop = asyncio.get_running_loop()
+        poller = loop.create_task(announce_loop(base or "https://localhost"))
         try:
             yield
         finally:
