@@ -178,6 +178,7 @@ class Entry(_Strict):
         "record",
         "retraction",
         "output",
+        "footprint",
     ]
     recorded_at: Timestamp
     prev: Hex64
@@ -216,8 +217,16 @@ class LabelEvidence(_Strict):
     )
 
 
+class LabelStatement(_Strict):
+    """Where the label's figures are logged: the footprint entry and what it commits to."""
+
+    seq: int = Field(ge=0)
+    as_of_size: int = Field(ge=1)
+    records_digest: Hex64
+
+
 class LabelDocument(_Strict):
-    format: Literal["carbon-label/v1"]
+    format: Literal["carbon-label/v2"]
     product: dict[str, Any]
     window: dict[Literal["from", "to"], Day]
     footprint: LabelFootprint
@@ -226,9 +235,25 @@ class LabelDocument(_Strict):
     suppliers: list[str]
     factors: list[dict[str, Any]]
     method: dict[str, Any]
+    statement: LabelStatement
     as_of_tree_size: int
     evidence_sha256: Hex64
     evidence: LabelEvidence
+
+
+class FootprintPayload(_Strict):
+    """An operator-signed footprint statement (SPEC §7): what a label may show, logged."""
+
+    product_id: Token
+    window: dict[Literal["from", "to"], Day]
+    as_of_size: int = Field(ge=1)
+    figures: dict[str, Any]
+    method: str
+    records_digest: Hex64 = Field(
+        description="SHA-256 of the JCS list of the sorted seqs of the contributing entries"
+    )
+    issued_at: Timestamp
+    signature: str
 
 
 PAYLOADS: dict[str, type[BaseModel]] = {
@@ -242,11 +267,12 @@ PAYLOADS: dict[str, type[BaseModel]] = {
     "record": RecordPayload,
     "retraction": RetractionPayload,
     "output": OutputPayload,
+    "footprint": FootprintPayload,
 }
 DOCUMENTS: dict[str, type[BaseModel]] = {
     "entry": Entry,
     "proof": ProofDocument,
-    "carbon-label-v1": LabelDocument,
+    "carbon-label-v2": LabelDocument,
 }
 
 

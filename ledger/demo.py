@@ -138,6 +138,7 @@ def build(directory: Path, samples: Path | None = None, say: Say = lambda _m: No
         FORMATS,
         label_dir,
         label_export.LabelOptions(),
+        operator,
     )
     return DemoResult(
         directory,

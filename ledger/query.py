@@ -29,6 +29,7 @@ from ledger.errors import InputError
 from ledger.figures import RATIO_PLACES, IntensityFigures, ProductFigures, WindowFacts, rounded
 from ledger.footprint import STAGES
 from ledger.store import facts as store_facts
+from ledger.transparency import resolve_as_of
 
 __all__ = ["RATIO_PLACES", "Scorecard", "intensity", "parse_window", "resolve_as_of", "scorecard"]
 
@@ -100,32 +101,6 @@ def parse_window(start: str | date, end: str | date) -> Window:
     if b <= a:
         raise InputError(f"window end {b} must be after its start {a}")
     return a, b
-
-
-def resolve_as_of(conn: Any, as_of: int | str | None) -> tuple[int, str]:
-    """(tree size, how it was chosen) for ``latest``, ``checkpoint`` (default) or a size.
-
-    ``checkpoint`` falls back to the latest entries, and says so, when nothing is signed yet.
-    """
-    from ledger.transparency import latest_checkpoint, tree_size
-
-    size = tree_size(conn)
-    if as_of is None or as_of == "checkpoint":
-        checkpoint = latest_checkpoint(conn)
-        if checkpoint is not None:
-            return checkpoint.tree_size, f"latest checkpoint, tree size {checkpoint.tree_size}"
-        return size, f"tree size {size} (no checkpoint signed yet)"
-    if as_of == "latest":
-        return size, f"latest entries, tree size {size}"
-    try:
-        wanted = int(as_of)
-    except (TypeError, ValueError):
-        raise InputError(
-            f"--as-of must be latest, checkpoint or a tree size, not {as_of!r}"
-        ) from None
-    if not 0 < wanted <= size:
-        raise InputError(f"--as-of {wanted} is not a tree size between 1 and {size}")
-    return wanted, f"tree size {wanted}"
 
 
 def window_facts(conn: Any, window: Window, as_of: int) -> WindowFacts:

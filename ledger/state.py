@@ -113,6 +113,20 @@ def changes_for(
                 )
             )
         return out
+    if kind == "footprint":
+        return [
+            Insert(
+                "footprints",
+                {
+                    "seq": seq,
+                    "product_id": payload["product_id"],
+                    "window_from": payload["window"]["from"],
+                    "window_to": payload["window"]["to"],
+                    "as_of_size": payload["as_of_size"],
+                    "records_digest": payload["records_digest"],
+                },
+            )
+        ]
     if kind == "retraction":
         table, column = (
             ("outputs", "output_id") if "output_id" in payload else ("records", "record_id")

@@ -992,7 +992,8 @@ def _forced_output(w: World, supplier: str, row: dict[str, str]) -> int:
         (
             "sup-logi",
             ("2025-03-01", "2025-04-01"),
-            "only 'sup-bev', the owner of product 'BOTTLE', may declare its output (not 'sup-logi')",
+            "only 'sup-bev', the owner of product 'BOTTLE', may declare its output "
+            "(not 'sup-logi')",
         ),
         (
             "sup-bev",

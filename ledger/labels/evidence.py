@@ -1,4 +1,4 @@
-"""Self-verifying product labels (``carbon-label/v1``) and their offline verification.
+"""Self-verifying product labels (``carbon-label/v2``) and their offline verification.
 
 A label carries the footprint *and* the evidence for it: the operator-signed checkpoint, the
 bytes of every contributing entry (records, their submissions, the product registration, the
@@ -17,27 +17,26 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import json
 from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
-from fractions import Fraction
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, bindparam, text
 
-from ledger import figures, keys, merkle, note
+from ledger import keys, merkle, note, statements
 from ledger.accounting import recompute_co2e
 from ledger.canonical import canonical_bytes
 from ledger.decimals import fmt
 from ledger.entry import OPERATOR_KINDS, ParsedEntry, parse_entry
 from ledger.errors import NotFoundError, ProofError, VerificationError
-from ledger.figures import Contribution, OutputFact, ProductInfo, record_contribution, rounded
 from ledger.footprint import STAGES, Factor, ProductFootprint
-from ledger.registry import ledger_info
+from ledger.labels.formats import LABEL_FORMAT
+from ledger.registry import ledger_info, load_factors
 from ledger.transparency import latest_checkpoint
 
-LABEL_FORMAT = "carbon-label/v1"
 METHOD = {
     "standards": ["ISO 14067:2018", "GHG Protocol Product Standard"],
     "boundary": "cradle-to-gate plus distribution: production, warehousing, transport, packaging",
@@ -89,33 +88,58 @@ def _entries(conn: Connection, seqs: list[int]) -> dict[int, bytes]:
     return out
 
 
-def build_label(
-    conn: Connection, product_id: str, window: tuple[date, date]
-) -> tuple[dict[str, Any], ProductFootprint]:
-    """Compute a product's footprint as of the latest checkpoint, with all its evidence."""
-    checkpoint = latest_checkpoint(conn)
-    if checkpoint is None:
-        raise NotFoundError(
-            "labels carry a signed checkpoint and the ledger has none; the operator must run "
-            "`carbon-ledger checkpoint --operator-key K` first"
-        )
-    size = checkpoint.tree_size
+def _product_seq(conn: Connection, product_id: str, size: int) -> int:
     product = conn.execute(
         text("SELECT seq FROM products WHERE product_id = :p AND seq < :n"),
         {"p": product_id, "n": size},
     ).first()
     if product is None:
-        raise NotFoundError(f"product {product_id!r} is not registered (as of the checkpoint)")
+        raise NotFoundError(f"product {product_id!r} is not registered (as of size {size})")
+    return int(product[0])
+
+
+def contributing_seqs(
+    conn: Connection, product_id: str, window: tuple[date, date], as_of: int
+) -> list[int]:
+    """Seqs of the product's effective records overlapping the window and its effective
+    outputs, as of tree size ``as_of``: the set a footprint statement commits to."""
     params = {
         "p": product_id,
         "start": window[0].isoformat(),
         "end": window[1].isoformat(),
-        "n": size,
+        "n": as_of,
     }
-    record_seqs = [r[0] for r in conn.execute(text(_LABEL_RECORDS_SQL), params)]
-    if not record_seqs:
-        raise NotFoundError(f"product {product_id} has no records from {window[0]} to {window[1]}")
-    covered = [product[0], *record_seqs]
+    return [int(r[0]) for r in conn.execute(text(_LABEL_RECORDS_SQL), params)]
+
+
+def statement_basis(
+    conn: Connection, product_id: str, window: tuple[date, date], as_of: int
+) -> statements.Basis:
+    """What a footprint statement as of ``as_of`` is computed from, read from the entries."""
+    seqs = [
+        _product_seq(conn, product_id, as_of),
+        *contributing_seqs(conn, product_id, window, as_of),
+    ]
+    parsed = {s: parse_entry(b, s) for s, b in _entries(conn, seqs).items()}
+    return statements.basis_from_entries(parsed, product_id, window, load_factors(conn), as_of)
+
+
+def build_label(
+    conn: Connection, product_id: str, window: tuple[date, date], statement_seq: int
+) -> tuple[dict[str, Any], ProductFootprint]:
+    """The label of a logged footprint statement, with all its evidence under the latest
+    checkpoint (which must cover the statement)."""
+    checkpoint = latest_checkpoint(conn)
+    if checkpoint is None or checkpoint.tree_size <= statement_seq:
+        raise NotFoundError(
+            f"no signed checkpoint covers the footprint statement at seq {statement_seq}; the "
+            "operator must run `carbon-ledger checkpoint --operator-key K` first"
+        )
+    size = checkpoint.tree_size
+    statement = parse_entry(_entries(conn, [statement_seq])[statement_seq], statement_seq)
+    as_of = int(statement.payload["as_of_size"])
+    record_seqs = contributing_seqs(conn, product_id, window, as_of)
+    covered = [_product_seq(conn, product_id, as_of), *record_seqs]
     subs: dict[int, int] = dict(
         conn.execute(
             text("SELECT seq, submission_seq FROM entries WHERE seq IN :s").bindparams(
@@ -124,7 +148,7 @@ def build_label(
             {"s": covered},
         ).all()
     )
-    entries = _entries(conn, sorted(set(covered) | set(subs.values())))
+    entries = _entries(conn, sorted(set(covered) | set(subs.values()) | {statement_seq}))
     parsed = {s: parse_entry(b, s) for s, b in entries.items()}
     factor_keys = {
         (p.payload["factor_id"], p.payload["factor_version"])
@@ -157,8 +181,8 @@ def build_label(
         "submission_nodes": sub_nodes,
     }
     # check what we just built (proofs, signatures, co2e, figures), reusing the decoded entries
-    fp = footprint_from_evidence(evidence, product_id, window, parsed=parsed)
-    return label_document(fp, evidence), fp
+    fp, statement_seq = footprint_from_evidence(evidence, product_id, window, parsed=parsed)
+    return label_document(fp, evidence, statement_seq), fp
 
 
 def _tree_nodes(
@@ -211,8 +235,12 @@ def evidence_digest(evidence: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_bytes(dict(evidence))).hexdigest()
 
 
-def label_document(fp: ProductFootprint, evidence: dict[str, Any]) -> dict[str, Any]:
-    """The carbon-label/v1 JSON: exact figures, people's figures, method and evidence."""
+def label_document(
+    fp: ProductFootprint, evidence: Mapping[str, Any], statement_seq: int
+) -> dict[str, Any]:
+    """The carbon-label/v2 JSON: exact figures, people's figures, method, the logged
+    statement they come from, and the evidence."""
+    statement = json.loads(evidence["entries"][str(statement_seq)])["payload"]
     return {
         "format": LABEL_FORMAT,
         "product": {
@@ -251,6 +279,11 @@ def label_document(fp: ProductFootprint, evidence: dict[str, Any]) -> dict[str, 
             for f in fp.factors
         ],
         "method": {**METHOD, "gwp": list(fp.gwp_sets)},
+        "statement": {
+            "seq": statement_seq,
+            "as_of_size": statement["as_of_size"],
+            "records_digest": statement["records_digest"],
+        },
         "as_of_tree_size": evidence["tree_size"],
         "evidence_sha256": evidence_digest(evidence),
         "evidence": evidence,
@@ -362,16 +395,31 @@ def footprint_from_evidence(
     window: tuple[date, date],
     operator: Ed25519PublicKey | None = None,
     parsed: Mapping[int, ParsedEntry] | None = None,
-) -> ProductFootprint:
-    """Verify the evidence and recompute the product's footprint from it alone."""
+) -> tuple[ProductFootprint, int]:
+    """Verify the evidence, check it holds exactly the record set of its logged footprint
+    statement, recompute the figures from it, and return them with the statement's seq."""
     parsed, _size = _open_evidence(evidence, operator, parsed)
     names = {
         p.payload["supplier_id"]: p.payload["name"] for p in parsed.values() if p.kind == "supplier"
     }
-    products = [p for p in parsed.values() if p.kind == "product"]
-    if len(products) != 1 or products[0].payload["product_id"] != product_id:
-        raise VerificationError(f"evidence must hold exactly the registration of {product_id}")
-    product = products[0].payload
+    found = [(s, p) for s, p in parsed.items() if p.kind == "footprint"]
+    if len(found) != 1:
+        raise VerificationError(
+            "label evidence must hold exactly one footprint statement (the logged figures)"
+        )
+    statement_seq, statement = found[0]
+    claim = statement.payload
+    if claim.get("product_id") != product_id:
+        raise VerificationError(
+            f"the footprint statement is for {claim.get('product_id')!r}, not {product_id}",
+            statement_seq,
+        )
+    if statements.statement_window(claim) != window:
+        raise VerificationError(
+            f"the footprint statement is for {claim['window']['from']}..{claim['window']['to']}, "
+            f"not the label's window {window[0]}..{window[1]}",
+            statement_seq,
+        )
     factors: dict[tuple[str, int], Factor] = {}
     for p in parsed.values():
         if p.kind == "factor":
@@ -388,52 +436,25 @@ def footprint_from_evidence(
                 f["year"],
                 f["region"],
             )
-    contributions: list[Contribution] = []
-    outputs: list[OutputFact] = []
+    contributing = {s: p for s, p in parsed.items() if p.kind in ("product", "record", "output")}
+    basis = statements.basis_from_entries(
+        contributing, product_id, window, factors, claim.get("as_of_size")
+    )
     used: dict[tuple[str, int], Factor] = {}
-    lo, hi = window[0].isoformat(), window[1].isoformat()
-    for seq, p in sorted(parsed.items()):
-        if p.kind not in ("record", "output"):
-            continue
-        r = p.payload
-        if r["product_id"] != product_id:
-            raise VerificationError(f"{p.kind} at seq {seq} is for another product", seq)
-        if p.kind == "output":
-            outputs.append(
-                OutputFact(
-                    product_id,
-                    Fraction(Decimal(r["units"])),
-                    date.fromisoformat(r["period_start"]),
-                    date.fromisoformat(r["period_end"]),
-                )
-            )
-            continue
-        if not (r["period_start"] < hi and r["period_end"] > lo):
-            raise VerificationError(f"record at seq {seq} is outside the label window", seq)
-        factor = None
+    for seq in basis.records:
+        r = parsed[seq].payload
         if "factor_id" in r:
-            factor = factors.get((r["factor_id"], r["factor_version"]))
-            if factor is None:
-                raise VerificationError(
-                    f"record at seq {seq} pins a factor the evidence lacks", seq
-                )
+            factor = factors[(r["factor_id"], r["factor_version"])]
             used[(factor.factor_id, factor.version)] = factor
             if recompute_co2e(r, factor) != r["co2e_kg"]:
                 raise VerificationError(f"co2e of record at seq {seq} is not amount × factor", seq)
-        contributions.append(record_contribution(r, factor.gwp if factor else None))
-    if not contributions:
-        raise VerificationError("label evidence holds no records")
-    info = ProductInfo(product_id, product["supplier_id"], Fraction(Decimal(product["mass_kg"])))
-    facts = figures.weigh(contributions, window, {product_id: info}, {product_id: outputs})
-    fig = figures.product_figures(facts).get(product_id)
-    if fig is None:
-        raise VerificationError(f"no record of {product_id} counts in the window")
-    if fig.reference_flow != "declared":
-        raise NotFoundError(
-            f"product {product_id} has no declared output from {window[0]} to {window[1]}: a "
-            "label needs the reference flow; its owner declares it with `carbon-ledger output add`"
-        )
-    return ProductFootprint(
+    statements.check_statement(claim, basis, statement_seq)
+    product = contributing[min(s for s, p in contributing.items() if p.kind == "product")].payload
+    fig = claim["figures"]
+    by_stage = {
+        s: None if fig["by_stage"][s] is None else Decimal(fig["by_stage"][s]) for s in STAGES
+    }
+    fp = ProductFootprint(
         product_id=product_id,
         product_name=product["name"],
         owner_supplier_id=product["supplier_id"],
@@ -443,27 +464,28 @@ def footprint_from_evidence(
         category=product.get("category"),
         period_start=window[0],
         period_end=window[1],
-        kgco2e_per_unit=_exact(fig.footprint),
-        kgco2e_per_kg=_exact(fig.footprint_per_kg),
-        by_stage={s: rounded(fig.by_stage[s]) for s in STAGES},
-        primary_data_share=rounded(fig.primary_data_share) or Decimal(0),
-        record_count=fig.records,
-        suppliers=fig.suppliers,
+        kgco2e_per_unit=Decimal(fig["kgco2e_per_unit"]),
+        kgco2e_per_kg=Decimal(fig["kgco2e_per_kg"]),
+        by_stage=by_stage,
+        primary_data_share=Decimal(fig["primary_data_share"]),
+        record_count=fig["record_count"],
+        suppliers=tuple(fig["suppliers"]),
         factors=tuple(f for _k, f in sorted(used.items())),
-        reference_units=_exact(fig.reference_units),
-        reference_flow=fig.reference_flow,
-        coverage={s: rounded(fig.coverage[s]) for s in STAGES},
+        reference_units=Decimal(fig["reference_units"]),
+        reference_flow="declared",
+        coverage={
+            s: None if fig["coverage"][s] is None else Decimal(fig["coverage"][s]) for s in STAGES
+        },
     )
+    return fp, statement_seq
 
 
-def _exact(value: Fraction) -> Decimal:
-    figure = rounded(value)
-    assert figure is not None
-    return figure
+def _decimals(per_stage: Mapping[str, str | None]) -> dict[str, Decimal | None]:
+    return {s: None if (v := per_stage[s]) is None else Decimal(v) for s in STAGES}
 
 
 def verify_label(doc: Mapping[str, Any], operator: Ed25519PublicKey) -> ProductFootprint:
-    """Offline check of a carbon-label/v1 document; raises naming what failed."""
+    """Offline check of a carbon-label/v2 document; raises naming what failed."""
     if doc.get("format") != LABEL_FORMAT:
         raise VerificationError(f"not a {LABEL_FORMAT} document")
     try:
@@ -478,10 +500,10 @@ def verify_label(doc: Mapping[str, Any], operator: Ed25519PublicKey) -> ProductF
     if evidence_digest(evidence) != doc.get("evidence_sha256"):
         raise VerificationError("evidence_sha256 does not match the evidence")
     try:
-        fp = footprint_from_evidence(evidence, product_id, window, operator)
+        fp, statement_seq = footprint_from_evidence(evidence, product_id, window, operator)
     except (KeyError, TypeError, ValueError) as exc:
         raise VerificationError(f"label evidence is malformed: {exc!r}") from exc
-    expected = label_document(fp, evidence)
+    expected = label_document(fp, evidence, statement_seq)
     for field in (
         "product",
         "window",
@@ -491,6 +513,7 @@ def verify_label(doc: Mapping[str, Any], operator: Ed25519PublicKey) -> ProductF
         "suppliers",
         "factors",
         "method",
+        "statement",
         "as_of_tree_size",
     ):
         if doc.get(field) != expected[field]:

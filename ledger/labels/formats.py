@@ -10,3 +10,5 @@ SUFFIX = {
     "html": ".html",
     "csv": ".csv",
 }
+#: the self-verifying label JSON (SPEC §7)
+LABEL_FORMAT = "carbon-label/v2"

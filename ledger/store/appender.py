@@ -158,6 +158,7 @@ _INSERT_ORDER = (
     "submissions",
     "records",
     "outputs",
+    "footprints",
 )
 #: column order of each table's buffered tuples; index tables take their Insert rows' order
 _COLUMNS: dict[str, tuple[str, ...]] = {

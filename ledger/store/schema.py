@@ -181,6 +181,18 @@ class OutputRow(SQLModel, table=True):
     status_seq: int | None = None
 
 
+class FootprintRow(SQLModel, table=True):
+    """A logged footprint statement (SPEC §7), for finding the one a label rests on."""
+
+    __tablename__ = "footprints"
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    product_id: str = Field(index=True)
+    window_from: str
+    window_to: str
+    as_of_size: int
+    records_digest: str
+
+
 class PcfVersionRow(SQLModel, table=True):
     """One issued PACT ProductFootprint (a publication register, not an index of entries).
 
