@@ -535,10 +535,14 @@ def test_changed_figure_deprecates_and_is_published(
             "data_quality": "secondary",
         },
     )
-    transparency.sign_checkpoint(
-        engine, keys.load_private(world.directory / "keys" / "operator.key")
+    operator = keys.load_private(world.directory / "keys" / "operator.key")
+    transparency.sign_checkpoint(engine, operator)
+    # without the operator key the label still rests on the statement logged before: same PCF
+    assert label_export.export_one(engine, WATER, *WINDOW, "pact", options) == stored_text
+    # the operator logs a new statement (the record changed the figures): a new PCF
+    new = json.loads(
+        label_export.export_one(engine, WATER, *WINDOW, "pact", options, operator=operator)
     )
-    new = json.loads(label_export.export_one(engine, WATER, *WINDOW, "pact", options))
     assert new["id"] != old["id"]
     assert new["precedingPfIds"] == [old["id"]]
     assert new["pcf"]["pcfExcludingBiogenicUptake"] != old["pcf"]["pcfExcludingBiogenicUptake"]

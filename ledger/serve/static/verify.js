@@ -2,11 +2,13 @@
 // WebCrypto (Ed25519, SHA-256), trusting nothing the server says except, when the user does
 // not enter one, the operator public key from /verify/config.json (and the page says which).
 //
-// It mirrors ledger/labels/evidence.py and ledger/figures.py (`verify_label`, `_open_evidence`): evidence digest,
+// It mirrors ledger/labels/evidence.py, ledger/statements.py and ledger/figures.py (`verify_label`, `_open_evidence`): evidence digest,
 // genesis and trusted operator key, C2SP signed checkpoint, one RFC 6962 multiproof of every
 // evidence entry under the checkpoint root, operator signatures, supplier submission
-// signatures and in-submission proofs under the signed records_root, the record set (product,
-// window, pinned factors) and the figures recomputed from the records.
+// signatures and in-submission proofs under the signed records_root, the operator-signed
+// footprint statement: the evidence holds exactly the record set it commits to
+// (records_digest), the figures recomputed from those records equal the statement's, and the
+// label shows the statement's figures.
 //
 // Layout: 1 bytes and crypto, 2 canonical JSON and exact decimals, 3 Merkle trees and notes,
 // 4 walkLabel (the ONE place that knows the document format), 5 checks, 6 page.
@@ -151,9 +153,11 @@ async function openCheckpoint(note, name, rawKey) {
   return { origin, size: Number(size), root: b64(root) };
 }
 
-// ---- 4. the label document (carbon-label/v1): the one place that walks its layout -----------
+// ---- 4. the label document (carbon-label/v2): the one place that walks its layout -----------
+const LABEL_FORMAT = "carbon-label/v2";
+const STATEMENT_METHOD = "carbon-ledger SPEC §6 v2 (declared reference flow, allocation groups, window shares)";
 const STAGES = ["production", "warehousing", "transport", "packaging"];
-const OPERATOR_KINDS = ["genesis", "supplier", "key_rotate", "key_revoke", "factor"];
+const OPERATOR_KINDS = ["genesis", "supplier", "key_rotate", "key_revoke", "factor", "footprint"];
 function payloadSlice(bytes) { // the canonical payload bytes inside canonical entry bytes
   const text = new TextDecoder().decode(bytes);
   const start = text.indexOf('"payload":') + '"payload":'.length;
@@ -161,8 +165,8 @@ function payloadSlice(bytes) { // the canonical payload bytes inside canonical e
   return enc.encode(text.slice(start, end));
 }
 function walkLabel(doc) {
-  if (!doc || doc.format !== "carbon-label/v1")
-    throw new VerifyError(`not a carbon-label/v1 document (format ${JSON.stringify(doc && doc.format)})`);
+  if (!doc || doc.format !== LABEL_FORMAT)
+    throw new VerifyError(`not a ${LABEL_FORMAT} document (format ${JSON.stringify(doc && doc.format)})`);
   const ev = doc.evidence || {};
   const entries = new Map();
   for (const [seq, text] of Object.entries(ev.entries || {})) {
@@ -192,7 +196,8 @@ function walkLabel(doc) {
     claims: {
       product: doc.product, window: doc.window, footprint: doc.footprint,
       primary_data_share: doc.primary_data_share, record_count: doc.record_count,
-      suppliers: doc.suppliers, factors: doc.factors, as_of_tree_size: doc.as_of_tree_size,
+      suppliers: doc.suppliers, factors: doc.factors, statement: doc.statement,
+      as_of_tree_size: doc.as_of_tree_size,
     },
     digest: doc.evidence_sha256,
   };
@@ -238,7 +243,7 @@ async function verifyLabel(doc, trustedKey) {
       supplierKeys.set(e.payload.key_id, [e.payload.supplier_id, b64(e.payload.public_key)]);
     if (e.kind === "supplier") names.set(e.payload.supplier_id, e.payload.name);
   }
-  done.push("every operator-signed entry (genesis, suppliers, keys, factors) carries a valid operator signature");
+  done.push("every operator-signed entry (genesis, suppliers, keys, factors, the footprint statement) carries a valid operator signature");
 
   const submissions = [...label.entries.values()].filter((e) => e.kind === "submission").sort((a, b) => a.seq - b.seq);
   const covered = new Map();
@@ -266,11 +271,12 @@ async function verifyLabel(doc, trustedKey) {
   }
   done.push(`every record was signed by its supplier (${[...signers].sort().join(", ")}) and sits in the submission it signed`);
 
-  const figures = recompute(label, names);
-  const diff = firstDifference(label.claims, figures, "");
+  const derived = await recompute(label);
+  const diff = firstDifference(label.claims, derived.claims, "");
   if (diff) throw new VerifyError(`the label says ${diff[0]} is ${diff[1]}, but its evidence gives ${diff[2]}`);
-  done.push(`the footprint, stage figures, coverage and reference flow were recomputed from the ${figures.record_count} records and the declared output, and match the label`);
-  return { done, label, cp, keyId: hex((await sha256(ledgerKey)).slice(0, 8)), names };
+  done.push(`the evidence holds exactly the ${derived.claims.record_count} records and the outputs the logged footprint statement commits to (records_digest)`);
+  done.push("the figures recomputed from them equal the operator-signed statement, and the label shows those figures");
+  return { done, label, cp, keyId: hex((await sha256(ledgerKey)).slice(0, 8)), names, statement: derived.statement };
 }
 
 // the first path where the label's claims and the recomputed figures differ
@@ -315,22 +321,31 @@ function phi(r, outputs, window) {
   return overlapShare(r.period_start, r.period_end, window.from, window.to);
 }
 
-function recompute(label, names) {
-  const products = [...label.entries.values()].filter((e) => e.kind === "product");
+// ledger.statements.basis_from_entries + figures_of + check_statement, then the label's
+// claims as evidence.label_document derives them from the statement.
+async function recompute(label) {
+  const entries = [...label.entries.values()].sort((a, b) => a.seq - b.seq);
+  const found = entries.filter((e) => e.kind === "footprint");
+  if (found.length !== 1) throw new VerifyError("the label evidence must hold exactly one footprint statement (the logged figures)");
+  const statement = found[0];
+  const claim = statement.payload;
+  if (claim.product_id !== label.productId)
+    throw new VerifyError(`the footprint statement is for ${JSON.stringify(claim.product_id)}, not ${label.productId}`);
+  const window = { from: label.window.from, to: label.window.to };
+  if (!claim.window || claim.window.from !== window.from || claim.window.to !== window.to)
+    throw new VerifyError(`the footprint statement is for another window than the label's ${window.from}..${window.to}`);
+  const products = entries.filter((e) => e.kind === "product");
   if (products.length !== 1 || products[0].payload.product_id !== label.productId)
     throw new VerifyError(`the evidence must hold exactly the registration of ${label.productId}`);
   const product = products[0].payload;
-  const window = { from: label.window.from, to: label.window.to };
   const factors = new Map();
-  for (const e of label.entries.values())
-    if (e.kind === "factor") factors.set(`${e.payload.factor_id}@${e.payload.version}`, e.payload);
-  const sorted = [...label.entries.values()].sort((a, b) => a.seq - b.seq);
-  const outputs = [];
-  const records = [];
-  const used = new Map();
-  for (const { seq, kind, payload: r } of sorted) {
+  for (const e of entries) if (e.kind === "factor") factors.set(`${e.payload.factor_id}@${e.payload.version}`, e.payload);
+  const outputs = [], records = [], seqs = [], used = new Map(), gwp = new Set();
+  for (const { seq, kind, payload: r } of entries) {
     if (kind !== "record" && kind !== "output") continue;
     if (r.product_id !== label.productId) throw new VerifyError(`${kind} at seq ${seq} is for another product`);
+    if (seq >= claim.as_of_size) throw new VerifyError(`${kind} at seq ${seq} comes after the statement's size ${claim.as_of_size}`);
+    seqs.push(seq);
     if (kind === "output") { outputs.push({ units: dec(r.units), start: r.period_start, end: r.period_end }); continue; }
     if (!(r.period_start < window.to && r.period_end > window.from))
       throw new VerifyError(`record at seq ${seq} is outside the label window`);
@@ -338,10 +353,50 @@ function recompute(label, names) {
       const f = factors.get(`${r.factor_id}@${r.factor_version}`);
       if (!f) throw new VerifyError(`record at seq ${seq} pins a factor the evidence lacks`);
       used.set(`${f.factor_id}@${f.version}`, f);
+      gwp.add(f.gwp);
     }
     records.push(r);
   }
-  if (!records.length) throw new VerifyError("the label evidence holds no records");
+  const digest = hex(await sha256(enc.encode(jcs(seqs.sort((a, b) => a - b)))));
+  if (digest !== claim.records_digest)
+    throw new VerifyError("the evidence does not hold the record set the footprint statement commits to (records_digest differs)");
+  const figures = figuresOf(records, outputs, window, dec(product.mass_kg), [...gwp].sort());
+  const stated = claim.figures || {};
+  const diff = firstDifference(stated, figures, "statement.figures");
+  if (diff || Object.keys(stated).length !== Object.keys(figures).length || claim.method !== STATEMENT_METHOD)
+    throw new VerifyError(diff ? `the footprint statement states ${diff[0]} ${diff[1]}, but its records give ${diff[2]}` : "the footprint statement has unknown fields");
+  const claims = {
+    product: {
+      product_id: product.product_id, name: product.name, supplier_id: product.supplier_id,
+      declared_unit: product.declared_unit, mass_kg: fmt(dec(product.mass_kg)),
+      category: product.category === undefined ? null : product.category,
+    },
+    window,
+    footprint: {
+      kgco2e_per_unit: fmt(dec(figures.kgco2e_per_unit)),
+      kgco2e_per_kg: fmt(dec(figures.kgco2e_per_kg)),
+      by_stage: figures.by_stage,
+      missing_stages: STAGES.filter((s) => figures.by_stage[s] === null),
+      coverage: figures.coverage,
+      reference_units: figures.reference_units,
+      reference_flow: "declared",
+      display_kgco2e_per_unit: fixed3(dec(figures.kgco2e_per_unit)),
+    },
+    primary_data_share: figures.primary_data_share,
+    record_count: figures.record_count,
+    suppliers: figures.suppliers,
+    factors: [...used.values()].sort((a, b) => (a.factor_id < b.factor_id ? -1 : a.factor_id > b.factor_id ? 1 : a.version - b.version)).map((f) => ({
+      factor_id: f.factor_id, version: f.version, kgco2e_per_unit: fmt(dec(f.kgco2e_per_unit)), unit: f.unit,
+      gwp: f.gwp, source: f.source, year: f.year, region: f.region,
+    })),
+    statement: { seq: statement.seq, as_of_size: claim.as_of_size, records_digest: claim.records_digest },
+    as_of_tree_size: label.treeSize,
+  };
+  return { claims, statement: { seq: statement.seq, as_of_size: claim.as_of_size } };
+}
+
+// ledger.statements.figures_of over ledger.figures (SPEC §6 v2), one product, one window
+function figuresOf(records, outputs, window, mass, gwpSets) {
   const sums = new Map(); // "supplier|stage" -> {co2e, groups: Map(group -> units)}
   let total = ZERO, primary = ZERO;
   for (const r of records) {
@@ -364,40 +419,25 @@ function recompute(label, names) {
     stageCo2e.set(s.stage, add(stageCo2e.get(s.stage) || ZERO, s.co2e));
     stageHandled.set(s.stage, add(stageHandled.get(s.stage) || ZERO, handled));
   }
-  const byStage = {}, coverage = {};
-  let footprint = ZERO;
-  for (const s of STAGES) {
-    byStage[s] = stageCo2e.has(s) ? div(stageCo2e.get(s), units) : null;
-    coverage[s] = stageHandled.has(s) ? div(stageHandled.get(s), units) : null;
-    if (byStage[s]) footprint = add(footprint, byStage[s]);
-  }
   const r12 = (q) => (q === null ? null : fmt(round(q, 12)));
-  const perUnit = round(footprint, 12);
+  let footprint = ZERO;
+  const byStage = {}, coverage = {};
+  for (const s of STAGES) {
+    const v = stageCo2e.has(s) ? div(stageCo2e.get(s), units) : null;
+    if (v) footprint = add(footprint, v);
+    byStage[s] = r12(v);
+    coverage[s] = stageHandled.has(s) ? r12(div(stageHandled.get(s), units)) : null;
+  }
   return {
-    product: {
-      product_id: product.product_id, name: product.name, supplier_id: product.supplier_id,
-      declared_unit: product.declared_unit, mass_kg: fmt(dec(product.mass_kg)),
-      category: product.category === undefined ? null : product.category,
-    },
-    window,
-    footprint: {
-      kgco2e_per_unit: fmt(perUnit),
-      kgco2e_per_kg: r12(div(footprint, dec(product.mass_kg))),
-      by_stage: Object.fromEntries(STAGES.map((s) => [s, r12(byStage[s])])),
-      missing_stages: STAGES.filter((s) => !byStage[s]),
-      coverage: Object.fromEntries(STAGES.map((s) => [s, r12(coverage[s])])),
-      reference_units: r12(units),
-      reference_flow: "declared",
-      display_kgco2e_per_unit: fixed3(perUnit),
-    },
+    kgco2e_per_unit: r12(footprint),
+    kgco2e_per_kg: r12(div(footprint, mass)),
+    by_stage: byStage,
+    coverage,
+    reference_units: r12(units),
     primary_data_share: total.n === 0n ? "0" : r12(div(mul(primary, Q(100n)), total)),
     record_count: records.length,
+    gwp_sets: gwpSets,
     suppliers: [...new Set(records.map((r) => r.supplier_id))].sort(),
-    factors: [...used.values()].sort((a, b) => (a.factor_id < b.factor_id ? -1 : a.factor_id > b.factor_id ? 1 : a.version - b.version)).map((f) => ({
-      factor_id: f.factor_id, version: f.version, kgco2e_per_unit: fmt(dec(f.kgco2e_per_unit)), unit: f.unit,
-      gwp: f.gwp, source: f.source, year: f.year, region: f.region,
-    })),
-    as_of_tree_size: label.treeSize,
   };
 }
 
@@ -458,7 +498,7 @@ async function run(doc, sourceText) {
       el("ul", {}, ...ok.done.map((d) => el("li", {}, d))),
       el("h3", {}, "By whom, as of when"),
       el("p", {}, `Log ${ok.label.origin}, operator key ${ok.keyId} (${{ config: "key from this server's configuration", link: "key from the link you opened", user: "key you entered" }[trusted.from]}); suppliers: ${c.suppliers.map((s) => ok.names.get(s) || s).join("; ")}`),
-      el("p", {}, `As of the signed checkpoint at tree size ${ok.cp.size}: later entries (a retraction, a correction) are not covered by this label.`),
+      el("p", {}, `Figures as of tree size ${ok.statement.as_of_size}, logged by the operator as statement ${ok.statement.seq}, under the signed checkpoint at tree size ${ok.cp.size}. Later entries (a retraction, a correction) are not covered by this label; a full audit (\`carbon-ledger verify\`) re-derives every logged statement.`),
       el("p", { class: "note" }, "Not re-checked here: each record's co2e against its factor and units (run `carbon-ledger label verify` for that)."),
     );
   } catch (err) {
