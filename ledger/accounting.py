@@ -11,7 +11,6 @@ import functools
 import re
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import date
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -19,9 +18,13 @@ from typing import Any
 from ledger import units
 from ledger.decimals import canonical_text, fmt, mul, parse_decimal, to_decimal
 from ledger.errors import InputError
-from ledger.footprint import STAGES, Factor
+from ledger.footprint import Factor
+from ledger.vocab import DATA_QUALITY, STAGES
 
-DATA_QUALITY = ("primary", "secondary")
+# defined in ledger.vocab; still importable from here for code written against the old home
+from ledger.vocab import check_token as check_token
+from ledger.vocab import parse_date as parse_date
+
 RECORD_COLUMNS = (
     "record_id",
     "product_id",
@@ -44,9 +47,7 @@ RECORD_COLUMNS = (
     "allocation_group",
     "note",
 )
-_TOKEN_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-/]{0,127}\Z")
 _HEX64_RE = re.compile(r"[0-9a-f]{64}\Z")
-_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 MAX_NOTE = 2000
 
 
@@ -59,23 +60,6 @@ class RowProblems(Exception):
     def __init__(self, problems: list[tuple[str, str]]) -> None:
         super().__init__(problems)
         self.problems = problems
-
-
-def check_token(value: str, what: str) -> str:
-    if not _TOKEN_RE.match(value):
-        raise InputError(
-            f"{what} {value!r} must be 1-128 characters of letters, digits and _ . : - /"
-        )
-    return value
-
-
-def parse_date(text: str) -> date:
-    if not _DATE_RE.match(text):
-        raise InputError(f"{text!r} is not a date YYYY-MM-DD")
-    try:
-        return date.fromisoformat(text)
-    except ValueError as exc:
-        raise InputError(f"{text!r} is not a valid calendar date") from exc
 
 
 def compute_co2e(

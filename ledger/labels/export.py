@@ -18,7 +18,6 @@ from typing import Any
 from urllib.parse import quote
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Connection, Engine, text
 
 from ledger import statements
 from ledger.entry import parse_entry
@@ -28,14 +27,15 @@ from ledger.labels import pact, render
 from ledger.labels.evidence import build_label, statement_basis
 from ledger.labels.formats import FORMATS, SUFFIX
 from ledger.query import parse_window
-from ledger.store import db, serving
+from ledger.store import Connection, Engine, db, queries
 from ledger.transparency import latest_checkpoint
 
 
 @dataclass(frozen=True)
 class LabelOptions:
-    """``None`` means: derived from the log origin when it names a host (``https://ORIGIN``),
-    which is where ``carbon-ledger serve --base-url`` publishes the same paths."""
+    """Rendering choices: the QR URL template of SVG/HTML labels and the base URL of the
+    PACT extension schema. ``None`` means derived from the log origin when it names a host
+    (``https://ORIGIN``, where ``carbon-ledger serve`` publishes the same paths), else none."""
 
     qr_url: str | None = None
     pact_extension_base: str | None = None
@@ -55,14 +55,7 @@ class Label:
 
 def _logged(conn: Connection, product_id: str, window: tuple[date, date]) -> list[int]:
     """Seqs of the footprint statements logged for this product and window, newest first."""
-    rows = conn.execute(
-        text(
-            "SELECT seq FROM footprints WHERE product_id = :p AND window_from = :a "
-            "AND window_to = :b ORDER BY seq DESC"
-        ),
-        {"p": product_id, "a": window[0].isoformat(), "b": window[1].isoformat()},
-    )
-    return [int(r[0]) for r in rows]
+    return queries.footprint_seqs(conn, product_id, window[0].isoformat(), window[1].isoformat())
 
 
 def log_statements(
@@ -117,10 +110,7 @@ def log_statements(
 
 
 def _payload(conn: Connection, seq: int) -> dict[str, Any]:
-    data = conn.execute(
-        text("SELECT entry_bytes FROM entries WHERE seq = :s"), {"s": seq}
-    ).scalar_one()
-    return dict(parse_entry(bytes(data), seq).payload)
+    return dict(parse_entry(queries.entry_bytes(conn, seq), seq).payload)
 
 
 def logged_statement(engine: Engine, product_id: str, window: tuple[date, date]) -> int:
@@ -143,7 +133,7 @@ def compute(
     """The label of the logged statement at ``statement_seq``, with its evidence."""
     with db.reading(engine) as conn:
         doc, fp = build_label(conn, product_id, window, statement_seq)
-        signed_at = serving.checkpoint_signed_at(conn, doc["as_of_tree_size"])
+        signed_at = queries.checkpoint_signed_at(conn, doc["as_of_tree_size"])
     return Label(fp, doc, doc["evidence"]["origin"], signed_at)
 
 
@@ -241,7 +231,8 @@ def export_one(
     operator: Ed25519PrivateKey | None = None,
     as_of: int | str | None = "checkpoint",
 ) -> str:
-    """One product's label in one format (logging its statement first with ``operator``)."""
+    """One product's label over ``[start, end)`` in format ``fmt_name`` (json, pact, svg,
+    html or csv), logging its footprint statement first with ``operator``."""
     if fmt_name not in FORMATS:
         raise InputError(f"unknown label format {fmt_name!r}; use one of {', '.join(FORMATS)}")
     window = parse_window(start, end)
@@ -254,9 +245,7 @@ def export_one(
 
 def product_ids(engine: Engine) -> list[str]:
     with db.reading(engine) as conn:
-        return [
-            r[0] for r in conn.execute(text("SELECT product_id FROM products ORDER BY product_id"))
-        ]
+        return queries.product_ids(conn)
 
 
 def safe_name(product_id: str) -> str:

@@ -26,15 +26,13 @@ import hashlib
 import json
 import re
 import uuid
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
-
-from sqlalchemy import Engine
 
 from ledger import canonical
 from ledger.footprint import STAGES, ProductFootprint
 from ledger.labels import pact
-from ledger.store import db, serving
+from ledger.store import Engine, db, serving
+from ledger.vocab import parse_timestamp, utc_now
 
 if TYPE_CHECKING:
     from ledger.labels.export import Label
@@ -98,9 +96,7 @@ def _document(
 
     fp = label.footprint
     domain = issuer_domain(label.origin)
-    created = datetime.strptime(label.signed_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
-        tzinfo=timezone.utc
-    )
+    created = parse_timestamp(label.signed_at)
     doc = pact.to_pact(
         fp,
         footprint_id=footprint_id,
@@ -139,7 +135,7 @@ def issue(engine: Engine, label: Label, extension_base: str | None) -> serving.P
             period_start=start,
             period_end=end,
             version=len(versions) + 1,
-            issued_at=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            issued_at=utc_now(),
             figures_sha256=digest,
             document=json.dumps(doc, indent=2, ensure_ascii=False) + "\n",
         )

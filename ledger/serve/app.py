@@ -27,7 +27,6 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import httpx
-from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -39,6 +38,7 @@ from ledger.labels import publish
 from ledger.serve import events, pact_api, tiles
 from ledger.serve.auth import SCOPES, Token, Tokens
 from ledger.serve.clients import Client
+from ledger.store import Engine
 
 STATIC = Path(str(resources.files("ledger.serve") / "static"))
 MAX_LIMIT = 1000

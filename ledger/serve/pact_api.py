@@ -17,11 +17,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Engine
-
 from ledger.errors import InputError
 from ledger.labels import publish
-from ledger.store import db, serving
+from ledger.store import Engine, db, serving
 
 LIST_FILTERS = ("productId", "companyId", "geography", "classification")
 DATE_FILTERS = ("validOn", "validAfter", "validBefore")

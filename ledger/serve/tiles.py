@@ -16,10 +16,8 @@ import re
 import struct
 from dataclasses import dataclass
 
-from sqlalchemy import Connection
-
 from ledger.errors import InputError, NotFoundError
-from ledger.store import serving
+from ledger.store import Connection, serving
 
 TILE_HEIGHT = 8
 TILE_WIDTH = 1 << TILE_HEIGHT  # 256

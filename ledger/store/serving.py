@@ -64,15 +64,6 @@ def insert_pcf_version(conn: Connection, version: PcfVersion) -> None:
     )
 
 
-def checkpoint_signed_at(conn: Connection, tree_size: int) -> str:
-    return str(
-        conn.execute(
-            text("SELECT signed_at FROM checkpoints WHERE tree_size = :n ORDER BY id DESC LIMIT 1"),
-            {"n": tree_size},
-        ).scalar_one()
-    )
-
-
 def supplier_country(conn: Connection, supplier_id: str) -> str | None:
     row = conn.execute(
         text("SELECT country FROM suppliers WHERE supplier_id = :s"), {"s": supplier_id}
