@@ -232,6 +232,7 @@ async function verifyLabel(doc, trustedKey) {
   done.push(`all ${label.entries.size} evidence entries are in the log under the signed root (one multiproof)`);
 
   const supplierKeys = new Map();
+  const retired = new Map();
   const names = new Map();
   for (const [seq, e] of [...label.entries].sort((a, b) => a[0] - b[0])) {
     if (!OPERATOR_KINDS.includes(e.kind)) continue;
@@ -239,8 +240,17 @@ async function verifyLabel(doc, trustedKey) {
     const message = concat(enc.encode("carbon-ledger/operator/v1\n"), enc.encode(jcs(fields)));
     if (!(await ed25519Verify(ledgerKey, b64(signature || ""), message)))
       throw new VerifyError(`operator signature on entry ${seq} fails`);
-    if (e.kind === "supplier" || e.kind === "key_rotate")
-      supplierKeys.set(e.payload.key_id, [e.payload.supplier_id, b64(e.payload.public_key)]);
+    // ledger.keyring.Keyring.register: keys by key_id, and the seq each stopped being valid
+    if (e.kind === "supplier" || e.kind === "key_rotate") {
+      const raw = b64(e.payload.public_key || "");
+      if (hex((await sha256(raw)).slice(0, 8)) !== e.payload.key_id || supplierKeys.has(e.payload.key_id))
+        throw new VerifyError(`${e.kind} entry ${seq} has a bad or reused key_id`);
+      supplierKeys.set(e.payload.key_id, [e.payload.supplier_id, raw]);
+      for (const old of e.payload.retires || []) if (!retired.has(old)) retired.set(old, seq);
+    } else if (e.kind === "key_revoke") {
+      if (!supplierKeys.has(e.payload.key_id)) throw new VerifyError(`key_revoke names unknown key ${e.payload.key_id}`);
+      if (!retired.has(e.payload.key_id)) retired.set(e.payload.key_id, seq);
+    }
     if (e.kind === "supplier") names.set(e.payload.supplier_id, e.payload.name);
   }
   done.push("every operator-signed entry (genesis, suppliers, keys, factors, the footprint statement) carries a valid operator signature");
@@ -259,7 +269,10 @@ async function verifyLabel(doc, trustedKey) {
   for (const [subSeq, subLeaves] of covered) {
     const sub = label.entries.get(subSeq).payload;
     const known = supplierKeys.get(sub.key_id);
-    if (!known || known[0] !== sub.supplier_id) throw new VerifyError(`submission ${subSeq} is signed with a key the evidence does not register for ${sub.supplier_id}`);
+    if (!known) throw new VerifyError(`submission ${subSeq} is signed with unknown key ${sub.key_id}`);
+    if (known[0] !== sub.supplier_id) throw new VerifyError(`key ${sub.key_id} belongs to ${known[0]}, not the submitter of ${subSeq}`);
+    if (retired.has(sub.key_id) && retired.get(sub.key_id) < subSeq)
+      throw new VerifyError(`submission ${subSeq} is signed with key ${sub.key_id}, revoked at seq ${retired.get(sub.key_id)}`);
     const { signature, ...fields } = sub;
     const message = concat(enc.encode("carbon-ledger/submission/v1\n"), enc.encode(jcs(fields)));
     if (!(await ed25519Verify(known[1], b64(signature || ""), message)))
@@ -269,7 +282,7 @@ async function verifyLabel(doc, trustedKey) {
       throw new VerifyError(`entries covered by submission ${subSeq} do not reproduce the records_root its supplier signed`);
     signers.add(sub.supplier_id);
   }
-  done.push(`every record was signed by its supplier (${[...signers].sort().join(", ")}) and sits in the submission it signed`);
+  done.push(`every record was signed by its supplier (${[...signers].sort().join(", ")}) with a key valid at the time, and sits in the submission it signed`);
 
   const derived = await recompute(label);
   const diff = firstDifference(label.claims, derived.claims, "");
