@@ -45,6 +45,19 @@ def test_register_keeps_versions_and_deprecates_earlier(world: dict[str, Any]) -
     assert served[0]["pcf"] == {"pcfExcludingBiogenicUptake": "1.5"}  # only status changes
 
 
+def test_reindex_keeps_the_published_register(world: dict[str, Any]) -> None:
+    """PCF ids already handed to partners are not derived from the entries: kept as they are."""
+    from ledger.store.reindex import reindex
+
+    engine = world["engine"]
+    pcf = "00000000-0000-5000-8000-000000000003"
+    with db.writing(engine) as conn:
+        serving.insert_pcf_version(conn, _version(pcf, 1, "2"))
+    report = reindex(engine)
+    assert "pcf_versions" not in report.tables
+    assert [d["id"] for d in pact_api.served_footprints(engine)] == [pcf]
+
+
 def test_tiles_read_the_store(world: dict[str, Any]) -> None:
     engine = world["engine"]
     transparency.sign_checkpoint(engine, keys.load_private(world["key_dir"] / "operator.key"))
