@@ -42,6 +42,7 @@ from ledger.store import Engine
 
 STATIC = Path(str(resources.files("ledger.serve") / "static"))
 MAX_LIMIT = 1000
+LABEL_CACHE = 256  # rendered labels kept (oldest dropped first)
 
 
 @dataclass
@@ -63,6 +64,7 @@ class _State:
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     published: dict[str, str] = field(default_factory=dict)
     footprints: tuple[float, list[dict[str, Any]]] | None = None
+    labels: dict[tuple[str, str, str, bool, str], tuple[int, str]] = field(default_factory=dict)
     http: httpx.AsyncClient | None = None
 
 
@@ -265,10 +267,17 @@ def build_app(config: ServeConfig) -> Starlette:
             end = request.query_params["to"]
         except KeyError:
             return PlainTextResponse("give ?from=YYYY-MM-DD&to=YYYY-MM-DD\n", status_code=400)
+        key = (product_id, start, end, as_json, public_base(request))
         try:
-            body = await run_in_threadpool(
-                _render_label, config.engine, product_id, start, end, as_json, public_base(request)
-            )
+            size = await run_in_threadpool(_checkpoint_size, config.engine)
+            cached = state.labels.get(key)
+            if cached is not None and cached[0] == size:
+                body = cached[1]
+            else:  # a label is computed and self-verified once per checkpoint, not per scan
+                body = await run_in_threadpool(_render_label, config.engine, *key)
+                if len(state.labels) >= LABEL_CACHE:
+                    del state.labels[next(iter(state.labels))]
+                state.labels[key] = (size, body)
         except NotFoundError as exc:
             return PlainTextResponse(f"{exc}\n", status_code=404)
         except LedgerError as exc:
@@ -359,6 +368,11 @@ def _latest_checkpoint(engine: Engine) -> Any:
 
     with db.reading(engine) as conn:
         return transparency.latest_checkpoint(conn)
+
+
+def _checkpoint_size(engine: Engine) -> int:
+    stored = _latest_checkpoint(engine)
+    return 0 if stored is None else int(stored.tree_size)
 
 
 def _read_tile(engine: Engine, ref: tiles.TileRef) -> bytes:
