@@ -37,9 +37,15 @@ from typing import Any
 
 Window = tuple[str, str]
 RECORD_COLUMNS = (
-    "supplier_id", "product_id", "stage", "allocation_group", "period_start", "period_end",
-    "co2e_kg", "units_covered",
-)  # fmt: skip
+    "supplier_id",
+    "product_id",
+    "stage",
+    "allocation_group",
+    "period_start",
+    "period_end",
+    "co2e_kg",
+    "units_covered",
+)
 
 
 @dataclass(frozen=True)
@@ -111,8 +117,7 @@ def insert_floor(backend: Backend, first_seq: int, last_seq: int, batch: int = 2
             target.commit()
         names = [d[0] for d in source.execute("SELECT * FROM entries LIMIT 0").description]
         insert = (
-            f"INSERT INTO floor_entries ({', '.join(names)}) "
-            f"VALUES ({', '.join([p] * len(names))})"
+            f"INSERT INTO floor_entries ({', '.join(names)}) VALUES ({', '.join([p] * len(names))})"
         )
         select = f"SELECT * FROM entries WHERE seq >= {p} AND seq <= {p} ORDER BY seq"
         seconds = 0.0

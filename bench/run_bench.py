@@ -100,17 +100,47 @@ def build_world(db_url: str, work: Path, keys: Path) -> None:
     with (SAMPLES / "suppliers.csv").open(newline="") as handle:
         for row in csv.DictReader(handle):
             sid = row["supplier_id"]
-            cli("supplier", "add", sid, "--name", row["name"], "--country", row["country"],
-                "--public-key", str(keys / f"{sid}.key.pub"), "--operator-key", operator)  # fmt: skip
+            cli(
+                "supplier",
+                "add",
+                sid,
+                "--name",
+                row["name"],
+                "--country",
+                row["country"],
+                "--public-key",
+                str(keys / f"{sid}.key.pub"),
+                "--operator-key",
+                operator,
+            )
     cli("factor", "import", str(SAMPLES / "factors.csv"), "--operator-key", operator)
     products = list(csv.DictReader((SAMPLES / "products.csv").open(newline="")))
-    products.append({"product_id": LABEL_PRODUCT, "supplier_id": "sup-bev",
-                     "name": "Bench label product", "declared_unit": "piece", "mass_kg": "0.5"})  # fmt: skip
+    products.append(
+        {
+            "product_id": LABEL_PRODUCT,
+            "supplier_id": "sup-bev",
+            "name": "Bench label product",
+            "declared_unit": "piece",
+            "mass_kg": "0.5",
+        }
+    )
     for p in products:
         sid = p["supplier_id"]
-        cli("product", "add", p["product_id"], "--supplier", sid, "--key",
-            str(keys / f"{sid}.key"), "--name", p["name"], "--declared-unit",
-            p["declared_unit"], "--mass-kg", p["mass_kg"])  # fmt: skip
+        cli(
+            "product",
+            "add",
+            p["product_id"],
+            "--supplier",
+            sid,
+            "--key",
+            str(keys / f"{sid}.key"),
+            "--name",
+            p["name"],
+            "--declared-unit",
+            p["declared_unit"],
+            "--mass-kg",
+            p["mass_kg"],
+        )
     outputs = sorted((SAMPLES / "outputs").glob("*.csv"))
     gen.write_outputs(work / "sup-bev-bench-outputs.csv", [LABEL_PRODUCT], seed=8)
     for path in [*outputs, work / "sup-bev-bench-outputs.csv"]:
@@ -138,36 +168,92 @@ def bench_once(n: int, backend: Any, work: Path, jobs: list[int], repeat: int) -
     build_world(url, work, keys)
     main_csv, label_csv = work / f"records-{n}.csv", work / "label-records.csv"
     start = time.perf_counter()
-    products = ["6923451000013", "6923451000020", "6923451000037", "6970123000017",
-                "6970123000024", "6970123000031"]  # fmt: skip
+    products = [
+        "6923451000013",
+        "6923451000020",
+        "6923451000037",
+        "6970123000017",
+        "6970123000024",
+        "6970123000031",
+    ]
     gen.write_records(main_csv, n, "sup-logi", products, seed=7)
     gen.write_records(label_csv, label_n, "sup-bev", [LABEL_PRODUCT], seed=8)
-    say(f"  generated {n:,} + {label_n:,} records in {time.perf_counter() - start:.1f} s "
-        f"({main_csv.stat().st_size / 1e6:.0f} MB CSV)")  # fmt: skip
-    run_cli(["import", str(label_csv), "--supplier", "sup-bev", "--key",
-             str(keys / "sup-bev.key")], url, work)  # fmt: skip
+    say(
+        f"  generated {n:,} + {label_n:,} records in {time.perf_counter() - start:.1f} s "
+        f"({main_csv.stat().st_size / 1e6:.0f} MB CSV)"
+    )
+    run_cli(
+        ["import", str(label_csv), "--supplier", "sup-bev", "--key", str(keys / "sup-bev.key")],
+        url,
+        work,
+    )
 
     first = max_seq(backend) + 1
-    ops["import"] = run_cli(["import", str(main_csv), "--supplier", "sup-logi", "--key",
-                             str(keys / "sup-logi.key")], url, work)  # fmt: skip
+    ops["import"] = run_cli(
+        ["import", str(main_csv), "--supplier", "sup-logi", "--key", str(keys / "sup-logi.key")],
+        url,
+        work,
+    )
     last = max_seq(backend)
     say(f"  import {ops['import']['seconds']:.1f} s; floor: bare insert of entries {first}..{last}")
     fl["insert"] = floors.insert_floor(backend, first, last)
 
-    run_cli(["checkpoint", "--operator-key", str(keys / "operator.key"), "--out",
-             str(work / "seen.cp")], url, work)  # fmt: skip
+    run_cli(
+        [
+            "checkpoint",
+            "--operator-key",
+            str(keys / "operator.key"),
+            "--out",
+            str(work / "seen.cp"),
+        ],
+        url,
+        work,
+    )
     for j in jobs:
-        ops[f"verify{j}"] = run_cli(["verify", "--jobs", str(j), "--checkpoint",
-                                     str(work / "seen.cp")], url, work)  # fmt: skip
+        ops[f"verify{j}"] = run_cli(
+            ["verify", "--jobs", str(j), "--checkpoint", str(work / "seen.cp")], url, work
+        )
         say(f"  verify --jobs {j}: {ops[f'verify{j}']['seconds']:.1f} s")
     fl["read_hash"], r["entries"] = floors.read_hash_floor(backend)
 
-    ops["intensity"] = run_median(["query", "intensity", "--by", "supplier", "--from", WINDOW[0],
-                                   "--to", WINDOW[1], "--format", "csv"], url, work, repeat)  # fmt: skip
+    ops["intensity"] = run_median(
+        [
+            "query",
+            "intensity",
+            "--by",
+            "supplier",
+            "--from",
+            WINDOW[0],
+            "--to",
+            WINDOW[1],
+            "--format",
+            "csv",
+        ],
+        url,
+        work,
+        repeat,
+    )
     ops["scorecard"] = run_median(
-        ["query", "scorecard", "--from", SCORE_WINDOW[0], "--to", SCORE_WINDOW[1],
-         "--baseline-from", SCORE_BASELINE[0], "--baseline-to", SCORE_BASELINE[1],
-         "--target-reduction", "5", "--format", "csv"], url, work, repeat)  # fmt: skip
+        [
+            "query",
+            "scorecard",
+            "--from",
+            SCORE_WINDOW[0],
+            "--to",
+            SCORE_WINDOW[1],
+            "--baseline-from",
+            SCORE_BASELINE[0],
+            "--baseline-to",
+            SCORE_BASELINE[1],
+            "--target-reduction",
+            "5",
+            "--format",
+            "csv",
+        ],
+        url,
+        work,
+        repeat,
+    )
     r["aggregate_groups"] = floors.build_aggregates(backend)
     fl["aggregate"] = statistics.median(
         floors.aggregate_floor(backend, WINDOW) for _ in range(repeat)
@@ -176,24 +262,43 @@ def bench_once(n: int, backend: Any, work: Path, jobs: list[int], repeat: int) -
         floors.float_group_by_floor(backend, WINDOW) for _ in range(repeat)
     )
     records_csv = floors.write_records_csv(backend, work / "effective-records.csv")
-    fl["pandas"] = statistics.median(floors.pandas_floor(records_csv, WINDOW) for _ in range(repeat))
+    fl["pandas"] = statistics.median(
+        floors.pandas_floor(records_csv, WINDOW) for _ in range(repeat)
+    )
 
     with backend.ledger() as conn:
         record_id = conn.execute(
             "SELECT record_id FROM records WHERE supplier_id = 'sup-logi' ORDER BY seq LIMIT 1 "
             f"OFFSET {n // 2}"
         ).fetchone()[0]
-    ops["prove"] = run_median(["prove", record_id, "--out", str(work / "proof.json")], url,
-                              work, repeat)  # fmt: skip
+    ops["prove"] = run_median(
+        ["prove", record_id, "--out", str(work / "proof.json")], url, work, repeat
+    )
     label = work / "label.json"
-    label_args = ["label", "export", LABEL_PRODUCT, "--from", WINDOW[0], "--to", WINDOW[1],
-                  "--format", "json", "--out", str(label)]  # fmt: skip
+    label_args = [
+        "label",
+        "export",
+        LABEL_PRODUCT,
+        "--from",
+        WINDOW[0],
+        "--to",
+        WINDOW[1],
+        "--format",
+        "json",
+        "--out",
+        str(label),
+    ]
     # the first export computes and logs the footprint statement and signs a checkpoint
-    ops["label_export"] = run_cli([*label_args, "--operator-key", str(keys / "operator.key")],
-                                  url, work)  # fmt: skip
+    ops["label_export"] = run_cli(
+        [*label_args, "--operator-key", str(keys / "operator.key")], url, work
+    )
     r["label_bytes"] = label.stat().st_size
-    ops["label_verify"] = run_median(["label", "verify", str(label), "--operator-pub",
-                                      str(keys / "operator.key.pub")], url, work, repeat)  # fmt: skip
+    ops["label_verify"] = run_median(
+        ["label", "verify", str(label), "--operator-pub", str(keys / "operator.key.pub")],
+        url,
+        work,
+        repeat,
+    )
     ops["help"] = run_median(["--help"], url, work, repeat)
     fl["startup"] = floors.startup_floor(repeat)
     for op in ops.values():
@@ -244,8 +349,13 @@ def postgresql_backends(work: Path) -> Iterator[Any]:
         )
 
     def make(n: int) -> Any:
-        with psycopg.connect(host=str(server.socket_dir), port=server.port, user="postgres",
-                             dbname="postgres", autocommit=True) as conn:  # fmt: skip
+        with psycopg.connect(
+            host=str(server.socket_dir),
+            port=server.port,
+            user="postgres",
+            dbname="postgres",
+            autocommit=True,
+        ) as conn:
             for name in (f"ledger_{n}", f"scratch_{n}"):
                 conn.execute(f"CREATE DATABASE {name}")
         return floors.Backend(
@@ -280,7 +390,11 @@ GOALS = {  # issue 14
 def _share(floor: float, now: float) -> str:
     """Speed as a share of the floor's (floor time / now time) and the slowdown factor."""
     share = floor / now * 100
-    return f"{share:.2g} % ({now / floor:.1f}×)" if share < 10 else f"{share:.0f} % ({now / floor:.1f}×)"
+    return (
+        f"{share:.2g} % ({now / floor:.1f}×)"
+        if share < 10
+        else f"{share:.0f} % ({now / floor:.1f}×)"
+    )
 
 
 def _yes(ok: bool) -> str:
@@ -292,53 +406,92 @@ def table_rows(r: dict[str, Any]) -> list[tuple[str, ...]]:
     db = "SQLite" if r["db"] == "sqlite" else "PostgreSQL"
     imp = ops["import"]
     rows = [
-        (f"import {n:,} rows", f"{imp['seconds']:.2f} s ({n / imp['seconds']:,.0f} records/s), "
-         f"peak RSS {imp['peak_rss_mb']:.0f} MB",
-         f"bare `executemany` of the same entry rows: {fl['insert']:.2f} s",
-         _share(fl["insert"], imp["seconds"]), "≥ 40 % of floor, ≤ 300 MB",
-         _yes(fl["insert"] / imp["seconds"] >= GOALS["import"]
-              and imp["peak_rss_mb"] <= GOALS["import_rss_mb"])),
-    ]  # fmt: skip
+        (
+            f"import {n:,} rows",
+            f"{imp['seconds']:.2f} s ({n / imp['seconds']:,.0f} records/s), "
+            f"peak RSS {imp['peak_rss_mb']:.0f} MB",
+            f"bare `executemany` of the same entry rows: {fl['insert']:.2f} s",
+            _share(fl["insert"], imp["seconds"]),
+            "≥ 40 % of floor, ≤ 300 MB",
+            _yes(
+                fl["insert"] / imp["seconds"] >= GOALS["import"]
+                and imp["peak_rss_mb"] <= GOALS["import_rss_mb"]
+            ),
+        ),
+    ]
     verify_secs = [ops[k]["seconds"] for k in ops if k.startswith("verify")]
     for key in [k for k in ops if k.startswith("verify")]:
         v, jobs = ops[key], key.removeprefix("verify")
         ok = fl["read_hash"] / v["seconds"] >= GOALS["verify"] and (
             jobs == "1" or v["seconds"] <= min(verify_secs) * 1.05
         )
-        rows.append((f"`verify --jobs {jobs}` ({r['entries']:,} entries)",
-                     f"{v['seconds']:.2f} s ({r['entries'] / v['seconds']:,.0f} entries/s), "
-                     f"peak RSS {v['peak_rss_mb']:.0f} MB",
-                     f"read entry bytes + 2×SHA-256: {fl['read_hash']:.2f} s",
-                     _share(fl["read_hash"], v["seconds"]),
-                     "≥ 25 % of floor" + ("" if jobs == "1" else "; not slower than fewer jobs"),
-                     _yes(ok)))  # fmt: skip
-    agg = (f"exact aggregate table read: {fl['aggregate']:.3f} s ({r['aggregate_groups']:,} groups); "
-           f"{db} float GROUP BY: {fl['float_group_by']:.2f} s; pandas read_csv+groupby: "
-           f"{fl['pandas']:.2f} s")  # fmt: skip
-    for key, name in (("intensity", "`query intensity --by supplier`"),
-                      ("scorecard", "`query scorecard`")):  # fmt: skip
+        rows.append(
+            (
+                f"`verify --jobs {jobs}` ({r['entries']:,} entries)",
+                f"{v['seconds']:.2f} s ({r['entries'] / v['seconds']:,.0f} entries/s), "
+                f"peak RSS {v['peak_rss_mb']:.0f} MB",
+                f"read entry bytes + 2×SHA-256: {fl['read_hash']:.2f} s",
+                _share(fl["read_hash"], v["seconds"]),
+                "≥ 25 % of floor" + ("" if jobs == "1" else "; not slower than fewer jobs"),
+                _yes(ok),
+            )
+        )
+    agg = (
+        f"exact aggregate table read: {fl['aggregate']:.3f} s ({r['aggregate_groups']:,} groups); "
+        f"{db} float GROUP BY: {fl['float_group_by']:.2f} s; pandas read_csv+groupby: "
+        f"{fl['pandas']:.2f} s"
+    )
+    for key, name in (
+        ("intensity", "`query intensity --by supplier`"),
+        ("scorecard", "`query scorecard`"),
+    ):
         now = ops[key]["seconds"]
-        rows.append((name, f"{now:.2f} s", agg if key == "intensity" else "same as above",
-                     _share(fl["aggregate"], now), f"≤ {GOALS[key]} s",
-                     _yes(now <= GOALS[key])))  # fmt: skip
+        rows.append(
+            (
+                name,
+                f"{now:.2f} s",
+                agg if key == "intensity" else "same as above",
+                _share(fl["aggregate"], now),
+                f"≤ {GOALS[key]} s",
+                _yes(now <= GOALS[key]),
+            )
+        )
     start = f"`python -c pass`: {fl['startup']:.3f} s"
     for key, name, floor in (
         ("prove", "`prove` one record", start),
-        ("label_export", f"`label export`, {r['label_records']:,} records "
-         f"({r['label_bytes'] / 1e6:.1f} MB JSON, logs the statement)", ""),
+        (
+            "label_export",
+            f"`label export`, {r['label_records']:,} records "
+            f"({r['label_bytes'] / 1e6:.1f} MB JSON, logs the statement)",
+            "",
+        ),
         ("label_verify", "`label verify` of that label", start),
         ("help", "`carbon-ledger --help`", start),
-    ):  # fmt: skip
+    ):
         now = ops[key]["seconds"]
         share = _share(fl["startup"], now) if floor else ""
-        rows.append((name, f"{now:.2f} s", floor or "—", share, f"≤ {GOALS[key]} s",
-                     _yes(now <= GOALS[key])))  # fmt: skip
+        rows.append(
+            (
+                name,
+                f"{now:.2f} s",
+                floor or "—",
+                share,
+                f"≤ {GOALS[key]} s",
+                _yes(now <= GOALS[key]),
+            )
+        )
     return rows
 
 
 def report(r: dict[str, Any]) -> None:
-    header = ("operation", "now", "floor measured in the same run", "now / floor (speed)",
-              "goal", "met")  # fmt: skip
+    header = (
+        "operation",
+        "now",
+        "floor measured in the same run",
+        "now / floor (speed)",
+        "goal",
+        "met",
+    )
     print(f"\n{r['records']:,} records, {r['db']}, on {r['machine']}\n")
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
@@ -349,17 +502,31 @@ def report(r: dict[str, Any]) -> None:
 def scaling_report(results: list[dict[str, Any]]) -> None:
     """Per-record costs at each size: linear work shows the same µs at every N."""
     print("\nper-record costs (µs; a linear cost is flat across N)\n")
-    header = ("N", "import", "insert floor", "verify --jobs 1", "read+hash floor",
-              "intensity (s)", "scorecard (s)", "import peak RSS (MB)")  # fmt: skip
+    header = (
+        "N",
+        "import",
+        "insert floor",
+        "verify --jobs 1",
+        "read+hash floor",
+        "intensity (s)",
+        "scorecard (s)",
+        "import peak RSS (MB)",
+    )
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for r in results:
         n, ops, fl, entries = r["records"], r["ops"], r["floors"], r["entries"]
         verify = ops.get("verify1") or next(v for k, v in ops.items() if k.startswith("verify"))
-        cells = (f"{n:,}", f"{ops['import']['seconds'] / n * 1e6:.1f}",
-                 f"{fl['insert'] / n * 1e6:.1f}", f"{verify['seconds'] / entries * 1e6:.1f}",
-                 f"{fl['read_hash'] / entries * 1e6:.1f}", f"{ops['intensity']['seconds']:.2f}",
-                 f"{ops['scorecard']['seconds']:.2f}", f"{ops['import']['peak_rss_mb']:.0f}")  # fmt: skip
+        cells = (
+            f"{n:,}",
+            f"{ops['import']['seconds'] / n * 1e6:.1f}",
+            f"{fl['insert'] / n * 1e6:.1f}",
+            f"{verify['seconds'] / entries * 1e6:.1f}",
+            f"{fl['read_hash'] / entries * 1e6:.1f}",
+            f"{ops['intensity']['seconds']:.2f}",
+            f"{ops['scorecard']['seconds']:.2f}",
+            f"{ops['import']['peak_rss_mb']:.0f}",
+        )
         print("| " + " | ".join(cells) + " |")
 
 
@@ -367,8 +534,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, help="N (default 10^6; 10^5 with postgresql)")
     parser.add_argument("--quick", action="store_true", help="10^4 records (CI smoke run)")
-    parser.add_argument("--scaling", action="store_true",
-                        help="run 10^4, 10^5 and 10^6 (up to --records) and print per-record costs")  # fmt: skip
+    parser.add_argument(
+        "--scaling",
+        action="store_true",
+        help="run 10^4, 10^5 and 10^6 (up to --records) and print per-record costs",
+    )
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--jobs", type=int, action="append", help="verify --jobs (default 1 and 2)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each short command (median)")
@@ -376,8 +546,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     n = 10_000 if args.quick else args.records or (100_000 if args.db == "postgresql" else 10**6)
     sizes = [s for s in SIZES if s <= n] if args.scaling else [n]
-    machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-               f"Python {platform.python_version()}, {platform.system()} {platform.release()}")  # fmt: skip
+    machine = (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, {platform.system()} {platform.release()}"
+    )
     work = Path(tempfile.mkdtemp(prefix="carbon-ledger-bench-"))
     results = []
     try:
@@ -387,8 +559,7 @@ def main(argv: list[str] | None = None) -> None:
                 say(f"{size:,} records on {args.db}")
                 size_dir = work / str(size)
                 size_dir.mkdir()
-                r = bench_once(size, make_backend(size), size_dir, args.jobs or [1, 2],
-                               args.repeat)  # fmt: skip
+                r = bench_once(size, make_backend(size), size_dir, args.jobs or [1, 2], args.repeat)
                 r["machine"] = machine
                 results.append(r)
                 report(r)
