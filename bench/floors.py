@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -66,6 +67,28 @@ class Backend:
     def is_sqlite(self) -> bool:
         return self.name == "sqlite"
 
+    @classmethod
+    def from_url(cls, url: str, scratch_url: str) -> Backend:
+        """Plain-driver access to the ledger at a carbon-ledger ``--db`` URL and a scratch db."""
+        from sqlalchemy.engine import make_url
+
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            path, scratch = parsed.database, make_url(scratch_url).database
+            return cls(
+                "sqlite", url, lambda: sqlite3.connect(path), lambda: sqlite3.connect(scratch), "?"
+            )
+
+        def connector(db_url: str) -> Callable[[], Any]:
+            import psycopg
+
+            u = make_url(db_url)
+            params = {"host": u.query.get("host") or u.host, "port": u.query.get("port") or u.port}
+            params = {k: str(v) for k, v in params.items() if v}
+            return lambda: psycopg.connect(user=u.username, dbname=u.database, **params)
+
+        return cls("postgresql", url, connector(url), connector(scratch_url), "%s")
+
     @contextmanager
     def ledger(self) -> Iterator[Any]:
         """A ledger connection, closed at the end (sqlite3's own context manager does not)."""
@@ -105,8 +128,12 @@ def _entries_ddl(backend: Backend, conn: Any, table: str) -> str:
     return f"CREATE TABLE {table} ({', '.join(columns)}, PRIMARY KEY (seq))"
 
 
-def insert_floor(backend: Backend, first_seq: int, last_seq: int, batch: int = 20_000) -> float:
-    """Seconds to ``executemany`` entries ``first_seq..last_seq`` into a bare entries table."""
+def insert_floor(
+    backend: Backend, first_seq: int, last_seq: int, batch: int = 20_000, keep: bool = False
+) -> tuple[float, int]:
+    """Seconds to ``executemany`` entries ``first_seq..last_seq`` into a bare entries table,
+    and the rows inserted. ``keep`` leaves the copy in ``floor_entries`` (for the test that
+    the floor writes the same bytes)."""
     p = backend.param
     with backend.ledger() as source, backend.scratch_db() as target:
         if backend.is_sqlite:
@@ -120,7 +147,7 @@ def insert_floor(backend: Backend, first_seq: int, last_seq: int, batch: int = 2
             f"INSERT INTO floor_entries ({', '.join(names)}) VALUES ({', '.join([p] * len(names))})"
         )
         select = f"SELECT * FROM entries WHERE seq >= {p} AND seq <= {p} ORDER BY seq"
-        seconds = 0.0
+        seconds, count = 0.0, 0
         if backend.is_sqlite:
             target.execute("BEGIN IMMEDIATE")
         for low in range(first_seq, last_seq + 1, batch):
@@ -128,13 +155,15 @@ def insert_floor(backend: Backend, first_seq: int, last_seq: int, batch: int = 2
             start = time.perf_counter()
             target.cursor().executemany(insert, rows)
             seconds += time.perf_counter() - start
+            count += len(rows)
         start = time.perf_counter()
         target.commit() if not backend.is_sqlite else target.execute("COMMIT")
         seconds += time.perf_counter() - start
-        target.execute("DROP TABLE floor_entries")
-        if not backend.is_sqlite:
-            target.commit()
-    return seconds
+        if not keep:
+            target.execute("DROP TABLE floor_entries")
+            if not backend.is_sqlite:
+                target.commit()
+    return seconds, count
 
 
 def read_hash_floor(backend: Backend) -> tuple[float, int]:
@@ -183,11 +212,15 @@ def build_aggregates(backend: Backend) -> int:
     return len(sums)
 
 
-def aggregate_floor(backend: Backend, window: Window) -> float:
-    """Seconds to read the exact aggregates overlapping ``window`` and sum them exactly.
+def aggregate_floor(
+    backend: Backend, window: Window
+) -> tuple[float, dict[tuple[str, str], Decimal]]:
+    """Seconds to read the exact aggregates overlapping ``window`` and sum them exactly, and
+    Σ co2e per (supplier, stage) (so a test can hold the floor to the query's figures).
 
     Per supplier and stage: Σ co2e; per (supplier, product, stage, group): Σ units covered.
-    ``build_aggregates`` must have run.
+    ``build_aggregates`` must have run. Groups whose period straddles the window edge count
+    whole: the floor reads, it does not prorate.
     """
     p = backend.param
     start = time.perf_counter()
@@ -203,7 +236,7 @@ def aggregate_floor(backend: Backend, window: Window) -> float:
             co2e[supplier, stage] = co2e.get((supplier, stage), Decimal(0)) + Decimal(c)
             key = (supplier, product, stage, group)
             units[key] = units.get(key, Decimal(0)) + Decimal(u)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, co2e
 
 
 def float_group_by_floor(backend: Backend, window: Window) -> float:

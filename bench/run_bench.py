@@ -28,7 +28,6 @@ import json
 import os
 import platform
 import shutil
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -63,7 +62,11 @@ gen = _load("gen_records", BENCH / "gen_records.py")
 
 
 def run_cli(args: list[str], db_url: str, cwd: Path) -> dict[str, Any]:
-    """Run one carbon-ledger process; wall seconds, peak RSS (MB, wait4) and its stdout."""
+    """Run one carbon-ledger process; wall and CPU seconds, peak RSS (MB) and its stdout.
+
+    CPU seconds and peak RSS come from wait4, so they include the worker processes the
+    command started and reaped. On a shared machine CPU time is the steadier figure.
+    """
     cmd = [sys.executable, "-c", "from ledger_cli.main import main; main()", "--db", db_url, *args]
     env = {**os.environ, "CI": "1"}  # no progress bars in the measurement
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
@@ -77,7 +80,12 @@ def run_cli(args: list[str], db_url: str, cwd: Path) -> dict[str, Any]:
         stdout, stderr = out.read().decode(), err.read().decode()
     if code != 0:
         raise SystemExit(f"carbon-ledger {' '.join(args)} failed ({code}):\n{stderr}")
-    return {"seconds": seconds, "peak_rss_mb": usage.ru_maxrss / 1024, "stdout": stdout}
+    return {
+        "seconds": seconds,
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,  # with its reaped workers
+        "peak_rss_mb": usage.ru_maxrss / 1024,
+        "stdout": stdout,
+    }
 
 
 def run_median(args: list[str], db_url: str, cwd: Path, repeat: int) -> dict[str, Any]:
@@ -85,6 +93,7 @@ def run_median(args: list[str], db_url: str, cwd: Path, repeat: int) -> dict[str
     runs = [run_cli(args, db_url, cwd) for _ in range(repeat)]
     return {
         "seconds": statistics.median(r["seconds"] for r in runs),
+        "cpu_seconds": statistics.median(r["cpu_seconds"] for r in runs),
         "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
     }
 
@@ -163,6 +172,7 @@ def bench_once(n: int, backend: Any, work: Path, jobs: list[int], repeat: int) -
     url = backend.url
     label_n = min(LABEL_RECORDS, n)
     r: dict[str, Any] = {"records": n, "db": backend.name, "label_records": label_n, "ops": {}}
+    r["load_before"] = os.getloadavg()[0]  # a shared machine: say how busy it was
     ops, fl = r["ops"], {}
     r["floors"] = fl
     build_world(url, work, keys)
@@ -196,7 +206,7 @@ def bench_once(n: int, backend: Any, work: Path, jobs: list[int], repeat: int) -
     )
     last = max_seq(backend)
     say(f"  import {ops['import']['seconds']:.1f} s; floor: bare insert of entries {first}..{last}")
-    fl["insert"] = floors.insert_floor(backend, first, last)
+    fl["insert"], _rows = floors.insert_floor(backend, first, last)
 
     run_cli(
         [
@@ -256,7 +266,7 @@ def bench_once(n: int, backend: Any, work: Path, jobs: list[int], repeat: int) -
     )
     r["aggregate_groups"] = floors.build_aggregates(backend)
     fl["aggregate"] = statistics.median(
-        floors.aggregate_floor(backend, WINDOW) for _ in range(repeat)
+        floors.aggregate_floor(backend, WINDOW)[0] for _ in range(repeat)
     )
     fl["float_group_by"] = statistics.median(
         floors.float_group_by_floor(backend, WINDOW) for _ in range(repeat)
@@ -303,6 +313,7 @@ def bench_once(n: int, backend: Any, work: Path, jobs: list[int], repeat: int) -
     fl["startup"] = floors.startup_floor(repeat)
     for op in ops.values():
         op.pop("stdout", None)
+    r["load_after"] = os.getloadavg()[0]
     return r
 
 
@@ -318,13 +329,8 @@ def sqlite_backends(work: Path) -> Iterator[Any]:
     """A factory of fresh SQLite ledgers (one file per size) with a scratch file beside each."""
 
     def make(n: int) -> Any:
-        path, scratch = work / f"ledger-{n}.db", work / f"scratch-{n}.db"
-        return floors.Backend(
-            name="sqlite",
-            url=f"sqlite:///{path}",
-            connect=lambda: sqlite3.connect(path),
-            scratch=lambda: sqlite3.connect(scratch),
-            param="?",
+        return floors.Backend.from_url(
+            f"sqlite:///{work / f'ledger-{n}.db'}", f"sqlite:///{work / f'scratch-{n}.db'}"
         )
 
     yield make
@@ -332,42 +338,17 @@ def sqlite_backends(work: Path) -> Iterator[Any]:
 
 @contextlib.contextmanager
 def postgresql_backends(work: Path) -> Iterator[Any]:
-    """A throwaway local PostgreSQL server (as the tests start it: tests/conftest.py), one
-    fresh database per size plus a scratch database; stopped and removed at the end."""
-    import psycopg
-
+    """A throwaway local PostgreSQL server, started as the tests start theirs (the one home
+    of that recipe is tests/conftest.py), with a fresh ledger and scratch database per size;
+    stopped and removed at the end."""
     conftest = _load("bench_pg_conftest", REPO / "tests" / "conftest.py")
     bindir = conftest._pg_bin()
     if bindir is None:
         raise SystemExit("no PostgreSQL server binary (pg_ctl) on this machine")
     server = conftest.PostgresServer(bindir)
     server.start()
-
-    def connector(dbname: str) -> Any:
-        return lambda: psycopg.connect(
-            host=str(server.socket_dir), port=server.port, user="postgres", dbname=dbname
-        )
-
-    def make(n: int) -> Any:
-        with psycopg.connect(
-            host=str(server.socket_dir),
-            port=server.port,
-            user="postgres",
-            dbname="postgres",
-            autocommit=True,
-        ) as conn:
-            for name in (f"ledger_{n}", f"scratch_{n}"):
-                conn.execute(f"CREATE DATABASE {name}")
-        return floors.Backend(
-            name="postgresql",
-            url=server.url(f"ledger_{n}"),
-            connect=connector(f"ledger_{n}"),
-            scratch=connector(f"scratch_{n}"),
-            param="%s",
-        )
-
     try:
-        yield make
+        yield lambda _n: floors.Backend.from_url(server.create_database(), server.create_database())
     finally:
         server.stop()
 
@@ -408,8 +389,8 @@ def table_rows(r: dict[str, Any]) -> list[tuple[str, ...]]:
     rows = [
         (
             f"import {n:,} rows",
-            f"{imp['seconds']:.2f} s ({n / imp['seconds']:,.0f} records/s), "
-            f"peak RSS {imp['peak_rss_mb']:.0f} MB",
+            f"{imp['seconds']:.2f} s ({n / imp['seconds']:,.0f} records/s, CPU "
+            f"{imp['cpu_seconds']:.2f} s), peak RSS {imp['peak_rss_mb']:.0f} MB",
             f"bare `executemany` of the same entry rows: {fl['insert']:.2f} s",
             _share(fl["insert"], imp["seconds"]),
             "≥ 40 % of floor, ≤ 300 MB",
@@ -428,8 +409,8 @@ def table_rows(r: dict[str, Any]) -> list[tuple[str, ...]]:
         rows.append(
             (
                 f"`verify --jobs {jobs}` ({r['entries']:,} entries)",
-                f"{v['seconds']:.2f} s ({r['entries'] / v['seconds']:,.0f} entries/s), "
-                f"peak RSS {v['peak_rss_mb']:.0f} MB",
+                f"{v['seconds']:.2f} s ({r['entries'] / v['seconds']:,.0f} entries/s, CPU "
+                f"{v['cpu_seconds']:.2f} s), peak RSS {v['peak_rss_mb']:.0f} MB",
                 f"read entry bytes + 2×SHA-256: {fl['read_hash']:.2f} s",
                 _share(fl["read_hash"], v["seconds"]),
                 "≥ 25 % of floor" + ("" if jobs == "1" else "; not slower than fewer jobs"),
@@ -449,7 +430,7 @@ def table_rows(r: dict[str, Any]) -> list[tuple[str, ...]]:
         rows.append(
             (
                 name,
-                f"{now:.2f} s",
+                f"{now:.2f} s (CPU {ops[key]['cpu_seconds']:.2f} s)",
                 agg if key == "intensity" else "same as above",
                 _share(fl["aggregate"], now),
                 f"≤ {GOALS[key]} s",
@@ -473,7 +454,7 @@ def table_rows(r: dict[str, Any]) -> list[tuple[str, ...]]:
         rows.append(
             (
                 name,
-                f"{now:.2f} s",
+                f"{now:.2f} s (CPU {ops[key]['cpu_seconds']:.2f} s)",
                 floor or "—",
                 share,
                 f"≤ {GOALS[key]} s",
@@ -492,7 +473,10 @@ def report(r: dict[str, Any]) -> None:
         "goal",
         "met",
     )
-    print(f"\n{r['records']:,} records, {r['db']}, on {r['machine']}\n")
+    print(
+        f"\n{r['records']:,} records, {r['db']}, on {r['machine']} (1-minute load average "
+        f"{r['load_before']:.1f} before, {r['load_after']:.1f} after)\n"
+    )
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for row in table_rows(r):
