@@ -157,7 +157,10 @@ def insert_floor(
             seconds += time.perf_counter() - start
             count += len(rows)
         start = time.perf_counter()
-        target.commit() if not backend.is_sqlite else target.execute("COMMIT")
+        if backend.is_sqlite:
+            target.execute("COMMIT")
+        else:
+            target.commit()
         seconds += time.perf_counter() - start
         if not keep:
             target.execute("DROP TABLE floor_entries")
