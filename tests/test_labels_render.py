@@ -15,7 +15,7 @@ import pytest
 import segno
 
 from ledger.errors import InputError
-from ledger.footprint import STAGES, FactorRef, ProductFootprint
+from ledger.footprint import STAGES, Factor, ProductFootprint
 from ledger.labels.render import (
     csv_header,
     csv_row,
@@ -33,7 +33,7 @@ NASTY_NAME = 'Oat <drink> & "Barista"'
 
 @pytest.fixture
 def footprint() -> ProductFootprint:
-    factor = FactorRef(
+    factor = Factor(
         "F1", 1, "electricity", "production", "kWh", Decimal("0.233"), "AR6", "DEFRA", 2024, "GB"
     )
     return ProductFootprint(
@@ -298,3 +298,14 @@ def test_html_is_standalone_with_accessible_table(
     assert "no data" in parser.cells and "missing" in parser.cells
     titled = to_html(footprint, qr_payload=payload, title="Label <1>")
     assert "<title>Label &lt;1&gt;</title>" in titled
+
+
+@pytest.mark.parametrize("lead", ["=", "+", "-", "@", "\t", "\r"])
+def test_csv_text_cells_are_never_formulas(footprint: ProductFootprint, lead: str) -> None:
+    """A product name like `=HYPERLINK(...)` reaches a catalogue spreadsheet as text."""
+    name = lead + 'HYPERLINK("https://evil.example","x")'
+    row = csv_row(
+        replace(footprint, product_name=name, product_id=lead + "1"), evidence_digest=None
+    )
+    assert (row[0], row[1]) == ("'" + lead + "1", "'" + name)
+    assert row[4] == "1.05" and row[7] == "0.7345678"  # numbers stay numbers

@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from sqlalchemy import text
 
 from ledger import keys, registry, transparency
-from ledger.store import db
-from ledger_cli.app import Ctx, cli, emit, existing_file, pass_ctx, table
+from ledger.store import db, queries
+from ledger_cli.app import Ctx, cli, emit, existing_file, output_path, pass_ctx, table
 
 KEY = click.Path(path_type=Path, dir_okay=False)
 
@@ -139,13 +138,7 @@ def supplier_list(obj: Ctx) -> None:
     Example:  carbon-ledger supplier list
     """
     with db.reading(obj.engine) as conn:
-        rows = conn.execute(
-            text(
-                "SELECT s.supplier_id, s.name, s.country, k.key_id, k.revoked_seq "
-                "FROM suppliers s JOIN supplier_keys k ON k.supplier_id = s.supplier_id "
-                "ORDER BY s.supplier_id, k.added_seq"
-            )
-        ).all()
+        rows = queries.supplier_keys(conn)
     data = [
         {"supplier_id": r[0], "name": r[1], "country": r[2], "key_id": r[3], "active": r[4] is None}
         for r in rows
@@ -256,6 +249,8 @@ def checkpoint(obj: Ctx, operator_key: Path, out: Path | None) -> None:
     \b
     Example:  carbon-ledger checkpoint --operator-key operator.key --out seen.cp
     """
+    if out is not None:
+        output_path(out)  # before signing: a stored checkpoint is not taken back
     cp = transparency.sign_checkpoint(obj.engine, keys.load_private(operator_key))
     if out is not None:
         out.write_text(cp.note, encoding="utf-8")

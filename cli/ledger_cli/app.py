@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy import Engine
 
 from ledger import __version__
 from ledger.errors import InputError, LedgerError, VerificationError
+from ledger.store import Engine
 from ledger.store.db import DEFAULT_URL, make_engine
 
 
@@ -135,4 +135,21 @@ def progress_bar(total: int, label: str) -> Iterator[Callable[[int], None] | Non
 def existing_file(path: Path) -> Path:
     if not path.is_file():
         raise InputError(f"{path}: no such file")
+    return path
+
+
+def read_text(path: Path) -> str:
+    """A UTF-8 text file the user named, or a clear error."""
+    try:
+        return existing_file(path).read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def output_path(path: Path) -> Path:
+    """An --out path whose directory exists, checked before any work is done or stored."""
+    if not path.parent.is_dir():
+        raise InputError(f"{path.parent}: no such directory")
     return path

@@ -16,8 +16,10 @@ from ledger_cli.app import (
     cli,
     emit,
     existing_file,
+    output_path,
     pass_ctx,
     progress_bar,
+    read_text,
     show_progress,
     table,
 )
@@ -60,7 +62,7 @@ def verify(
                carbon-ledger verify --jobs 2 --operator-pub operator.key.pub
                carbon-ledger verify --bundle ledger-export.jsonl --checkpoint seen.cp
     """
-    seen_note = existing_file(seen).read_text(encoding="utf-8") if seen else None
+    seen_note = read_text(seen) if seen else None
     trusted = keys.load_public(operator_pub) if operator_pub is not None else None
     if bundle is not None:
         # the bar's length costs a pass over the file: only pay it on a terminal
@@ -200,6 +202,7 @@ def export(obj: Ctx, out: Path) -> None:
     \b
     Example:  carbon-ledger export --out ledger-export.jsonl
     """
+    output_path(out)
     with progress_bar(audit.ledger_size(obj.engine), "exporting") as update:
         header = audit.export_bundle(obj.engine, out, progress=update)
     emit(

@@ -10,7 +10,7 @@ import click
 from ledger import keys
 from ledger.errors import InputError
 from ledger.labels.formats import DEFAULT_EXTENSION_BASE, FORMATS
-from ledger_cli.app import Ctx, cli, emit, existing_file, pass_ctx
+from ledger_cli.app import Ctx, cli, emit, pass_ctx, read_text
 
 
 @cli.group()
@@ -136,7 +136,7 @@ def label_verify_cmd(obj: Ctx, file: Path, operator_pub: Path) -> None:
     from ledger.labels.evidence import verify_label
 
     try:
-        doc = json.loads(existing_file(file).read_text(encoding="utf-8"))
+        doc = json.loads(read_text(file))
     except ValueError as exc:
         raise InputError(f"{file} is not JSON: {exc}") from exc
     fp = verify_label(doc, keys.load_public(operator_pub))

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ledger import keys, records
+from ledger import keys, records, vocab
 from ledger_cli.app import Ctx, cli, emit, pass_ctx, progress_bar
 
 KEY = click.Path(path_type=Path, dir_okay=False)
@@ -29,7 +29,7 @@ def product() -> None:
 @click.argument("product_id")
 @_supplier_options
 @click.option("--name", required=True)
-@click.option("--declared-unit", required=True, type=click.Choice(records.DECLARED_UNITS))
+@click.option("--declared-unit", required=True, type=click.Choice(tuple(vocab.DECLARED_UNITS)))
 @click.option("--mass-kg", required=True, help="Mass of one declared unit in kg (> 0).")
 @click.option("--category", help="UN CPC code (optional).")
 @pass_ctx
