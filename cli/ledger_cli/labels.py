@@ -10,7 +10,7 @@ import click
 from ledger import keys
 from ledger.errors import InputError
 from ledger.labels.formats import DEFAULT_EXTENSION_BASE, FORMATS
-from ledger_cli.app import Ctx, cli, emit, existing_file, pass_ctx
+from ledger_cli.app import Ctx, cli, emit, existing_file, is_stdio, pass_ctx, write_out
 
 
 @cli.group()
@@ -83,10 +83,10 @@ def label_export_cmd(
         return
     assert product_id is not None
     body = label_export.export_one(obj.engine, product_id, start, end, fmt_name, options)
-    if out is None:
+    if out is None or is_stdio(out):
         click.echo(body, nl=False)
     else:
-        out.write_text(body, encoding="utf-8")
+        write_out(out, body)
         emit(obj, {"out": str(out)}, f"wrote {fmt_name} label of {product_id} to {out}")
 
 
