@@ -334,9 +334,12 @@ def add_product(
 def list_products(engine: Engine, supplier_id: str | None = None) -> list[dict[str, Any]]:
     """Registered products, by product_id; an unknown ``supplier_id`` is an error, not []."""
     with db.reading(engine) as conn:
-        if supplier_id is not None and not conn.execute(
-            text("SELECT 1 FROM suppliers WHERE supplier_id = :s"), {"s": supplier_id}
-        ).first():
+        if (
+            supplier_id is not None
+            and not conn.execute(
+                text("SELECT 1 FROM suppliers WHERE supplier_id = :s"), {"s": supplier_id}
+            ).first()
+        ):
             raise NotFoundError(f"supplier {supplier_id!r} is not registered")
         rows = conn.execute(
             text(

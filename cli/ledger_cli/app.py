@@ -127,20 +127,29 @@ def error_object(kind: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"ok": False, "error": {"type": kind, "message": message, **extra}}
 
 
+#: problems listed under an error message; the rest are counted ("… and N more")
+MAX_SHOWN = 100
+
+
 def report_error(exc: LedgerError, as_json: bool = False) -> None:
     message = str(exc)
     if isinstance(exc, VerificationError) and exc.seq is not None:
         message = f"verification failed at seq {exc.seq}: {message}"
     click.echo(f"Error: {message}", err=True)
     problems = exc.problems if isinstance(exc, InputError) else []
-    for problem in problems:
+    shown, more = problems[:MAX_SHOWN], max(0, len(problems) - MAX_SHOWN)
+    for problem in shown:
         click.echo(f"  {problem}", err=True)
+    if more:
+        click.echo(f"  … and {more} more (import --errors FILE writes them all)", err=True)
     if as_json:
         extra: dict[str, Any] = {}
         if isinstance(exc, VerificationError) and exc.seq is not None:
             extra["seq"] = exc.seq
         if problems:
-            extra["problems"] = problems
+            extra["problems"] = shown
+        if more:
+            extra["more"] = more
         click.echo(json_text(error_object(type(exc).__name__, str(exc), **extra)))
 
 
@@ -197,9 +206,7 @@ def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
 
     def numeric(text: str) -> bool:
-        return (
-            text.replace(".", "", 1).replace("-", "", 1).replace("%", "").replace(",", "").isdigit()
-        )
+        return text.replace(".", "", 1).lstrip("+-").replace("%", "").replace(",", "").isdigit()
 
     lines = []
     for n, row in enumerate(cells):
