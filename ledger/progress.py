@@ -8,8 +8,8 @@ what tests and pipes get.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Iterable, Iterator
+from typing import Protocol, TypeVar
 
 Advance = Callable[[int], None]
 
@@ -22,3 +22,14 @@ class Phases(Protocol):
 
 def start(phases: Phases | None, what: str, total: int, unit: str) -> Advance | None:
     return phases(what, total, unit) if phases is not None else None
+
+
+T = TypeVar("T")
+
+
+def counted(items: Iterable[T], advance: Advance | None) -> Iterator[T]:
+    """``items``, advancing by one after each item's work is done (when the next is asked for)."""
+    for item in items:
+        yield item
+        if advance is not None:
+            advance(1)

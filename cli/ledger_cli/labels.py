@@ -11,6 +11,7 @@ from ledger import keys
 from ledger.errors import InputError
 from ledger.labels.formats import DEFAULT_EXTENSION_BASE, FORMATS
 from ledger_cli.app import Ctx, cli, emit, existing_file, is_stdio, pass_ctx, write_out
+from ledger_cli.progress import phases
 
 
 @cli.group()
@@ -72,7 +73,10 @@ def label_export_cmd(
     if all_products:
         if out is None:
             raise InputError("--all needs --out DIR")
-        written, skipped = label_export.export_all(obj.engine, start, end, fmt_name, out, options)
+        with phases() as tracker:
+            written, skipped = label_export.export_all(
+                obj.engine, start, end, fmt_name, out, options, tracker
+            )
         emit(
             obj,
             {"written": [str(p) for p in written], "skipped": skipped},

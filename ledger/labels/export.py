@@ -24,6 +24,8 @@ from ledger.footprint import ProductFootprint
 from ledger.labels import pact, render
 from ledger.labels.evidence import build_label
 from ledger.labels.formats import DEFAULT_EXTENSION_BASE, FORMATS, SUFFIX
+from ledger.progress import Phases, counted
+from ledger.progress import start as start_phase
 from ledger.query import parse_window
 from ledger.store import db
 
@@ -136,10 +138,12 @@ def export_all(
     formats: str | tuple[str, ...],
     out_dir: Path,
     options: LabelOptions,
+    phases: Phases | None = None,
 ) -> tuple[list[Path], list[str]]:
     """One file per product and format (one CSV for all); products without records skipped.
 
     Each product's label is computed and verified once, then rendered in every format.
+    ``phases`` hears "exporting labels" advance by one per product.
     """
     formats = (formats,) if isinstance(formats, str) else formats
     for fmt_name in formats:
@@ -150,7 +154,9 @@ def export_all(
     written: list[Path] = []
     skipped: list[str] = []
     labels: list[Label] = []
-    for pid in product_ids(engine):
+    pids = product_ids(engine)
+    advance = start_phase(phases, "exporting labels", len(pids), "products")
+    for pid in counted(pids, advance):
         try:
             label = compute(engine, pid, window)
         except LedgerError as exc:
