@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from ledger.decimals import fmt
 from ledger.errors import InputError
 from ledger.labels import pact
 
@@ -50,7 +51,8 @@ def check_product_id(product_id: str) -> str:
 def check_mass(mass_kg: Decimal) -> Decimal:
     if not MIN_MASS_KG <= mass_kg <= MAX_MASS_KG:
         raise InputError(
-            f"mass_kg: {mass_kg} kg per declared unit is outside {MIN_MASS_KG}-{MAX_MASS_KG} kg "
+            f"mass_kg: {fmt(mass_kg)} kg per declared unit is outside "
+            f"{fmt(MIN_MASS_KG)}-{fmt(MAX_MASS_KG)} kg "
             "(1 mg to 1000 t); is the unit right?"
         )
     return mass_kg

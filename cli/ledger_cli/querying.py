@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -12,7 +13,7 @@ from sqlalchemy import text
 
 from ledger.errors import InputError
 from ledger.store import db
-from ledger_cli.app import Ctx, cli, pass_ctx, write_out
+from ledger_cli.app import Ctx, cli, pass_ctx, plural, write_out
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -198,7 +199,7 @@ def scorecard(
         )
         write_out(out, html)
         if out is not None and str(out) != "-":
-            click.echo(f"wrote scorecard report for {len(table)} suppliers to {out}")
+            click.echo(f"wrote scorecard report for {plural(len(table), 'supplier')} to {out}")
         return
     frame = card.table
     if fmt_name == "table" and not obj.as_json:
@@ -210,4 +211,6 @@ def scorecard(
             if card.root_hash
             else f"tree size {card.tree_size} (no checkpoint signed yet)"
         )
-        click.echo(f"\nfigures as of {pinned}")
+        from ledger_cli.render import terminal_width
+
+        click.echo("\n" + textwrap.fill(f"figures as of {pinned}", terminal_width()))

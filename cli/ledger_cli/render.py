@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import shutil
+import textwrap
 from decimal import Decimal
 from typing import Any
 
@@ -228,8 +229,11 @@ def render_frame(
     if dropped:
         hidden = ", ".join(short.get(c, c) for c in dropped)
         noun = "column" if len(dropped) == 1 else "columns"
-        body += f"\n({len(dropped)} {noun} hidden to fit {width} columns: {hidden}; "
-        body += "widen the terminal or use --format csv)"
+        note = (
+            f"({len(dropped)} {noun} hidden to fit {width} columns: {hidden}; "
+            "widen the terminal or use --format csv)"
+        )
+        body += "\n" + textwrap.fill(note, width)
     return body
 
 
