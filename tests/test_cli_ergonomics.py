@@ -126,7 +126,10 @@ def test_json_success_has_ok_and_failures_are_one_object(world: World) -> None:
     assert result.exit_code == 1
     assert json.loads(result.stdout) == {
         "ok": False,
-        "error": {"type": "NotFoundError", "message": "record 'no-such-record' is not in the ledger"},
+        "error": {
+            "type": "NotFoundError",
+            "message": "record 'no-such-record' is not in the ledger",
+        },
     }
     assert result.stderr == "Error: record 'no-such-record' is not in the ledger\n"
     bad = write_csv(world.tmp / "bad.csv", [{**GOOD_ROW, "unit": "kwh"}])
