@@ -85,12 +85,14 @@ def show(
     desc: bool,
     out: Path | None,
 ) -> None:
-    """Sort, add names and render a query frame; tables fit the terminal on stdout."""
+    """Sort and render a query frame; tables get names and fit the terminal on stdout."""
     from ledger_cli.render import render_frame, sort_frame, terminal_width
 
     if obj.as_json:
         fmt_name = "json"
-    frame = sort_frame(with_supplier_names(obj, frame), sort_by, desc, short)
+    if fmt_name == "table":  # csv and json keep exactly the columns of SPEC §6
+        frame = with_supplier_names(obj, frame)
+    frame = sort_frame(frame, sort_by, desc, short)
     to_terminal = out is None or str(out) == "-"
     width = terminal_width() if fmt_name == "table" and to_terminal else None
     write_out(out, render_frame(frame, fmt_name, short, width))
@@ -213,4 +215,6 @@ def scorecard(
         )
         from ledger_cli.render import terminal_width
 
-        click.echo("\n" + textwrap.fill(f"figures as of {pinned}", terminal_width()))
+        width = terminal_width()
+        line = f"figures as of {pinned}"
+        click.echo("\n" + (textwrap.fill(line, width) if width else line))

@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import shutil
+import sys
 import textwrap
 from decimal import Decimal
 from typing import Any
@@ -237,6 +239,11 @@ def render_frame(
     return body
 
 
-def terminal_width() -> int:
-    """Columns of the terminal (COLUMNS wins; 120 when there is none)."""
+def terminal_width() -> int | None:
+    """Width to fit tables to: ``COLUMNS`` if set, else the terminal's; None when stdout is
+    not a terminal (a file or a pipe gets the whole table)."""
+    if os.environ.get("COLUMNS", "").isdigit():
+        return int(os.environ["COLUMNS"])
+    if not sys.stdout.isatty():
+        return None
     return shutil.get_terminal_size((120, 24)).columns
