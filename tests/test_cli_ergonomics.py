@@ -225,18 +225,11 @@ def test_long_error_lists_say_how_many_more_and_errors_file_has_all(world: World
 # ------------------------------------------------------------------ 4. progress on a terminal
 
 
-def test_import_progress_on_a_pseudo_terminal(
-    world: World, tmp_path: Path, gen_records: ModuleType, cli_env: dict[str, str]
-) -> None:
-    """10^5 rows (about 10 s here, 2 cores shared): the write phase shows a count and a rate."""
-    rows = tmp_path / "rows.csv"
-    gen_records.write_records(rows, 100_000, "sup-bev", [WATER, TEA], seed=1)
+def on_a_terminal(args: list[str], env: dict[str, str]) -> list[str]:
+    """Run the CLI with a pseudo-terminal as stdin/stdout/stderr; return every drawn frame."""
     master, slave = pty.openpty()
-    env = {k: v for k, v in cli_env.items() if k != "CI"}
-    command = [
-        sys.executable, "-c", "from ledger_cli.main import main; main()", "--db", world.url,
-        "import", str(rows), "--supplier", "sup-bev", "--key", world.key("sup-bev"),
-    ]  # fmt: skip
+    command = [sys.executable, "-c", "from ledger_cli.main import main; main()", *args]
+    env = {k: v for k, v in env.items() if k != "CI"}
     proc = subprocess.Popen(command, stdin=slave, stdout=slave, stderr=slave, env=env)
     os.close(slave)
     output = b""
@@ -249,10 +242,22 @@ def test_import_progress_on_a_pseudo_terminal(
         if not chunk:
             break
         output += chunk
-    assert proc.wait(timeout=60) == 0, output[-2000:]
+    code = proc.wait(timeout=60)
     os.close(master)
     text = output.decode("utf-8", errors="replace")
-    frames = text.replace("\r\n", "\n").replace("\r", "\n").splitlines()
+    assert code == 0, text[-2000:]
+    return text.replace("\r\n", "\n").replace("\r", "\n").splitlines()
+
+
+def test_import_progress_on_a_pseudo_terminal(
+    world: World, tmp_path: Path, gen_records: ModuleType, cli_env: dict[str, str]
+) -> None:
+    """10^5 rows (about 10 s here, 2 cores shared): the write phase shows a count and a rate."""
+    rows = tmp_path / "rows.csv"
+    gen_records.write_records(rows, 100_000, "sup-bev", [WATER, TEA], seed=1)
+    frames = on_a_terminal(
+        ["--db", world.url, "import", str(rows), "--supplier", "sup-bev", "--key",
+         world.key("sup-bev")], cli_env)  # fmt: skip
     writing = [f for f in frames if f.startswith("writing: ")]
     mid = [f for f in writing if re.match(r"writing: [1-9][0-9,]*/100,000 records +\d+% ", f)
            and not f.startswith("writing: 100,000/")]  # fmt: skip
@@ -260,6 +265,24 @@ def test_import_progress_on_a_pseudo_terminal(
     assert all(re.search(r" [0-9,]+ records/s  (ETA \d+:\d\d:\d\d|elapsed)", f) for f in mid)
     assert any(re.match(r"validating: [0-9.,]+ (KiB|MiB)/[0-9.]+ MiB", f) for f in frames)
     assert frames[-1].startswith("imported 100000 records from rows.csv as submission ")
+
+
+def test_label_export_and_verify_progress_on_a_terminal(
+    imported: World, tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    label = tmp_path / "water.label.json"
+    window = ["--from", "2024-01-01", "--to", "2025-01-01"]
+    frames = on_a_terminal(["--db", imported.url, "label", "export", WATER, *window, "--out",
+                            str(label)], cli_env)  # fmt: skip
+    # the 24 WATER records of 2024, their submission, the product and its submission
+    assert "decoding entries: 27/27 entries  100%" in "\n".join(frames)
+    assert re.fullmatch(r"recomputing records: 24/24 records  100%  .*", frames[-2]), frames
+    assert frames[-1] == f"wrote json label of {WATER} to {label}"
+    pub = imported.key("operator") + ".pub"
+    frames = on_a_terminal(["label", "verify", str(label), "--operator-pub", pub], cli_env)
+    assert any(f.startswith("decoding entries: ") for f in frames)
+    assert re.fullmatch(r"recomputing records: 24/24 records  100%  .*", frames[-2]), frames
+    assert frames[-1].startswith(f"OK: label of {WATER} verified offline: ")
 
 
 def test_no_progress_when_piped(world: World, cli_env: dict[str, str]) -> None:

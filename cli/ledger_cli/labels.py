@@ -86,7 +86,10 @@ def label_export_cmd(
         )
         return
     assert product_id is not None
-    body = label_export.export_one(obj.engine, product_id, start, end, fmt_name, options)
+    with phases() as tracker:
+        body = label_export.export_one(
+            obj.engine, product_id, start, end, fmt_name, options, tracker
+        )
     if out is None or is_stdio(out):
         click.echo(body, nl=False)
     else:
@@ -119,7 +122,8 @@ def label_verify_cmd(obj: Ctx, file: Path, operator_pub: Path) -> None:
         doc = json.loads(existing_file(file).read_text(encoding="utf-8"))
     except ValueError as exc:
         raise InputError(f"{file} is not JSON: {exc}") from exc
-    fp = verify_label(doc, keys.load_public(operator_pub))
+    with phases() as tracker:
+        fp = verify_label(doc, keys.load_public(operator_pub), tracker)
     emit(
         obj,
         {"ok": True, "product_id": fp.product_id, "kgco2e_per_unit": str(fp.kgco2e_per_unit)},

@@ -66,7 +66,7 @@ class Line:
             parts[0] += unit
         rate_unit = "B" if self.unit == "B" else self.unit
         parts.append(f"{_amount(rate, self.unit)}{'' if self.unit == 'B' else ' ' + rate_unit}/s")
-        if self.total and rate > 0:
+        if self.total and rate > 0 and elapsed >= 1:  # a rate from one tick is noise
             parts.append(f"ETA {_clock(max(0, self.total - self.done) / rate)}")
         else:
             parts.append(f"elapsed {_clock(elapsed)}")

@@ -33,6 +33,8 @@ from ledger.decimals import fmt
 from ledger.entry import OPERATOR_KINDS, ParsedEntry, parse_entry
 from ledger.errors import NotFoundError, ProofError, VerificationError
 from ledger.footprint import STAGES, Factor, ProductFootprint
+from ledger.progress import Phases, counted
+from ledger.progress import start as start_phase
 from ledger.registry import ledger_info
 from ledger.transparency import latest_checkpoint
 
@@ -83,7 +85,7 @@ def _entries(conn: Connection, seqs: list[int]) -> dict[int, bytes]:
 
 
 def build_label(
-    conn: Connection, product_id: str, window: tuple[date, date]
+    conn: Connection, product_id: str, window: tuple[date, date], phases: Phases | None = None
 ) -> tuple[dict[str, Any], ProductFootprint]:
     """Compute a product's footprint as of the latest checkpoint, with all its evidence."""
     checkpoint = latest_checkpoint(conn)
@@ -118,7 +120,8 @@ def build_label(
         ).all()
     )
     entries = _entries(conn, sorted(set(covered) | set(subs.values())))
-    parsed = {s: parse_entry(b, s) for s, b in entries.items()}
+    advance = start_phase(phases, "decoding entries", len(entries), "entries")
+    parsed = {s: parse_entry(b, s) for s, b in counted(entries.items(), advance)}
     factor_keys = {
         (p.payload["factor_id"], p.payload["factor_version"])
         for p in parsed.values()
@@ -150,7 +153,7 @@ def build_label(
         "submission_nodes": sub_nodes,
     }
     # check what we just built (proofs, signatures, co2e, figures), reusing the decoded entries
-    fp = footprint_from_evidence(evidence, product_id, window, parsed=parsed)
+    fp = footprint_from_evidence(evidence, product_id, window, parsed=parsed, phases=phases)
     return label_document(fp, evidence), fp
 
 
@@ -254,6 +257,7 @@ def _open_evidence(
     evidence: Mapping[str, Any],
     operator: Ed25519PublicKey | None,
     decoded: Mapping[int, ParsedEntry] | None = None,
+    phases: Phases | None = None,
 ) -> tuple[dict[int, Any], int]:
     """Check checkpoint, inclusion proofs, operator and submission signatures, in-submission
     proofs. Returns parsed entries by seq and the tree size. ``decoded`` lets the exporter
@@ -264,7 +268,8 @@ def _open_evidence(
     if decoded is not None and decoded.keys() == entries.keys():
         parsed = dict(decoded)
     else:
-        parsed = {s: parse_entry(b, s) for s, b in entries.items()}
+        advance = start_phase(phases, "decoding entries", len(entries), "entries")
+        parsed = {s: parse_entry(b, s) for s, b in counted(entries.items(), advance)}
     genesis = parsed.get(0)
     if genesis is None or genesis.kind != "genesis":
         raise VerificationError("label evidence lacks the genesis entry")
@@ -352,9 +357,10 @@ def footprint_from_evidence(
     window: tuple[date, date],
     operator: Ed25519PublicKey | None = None,
     parsed: Mapping[int, ParsedEntry] | None = None,
+    phases: Phases | None = None,
 ) -> ProductFootprint:
     """Verify the evidence and recompute the product's footprint from it alone."""
-    parsed, _size = _open_evidence(evidence, operator, parsed)
+    parsed, _size = _open_evidence(evidence, operator, parsed, phases)
     names = {
         p.payload["supplier_id"]: p.payload["name"] for p in parsed.values() if p.kind == "supplier"
     }
@@ -380,9 +386,13 @@ def footprint_from_evidence(
             )
     rows = []
     used: dict[tuple[str, int], Factor] = {}
+    record_count = sum(p.kind == "record" for p in parsed.values())
+    advance = start_phase(phases, "recomputing records", record_count, "records")
     for seq, p in sorted(parsed.items()):
         if p.kind != "record":
             continue
+        if advance is not None:
+            advance(1)
         r = p.payload
         if r["product_id"] != product_id:
             raise VerificationError(f"record at seq {seq} is for another product", seq)
@@ -435,8 +445,12 @@ def footprint_from_evidence(
     )
 
 
-def verify_label(doc: Mapping[str, Any], operator: Ed25519PublicKey) -> ProductFootprint:
-    """Offline check of a carbon-label/v1 document; raises naming what failed."""
+def verify_label(
+    doc: Mapping[str, Any], operator: Ed25519PublicKey, phases: Phases | None = None
+) -> ProductFootprint:
+    """Offline check of a carbon-label/v1 document; raises naming what failed.
+
+    ``phases`` hears "decoding entries" and "recomputing records" (a terminal progress line)."""
     if doc.get("format") != LABEL_FORMAT:
         raise VerificationError(f"not a {LABEL_FORMAT} document")
     try:
@@ -451,7 +465,7 @@ def verify_label(doc: Mapping[str, Any], operator: Ed25519PublicKey) -> ProductF
     if evidence_digest(evidence) != doc.get("evidence_sha256"):
         raise VerificationError("evidence_sha256 does not match the evidence")
     try:
-        fp = footprint_from_evidence(evidence, product_id, window, operator)
+        fp = footprint_from_evidence(evidence, product_id, window, operator, phases=phases)
     except (KeyError, TypeError, ValueError) as exc:
         raise VerificationError(f"label evidence is malformed: {exc!r}") from exc
     expected = label_document(fp, evidence)

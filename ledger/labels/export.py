@@ -48,9 +48,11 @@ class Label:
         return str(self.document["evidence_sha256"])
 
 
-def compute(engine: Engine, product_id: str, window: tuple[date, date]) -> Label:
+def compute(
+    engine: Engine, product_id: str, window: tuple[date, date], phases: Phases | None = None
+) -> Label:
     with db.reading(engine) as conn:
-        doc, fp = build_label(conn, product_id, window)
+        doc, fp = build_label(conn, product_id, window, phases)
         signed_at = conn.execute(
             text("SELECT signed_at FROM checkpoints WHERE tree_size = :n ORDER BY id DESC LIMIT 1"),
             {"n": doc["as_of_tree_size"]},
@@ -112,11 +114,17 @@ def csv_text(labels: list[Label]) -> str:
 
 
 def export_one(
-    engine: Engine, product_id: str, start: str, end: str, fmt_name: str, options: LabelOptions
+    engine: Engine,
+    product_id: str,
+    start: str,
+    end: str,
+    fmt_name: str,
+    options: LabelOptions,
+    phases: Phases | None = None,
 ) -> str:
     if fmt_name not in FORMATS:
         raise InputError(f"unknown label format {fmt_name!r}; use one of {', '.join(FORMATS)}")
-    label = compute(engine, product_id, parse_window(start, end))
+    label = compute(engine, product_id, parse_window(start, end), phases)
     return render_label(label, fmt_name, options)
 
 
