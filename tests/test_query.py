@@ -684,17 +684,17 @@ def test_cli_query_intensity(small_sqlite: dict[str, Any]) -> None:
         "supplier_id", "name", "records", "total", "kgCO2e", "production", "warehousing",
         "transport", "packaging", "kgCO2e/kg", "primary", "missing", "baseline", "change"]
     assert lines[2].split() == [
-        "sup-bev", "Supplier", "sup-bev", "6", "1,660.0", "0.3900", "0.03333", "–", "–", "0.4233", "12.7%",
-        "transport,packaging", "0.4500", "-5.9%"]
+        "sup-bev", "Supplier", "sup-bev", "6", "1,660.0", "0.3900", "0.03333", "–", "–",
+        "0.4233", "12.7%", "transport,packaging", "0.4500", "-5.9%"]
     assert lines[5].split() == [
-        "sup-pack", "Supplier", "sup-pack", "5", "278.000", "–", "0.1000", "–", "0.06601", "0.1660", "0.0%",
-        "production,transport", "0.1000", "+66.0%"]
+        "sup-pack", "Supplier", "sup-pack", "5", "278.000", "–", "0.1000", "–", "0.06601",
+        "0.1660", "0.0%", "production,transport", "0.1000", "+66.0%"]
     assert "0.423333333333" not in table
     ptable = _cli(url, *q, "--by", "product", *WINDOW_ARGS)  # table is the default
     bottle_line = next(line for line in ptable.splitlines() if line.startswith("P-BOTTLE"))
     assert bottle_line.split() == [
-        "P-BOTTLE", "Test", "bottle", "9", "1,897.0", "1,500.0", "0.9600", "0.06667", "0.07600", "0.1620",
-        "1.265", "0.6323", "4.7%", "–", "1.467", "-13.8%"]
+        "P-BOTTLE", "Test", "bottle", "9", "1,897.0", "1,500.0", "0.9600", "0.06667", "0.07600",
+        "0.1620", "1.265", "0.6323", "4.7%", "–", "1.467", "-13.8%"]
     assert ptable.splitlines()[0].split()[:2] == ["product_id", "name"]  # names, not just ids
 
 
