@@ -40,6 +40,7 @@ RECORD_COLUMNS = (
     "mass_kg",
     "evidence_sha256",
     "supersedes",
+    "allocation_group",
     "note",
 )
 _TOKEN_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-/]{0,127}\Z")
@@ -237,6 +238,11 @@ def build_record(
     supersedes = values["supersedes"]
     if supersedes is not None:
         payload["supersedes"] = attempt("supersedes", lambda: check_token(supersedes, "supersedes"))
+    group = values["allocation_group"]
+    if group is not None:
+        payload["allocation_group"] = attempt(
+            "allocation_group", lambda: check_token(group, "allocation_group")
+        )
     note = values["note"]
     if note is not None:
         if len(note) > MAX_NOTE:

@@ -135,13 +135,31 @@ class RecordPayload(_Strict):
     mass_kg: Decimal | None = None
     evidence_sha256: Hex64 | None = None
     supersedes: Token | None = None
+    allocation_group: Token | None = None
     note: str | None = None
 
 
 class RetractionPayload(_Strict):
-    record_id: Token
+    """Retracts one record (``record_id``) or one declared output (``output_id``)."""
+
+    record_id: Token | None = None
+    output_id: Token | None = None
     supplier_id: Token
     reason: str
+
+
+class OutputPayload(_Strict):
+    """A declared output: the reference flow of a product over a period (SPEC §5)."""
+
+    output_id: Token
+    product_id: Token
+    supplier_id: Token
+    units: Decimal
+    period_start: Day
+    period_end: Day
+    evidence_sha256: Hex64 | None = None
+    supersedes: Token | None = None
+    note: str | None = None
 
 
 class Entry(_Strict):
@@ -159,6 +177,8 @@ class Entry(_Strict):
         "submission",
         "record",
         "retraction",
+        "output",
+        "footprint",
     ]
     recorded_at: Timestamp
     prev: Hex64
@@ -180,6 +200,9 @@ class LabelFootprint(_Strict):
     kgco2e_per_kg: Decimal
     by_stage: dict[Stage, Decimal | None]
     missing_stages: list[Stage]
+    coverage: dict[Stage, Decimal | None]
+    reference_units: Decimal
+    reference_flow: Literal["declared"]
     display_kgco2e_per_unit: str
 
 
@@ -194,8 +217,16 @@ class LabelEvidence(_Strict):
     )
 
 
+class LabelStatement(_Strict):
+    """Where the label's figures are logged: the footprint entry and what it commits to."""
+
+    seq: int = Field(ge=0)
+    as_of_size: int = Field(ge=1)
+    records_digest: Hex64
+
+
 class LabelDocument(_Strict):
-    format: Literal["carbon-label/v1"]
+    format: Literal["carbon-label/v2"]
     product: dict[str, Any]
     window: dict[Literal["from", "to"], Day]
     footprint: LabelFootprint
@@ -204,9 +235,25 @@ class LabelDocument(_Strict):
     suppliers: list[str]
     factors: list[dict[str, Any]]
     method: dict[str, Any]
+    statement: LabelStatement
     as_of_tree_size: int
     evidence_sha256: Hex64
     evidence: LabelEvidence
+
+
+class FootprintPayload(_Strict):
+    """An operator-signed footprint statement (SPEC §7): what a label may show, logged."""
+
+    product_id: Token
+    window: dict[Literal["from", "to"], Day]
+    as_of_size: int = Field(ge=1)
+    figures: dict[str, Any]
+    method: str
+    records_digest: Hex64 = Field(
+        description="SHA-256 of the JCS list of the sorted seqs of the contributing entries"
+    )
+    issued_at: Timestamp
+    signature: str
 
 
 PAYLOADS: dict[str, type[BaseModel]] = {
@@ -219,11 +266,13 @@ PAYLOADS: dict[str, type[BaseModel]] = {
     "submission": SubmissionPayload,
     "record": RecordPayload,
     "retraction": RetractionPayload,
+    "output": OutputPayload,
+    "footprint": FootprintPayload,
 }
 DOCUMENTS: dict[str, type[BaseModel]] = {
     "entry": Entry,
     "proof": ProofDocument,
-    "carbon-label-v1": LabelDocument,
+    "carbon-label-v2": LabelDocument,
 }
 
 

@@ -20,6 +20,7 @@ from ledger import audit, keys, records, registry, transparency
 from ledger.errors import InputError
 from ledger.labels import export as label_export
 from ledger.labels.formats import FORMATS
+from ledger.outputs import read_rows as read_output_rows
 from ledger.store.db import make_engine
 from ledger.verify import VerifyReport
 
@@ -104,6 +105,12 @@ def build(directory: Path, samples: Path | None = None, say: Say = lambda _m: No
             p["mass_kg"],
             p.get("category") or None,
         )
+    for path in sorted((samples / "outputs").glob("*.csv")):
+        supplier_id = next(s for s in supplier_keys if path.name.startswith(s + "-"))
+        declared, _result = records.declare_outputs(
+            engine, supplier_id, supplier_keys[supplier_id], read_output_rows(path)
+        )
+        say(f"  {supplier_id} declared {len(declared):4d} outputs from {path.name}")
     imported = 0
     paths = sorted(
         (samples / "records").glob("*.csv"), key=lambda p: ("correction" in p.name, p.name)
@@ -131,6 +138,7 @@ def build(directory: Path, samples: Path | None = None, say: Say = lambda _m: No
         FORMATS,
         label_dir,
         label_export.LabelOptions(),
+        operator,
     )
     return DemoResult(
         directory,

@@ -29,11 +29,13 @@ KINDS = (
     "submission",
     "record",
     "retraction",
+    "output",
+    "footprint",
 )
 #: kinds a supplier submission may cover
-SUBMITTED_KINDS = ("record", "product", "retraction")
+SUBMITTED_KINDS = ("record", "product", "retraction", "output")
 #: kinds carrying their own operator signature
-OPERATOR_KINDS = ("genesis", "supplier", "key_rotate", "key_revoke", "factor")
+OPERATOR_KINDS = ("genesis", "supplier", "key_rotate", "key_revoke", "factor", "footprint")
 
 
 _ENVELOPE_KEYS = {"v", "seq", "kind", "recorded_at", "prev", "payload"}

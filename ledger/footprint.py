@@ -57,6 +57,10 @@ class ProductFootprint:
     record_count: int
     suppliers: tuple[str, ...]  # every supplier that contributed a record
     factors: tuple[Factor, ...] = field(default_factory=tuple)
+    reference_units: Decimal = Decimal(0)  # N(p, W): declared units in the window
+    reference_flow: str = "declared"  # "declared" | "inferred" (labels refuse inferred)
+    #: Σ_S H(S, p, s, W) / N(p, W) per stage: < 1 is a data gap, > 1 means outputs are missing
+    coverage: dict[str, Decimal | None] = field(default_factory=dict)
 
     @property
     def missing_stages(self) -> tuple[str, ...]:

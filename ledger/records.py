@@ -7,7 +7,7 @@ row is reported (``line N: field: what is wrong``) and nothing is written.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from ledger.decimals import fmt, parse_decimal
 from ledger.errors import ConflictError, InputError, LedgerError, NotFoundError
 from ledger.footprint import STAGES
 from ledger.ingest import HEADER_COLUMNS, validate_file
+from ledger.outputs import build_output
 from ledger.products import check_mass, check_product_id
 from ledger.progress import Phases
 from ledger.progress import start as start_phase
@@ -28,6 +29,7 @@ from ledger.registry import load_factors
 from ledger.spool import Spool
 from ledger.state import record_values
 from ledger.store import db
+from ledger.store.outputs import load_output_book
 from ledger.submit import SubmissionResult, check_signer, write_submission
 from ledger.suggest import did_you_mean
 from ledger.units import UNITS
@@ -272,13 +274,22 @@ def append_record(
 def retract(
     engine: Engine, supplier_id: str, private_key: Ed25519PrivateKey, record_id: str, reason: str
 ) -> SubmissionResult:
+    """Retract one of the supplier's records, or one of its declared outputs, by id."""
     if not reason.strip():
         raise InputError("reason: a retraction needs a reason")
-    payload = {"record_id": record_id, "supplier_id": supplier_id, "reason": reason.strip()}
+    with db.reading(engine) as conn:
+        is_output = record_id in load_output_book(conn).outputs
+    column = "output_id" if is_output else "record_id"
+    payload = {column: record_id, "supplier_id": supplier_id, "reason": reason.strip()}
     spool = Spool()
     spool.add(1, "retraction", canonical_bytes(payload), payload)
 
     def check(conn: Connection) -> None:
+        if is_output:
+            problem = load_output_book(conn).retract(record_id, supplier_id)
+            if problem:
+                raise ConflictError(problem)
+            return
         problems = _status_check(conn, supplier_id, [(1, "record_id", record_id)])
         if problems:
             raise ConflictError(problems[0].split(": ", 2)[-1].replace("record_id: ", ""))
@@ -350,3 +361,57 @@ def list_products(engine: Engine, supplier_id: str | None = None) -> list[dict[s
         ).all()
     names = ("product_id", "supplier_id", "name", "declared_unit", "mass_kg", "category")
     return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+def declare_outputs(
+    engine: Engine,
+    supplier_id: str,
+    private_key: Ed25519PrivateKey,
+    rows: Iterator[tuple[int, Mapping[str, Any]]],
+    source_sha256: str | None = None,
+) -> tuple[list[dict[str, Any]], SubmissionResult]:
+    """Validate output rows, check them against the ledger and each other, then sign them.
+
+    Every problem is reported as ``line N: field: problem`` and nothing is written.
+    """
+    with db.reading(engine) as conn:
+        check_signer(conn, supplier_id, private_key)
+    payloads: list[tuple[int, dict[str, Any]]] = []
+    problems: list[str] = []
+    for line, row in rows:
+        if "__extra__" in row:
+            problems.append(f"line {line}: row: {row['__extra__']}")
+            continue
+        try:
+            payloads.append((line, build_output(row, supplier_id)))
+        except RowProblems as exc:
+            problems.extend(f"line {line}: {f}: {m}" for f, m in exc.problems)
+    if problems:
+        raise _refusal(problems)
+    if not payloads:
+        raise InputError("no outputs to declare; nothing was written")
+
+    def check(conn: Connection) -> None:
+        book = load_output_book(conn)
+        found = []
+        for line, payload in payloads:
+            problem = book.admit(payload)
+            if problem is not None:
+                found.append(f"line {line}: {problem[0]}: {problem[1]}")
+        if found:
+            raise _refusal(found)
+
+    spool = Spool()
+    for line, payload in payloads:
+        spool.add(line, "output", canonical_bytes(payload), payload)
+    result = write_submission(
+        engine, supplier_id, private_key, spool, source_sha256=source_sha256, precheck=check
+    )
+    return [p for _l, p in payloads], result
+
+
+def _refusal(problems: list[str]) -> InputError:
+    """One problem is the message; several are listed under a count. Nothing was written."""
+    if len(problems) == 1:
+        return InputError(f"{problems[0]}; nothing was written")
+    return InputError(f"{len(problems)} problems; nothing was written", problems)

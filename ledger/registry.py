@@ -138,6 +138,18 @@ def add_supplier(
         return _append_signed(app, "supplier", fields, operator)
 
 
+def log_statements(
+    engine: Engine, operator: Ed25519PrivateKey, statements: list[dict[str, Any]]
+) -> list[int]:
+    """Append operator-signed ``footprint`` entries (SPEC §7), in one transaction."""
+    with appending(engine) as app:
+        require_operator(app.conn, operator)
+        return [
+            _append_signed(app, "footprint", {**fields, "issued_at": app.recorded_at}, operator)
+            for fields in statements
+        ]
+
+
 def _exists(conn: Connection, table: str, column: str, value: str) -> bool:
     sql = text(f"SELECT 1 FROM {table} WHERE {column} = :v LIMIT 1")
     return conn.execute(sql, {"v": value}).first() is not None

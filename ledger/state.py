@@ -26,6 +26,16 @@ RECORD_INDEX_FIELDS = (
     "data_quality",
     "reuse_cycles",
     "supersedes",
+    "allocation_group",
+)
+OUTPUT_INDEX_FIELDS = (
+    "output_id",
+    "product_id",
+    "supplier_id",
+    "units",
+    "period_start",
+    "period_end",
+    "supersedes",
 )
 
 
@@ -52,13 +62,18 @@ Change = Insert | Update
 RECORD_TABLE_COLUMNS = ("seq", "submission_seq", *RECORD_INDEX_FIELDS, "status", "status_seq")
 
 
+def allocation_group(payload: dict[str, Any]) -> str:
+    """A record's allocation group (SPEC §5): stated, or by default its activity."""
+    return str(payload.get("allocation_group") or payload["activity"])
+
+
 def record_values(payload: dict[str, Any]) -> tuple[Any, ...]:
     """The index values of a record payload, in RECORD_INDEX_FIELDS order (spooled on import)."""
-    return tuple(payload.get(name) for name in RECORD_INDEX_FIELDS)
+    return (*(payload.get(name) for name in RECORD_INDEX_FIELDS[:-1]), allocation_group(payload))
 
 
 def record_row(seq: int, submission_seq: int, payload: dict[str, Any]) -> dict[str, Any]:
-    row = {name: payload.get(name) for name in RECORD_INDEX_FIELDS}
+    row = dict(zip(RECORD_INDEX_FIELDS, record_values(payload), strict=True))
     row["seq"] = seq
     row["submission_seq"] = submission_seq
     row["status"] = "effective"
@@ -83,15 +98,40 @@ def changes_for(
                 )
             )
         return out
-    if kind == "retraction":
+    if kind == "output":
+        assert submission_seq is not None
+        row = {name: payload.get(name) for name in OUTPUT_INDEX_FIELDS}
+        row.update(seq=seq, submission_seq=submission_seq, status="effective", status_seq=None)
+        out = [Insert("outputs", row)]
+        if "supersedes" in payload:
+            out.append(
+                Update(
+                    "outputs",
+                    "output_id",
+                    payload["supersedes"],
+                    {"status": "superseded", "status_seq": seq},
+                )
+            )
+        return out
+    if kind == "footprint":
         return [
-            Update(
-                "records",
-                "record_id",
-                payload["record_id"],
-                {"status": "retracted", "status_seq": seq},
+            Insert(
+                "footprints",
+                {
+                    "seq": seq,
+                    "product_id": payload["product_id"],
+                    "window_from": payload["window"]["from"],
+                    "window_to": payload["window"]["to"],
+                    "as_of_size": payload["as_of_size"],
+                    "records_digest": payload["records_digest"],
+                },
             )
         ]
+    if kind == "retraction":
+        table, column = (
+            ("outputs", "output_id") if "output_id" in payload else ("records", "record_id")
+        )
+        return [Update(table, column, payload[column], {"status": "retracted", "status_seq": seq})]
     if kind == "submission":
         return [
             Insert(

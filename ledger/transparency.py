@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, Engine, text
 
 from ledger import merkle, note
-from ledger.errors import ConflictError, NotFoundError, ProofError
+from ledger.errors import ConflictError, InputError, NotFoundError, ProofError
 from ledger.registry import require_operator
 from ledger.store import db
 from ledger.store.appender import Appender, fetch_nodes
@@ -47,6 +47,31 @@ def latest_checkpoint(conn: Connection) -> StoredCheckpoint | None:
         )
     ).first()
     return StoredCheckpoint(*row) if row is not None else None
+
+
+def resolve_as_of(conn: Connection, as_of: int | str | None) -> tuple[int, str]:
+    """(tree size, how it was chosen) for ``checkpoint`` (the default), ``latest`` or a size.
+
+    ``checkpoint`` falls back to the latest entries, and says so, when nothing is signed yet.
+    ``query``, ``query scorecard`` and ``label export`` all resolve ``--as-of`` here.
+    """
+    size = tree_size(conn)
+    if as_of is None or as_of == "checkpoint":
+        checkpoint = latest_checkpoint(conn)
+        if checkpoint is not None:
+            return checkpoint.tree_size, f"latest checkpoint, tree size {checkpoint.tree_size}"
+        return size, f"tree size {size} (no checkpoint signed yet)"
+    if as_of == "latest":
+        return size, f"latest entries, tree size {size}"
+    try:
+        wanted = int(as_of)
+    except (TypeError, ValueError):
+        raise InputError(
+            f"--as-of must be latest, checkpoint or a tree size, not {as_of!r}"
+        ) from None
+    if not 0 < wanted <= size:
+        raise InputError(f"--as-of {wanted} is not a tree size between 1 and {size}")
+    return wanted, f"tree size {wanted}"
 
 
 def all_checkpoints(conn: Connection) -> list[StoredCheckpoint]:

@@ -21,7 +21,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ledger import keys, merkle, note
-from ledger.accounting import recompute_co2e
+from ledger.accounting import RowProblems, recompute_co2e
 from ledger.canonical import canonical_bytes
 from ledger.entry import (
     GENESIS_PREV,
@@ -32,7 +32,9 @@ from ledger.entry import (
 )
 from ledger.errors import LedgerError, ProofError, VerificationError
 from ledger.footprint import Factor
+from ledger.outputs import OutputBook, build_output
 from ledger.state import RECORD_INDEX_FIELDS, Insert, Update, changes_for
+from ledger.statements import Replay
 
 _TIME_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z\Z")
 _HEX64 = re.compile(r"[0-9a-f]{64}\Z")
@@ -43,6 +45,8 @@ SMALL_TABLE_KEYS = {
     "products": ("product_id",),
     "factors": ("factor_id", "version"),
     "submissions": ("seq",),
+    "outputs": ("output_id",),
+    "footprints": ("seq",),
 }
 
 
@@ -71,6 +75,8 @@ class VerifyReport:
     entries: int = 0
     submissions: int = 0
     records: int = 0
+    outputs: int = 0
+    footprints: int = 0
     products: int = 0
     suppliers: int = 0
     factors: int = 0
@@ -145,7 +151,13 @@ _NO_DIGEST = Digested(VerificationError("no entry"), "", b"")
 class ChainVerifier:
     """Streaming verifier; feed entries in order, then call :meth:`finish`."""
 
-    def __init__(self, checkpoints: Iterable[SeenCheckpoint] = ()) -> None:
+    def __init__(
+        self,
+        checkpoints: Iterable[SeenCheckpoint] = (),
+        footprint_products: set[str] | None = None,
+    ) -> None:
+        """``footprint_products``: the products footprint statements name, when known ahead
+        (the verifier then keeps only their records in memory); None keeps every product."""
         self.report = VerifyReport()
         self.expected_seq = 0
         self.prev = GENESIS_PREV
@@ -159,6 +171,8 @@ class ChainVerifier:
         self.factor_seq: dict[tuple[str, int], int] = {}
         self._digested: Digested = _NO_DIGEST
         self.products: set[str] = set()
+        self.output_book = OutputBook()
+        self.statements = Replay(footprint_products)
         self.records: dict[str, str] = {}  # record_id -> supplier_id
         self.status: dict[str, tuple[str, int]] = {}  # record_id -> (status, status_seq)
         self.tables: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {
@@ -301,6 +315,9 @@ class ChainVerifier:
             if payload["key_id"] not in self.keys:
                 raise VerificationError(f"key_revoke names unknown key {payload['key_id']}", seq)
             self.retired.setdefault(payload["key_id"], seq)
+        elif kind == "footprint":
+            self.statements.check(seq, payload)
+            self.report.footprints += 1
         elif kind == "factor":
             factor = factor_of(payload)
             fkey = (factor.factor_id, factor.version)
@@ -340,7 +357,23 @@ class ChainVerifier:
         if payload["product_id"] in self.products:
             raise VerificationError(f"product {payload['product_id']!r} registered twice", seq)
         self.products.add(payload["product_id"])
+        self.output_book.product(payload["product_id"], payload["supplier_id"])
+        self.statements.product(payload)
         self.report.products += 1
+
+    def _check_output(self, seq: int, payload: dict[str, Any]) -> None:
+        try:
+            canonical = build_output(payload, payload["supplier_id"])
+        except RowProblems as exc:
+            field, message = exc.problems[0]
+            raise VerificationError(f"output {field}: {message}", seq) from None
+        if canonical != payload:
+            raise VerificationError("output payload is not in its canonical form", seq)
+        refused = self.output_book.admit(payload)
+        if refused is not None:
+            raise VerificationError(f"output {payload['output_id']!r}: {refused[1]}", seq)
+        self.statements.output(seq, payload)
+        self.report.outputs += 1
 
     def _check_record(self, seq: int, payload: dict[str, Any]) -> None:
         rid = payload["record_id"]
@@ -382,10 +415,19 @@ class ChainVerifier:
         if "supersedes" in payload:
             self._check_target(seq, payload["supersedes"], payload["supplier_id"], "supersedes")
         self.records[rid] = payload["supplier_id"]
+        self.statements.record(seq, payload, factor.gwp if factor is not None else None)
         self.report.records += 1
 
     def _check_retraction(self, seq: int, payload: dict[str, Any]) -> None:
-        self._check_target(seq, payload["record_id"], payload["supplier_id"], "retraction")
+        if ("output_id" in payload) == ("record_id" in payload):
+            raise VerificationError("a retraction names exactly one record_id or output_id", seq)
+        if "output_id" in payload:
+            problem = self.output_book.retract(payload["output_id"], payload["supplier_id"])
+            if problem:
+                raise VerificationError(problem, seq)
+        else:
+            self._check_target(seq, payload["record_id"], payload["supplier_id"], "retraction")
+        self.statements.retraction(seq, payload)
 
     def _check_target(self, seq: int, rid: str, supplier: str, what: str) -> None:
         if self.records.get(rid) != supplier:

@@ -51,6 +51,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
+from fractions import Fraction
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -66,6 +67,22 @@ YEARS: tuple[int, ...] = (2024, 2025)
 RECORD_NAMESPACE: uuid.UUID = uuid.uuid5(
     uuid.NAMESPACE_URL, "urn:carbon-ledger:samples:records"
 )
+#: Allocation groups (SPEC §5): rows in one group cover disjoint units and add up; different
+#: groups cover the same units. Transport legs are ISO 14083 legs: the trunk leg to the
+#: regional DC, then one line-haul leg (road, rail, coastal or air: each unit takes one), then
+#: the last mile. Cartons and crates are alternative transit packaging for the same products;
+#: film wraps every unit of its products. Rows with no entry keep the default (the activity).
+GROUP_BY_TAG: dict[str, str] = {
+    "trunk": "trunk",
+    "long-haul road": "line-haul",
+    "long-haul rail": "line-haul",
+    "coastal": "line-haul",
+    "peak air": "line-haul",
+    "ev last mile": "last-mile",
+    "carton": "transit-pack",
+    "crate": "transit-pack",
+    "film": "film",
+}
 #: Prefix of the published key seed: sha256(KEY_SEED_PREFIX + name) is the private key.
 KEY_SEED_PREFIX: bytes = b"carbon-ledger TEST ONLY "
 
@@ -74,7 +91,10 @@ RECORD_HEADER: tuple[str, ...] = (
     "record_id", "product_id", "stage", "activity", "amount", "unit", "factor_id",
     "factor_version", "co2e_kg", "units_covered", "period_start", "period_end",
     "data_quality", "reuse_cycles", "distance_km", "mass_kg", "evidence_sha256",
-    "supersedes", "note",
+    "supersedes", "allocation_group", "note",
+)
+OUTPUT_HEADER: tuple[str, ...] = (
+    "output_id", "product_id", "units", "period_start", "period_end", "evidence_sha256",
 )
 FACTOR_HEADER: tuple[str, ...] = (
     "factor_id", "version", "activity", "stage", "unit", "kgco2e_per_unit", "gwp", "source",
@@ -382,6 +402,7 @@ class RecordSet:
             "mass_kg": num(mass_kg),
             "evidence_sha256": sha256_hex(evidence) if evidence else "",
             "supersedes": supersedes,
+            "allocation_group": GROUP_BY_TAG.get(tag, ""),
             "note": note,
         }
         self.rows.append(row)
@@ -990,6 +1011,100 @@ def build_records() -> dict[str, list[dict[str, str]]]:
     return files
 
 
+def output_rows(supplier_id: str, year: int) -> list[dict[str, str]]:
+    """The owner's monthly declared output of each product: the reference flow (SPEC §5)."""
+    rows = []
+    for p in PRODUCTS:
+        if p.supplier_id != supplier_id:
+            continue
+        for month in range(1, 13):
+            start, end = month_bounds(year, month)
+            rows.append(
+                {
+                    "output_id": str(
+                        uuid.uuid5(RECORD_NAMESPACE, f"output|{p.product_id}|{start}")
+                    ),
+                    "product_id": p.product_id,
+                    "units": str(produced_units(p.key, year, month)),
+                    "period_start": start.isoformat(),
+                    "period_end": end.isoformat(),
+                    "evidence_sha256": sha256_hex(
+                        f"{supplier_id} production report {p.product_id} {start:%Y-%m}"
+                    ),
+                }
+            )
+    return rows
+
+
+def build_outputs() -> dict[str, list[dict[str, str]]]:
+    owners = sorted({p.supplier_id for p in PRODUCTS})
+    return {f"{s}-{y}.csv": output_rows(s, y) for s in owners for y in YEARS}
+
+
+_TO_FACTOR_UNIT = {("t", "kg"): Fraction(1000)}
+
+
+def _row_co2e(row: dict[str, str]) -> Fraction:
+    """amount × factor (÷ reuse_cycles), or the measured co2e_kg: this script's own arithmetic."""
+    if not row["factor_id"]:
+        return Fraction(D(row["co2e_kg"]))
+    versions = [x for x in FACTORS if x.factor_id == row["factor_id"]]
+    wanted = int(row["factor_version"]) if row["factor_version"] else None
+    f = max(versions, key=lambda x: x.version) if wanted is None else next(
+        x for x in versions if x.version == wanted
+    )
+    if row["distance_km"]:
+        amount, unit = Fraction(D(row["distance_km"])) * Fraction(D(row["mass_kg"])) / 1000, "tkm"
+    else:
+        amount, unit = Fraction(D(row["amount"])), row["unit"]
+    if unit != f.unit:
+        amount *= _TO_FACTOR_UNIT[(unit, f.unit)]
+    co2e = amount * Fraction(f.kgco2e_per_unit)
+    return co2e / int(row["reuse_cycles"]) if row["reuse_cycles"] else co2e
+
+
+def truth(year: int) -> dict[str, Fraction]:
+    """SPEC §6 v2 supplier intensity (kgCO2e per kg handled) for a calendar year.
+
+    Written from the generator's own rows and outputs, with no code from ``ledger``, so the
+    demo's scorecard can be checked against it. Every row is one month, inside the year, so
+    every share φ is 1: a stage's intensity is Σ co2e over Σ_p H(S, p, s) · mass_kg(p), where
+    H is the largest Σ units_covered of one allocation group, and the owner's own production
+    counts the declared output instead. Superseded rows do not count.
+    """
+    records = build_records()
+    superseded = {r["supersedes"] for rows in records.values() for r in rows if r["supersedes"]}
+    produced = {p.product_id: 0 for p in PRODUCTS}
+    for name, rows in build_outputs().items():
+        if name.endswith(f"-{year}.csv"):
+            for row in rows:
+                produced[row["product_id"]] += int(row["units"])
+    by_id = {p.product_id: p for p in PRODUCTS}
+    co2e: dict[tuple[str, str], Fraction] = {}
+    groups: dict[tuple[str, str, str], dict[str, Fraction]] = {}
+    for name, rows in records.items():
+        supplier = "-".join(name.split("-")[:2])  # "sup-bev-2025-correction.csv" -> sup-bev
+        for row in rows:
+            if row["record_id"] in superseded or not row["period_start"].startswith(str(year)):
+                continue
+            key = (supplier, row["stage"])
+            co2e[key] = co2e.get(key, Fraction(0)) + _row_co2e(row)
+            group = row["allocation_group"] or row["activity"]
+            g = groups.setdefault((supplier, row["product_id"], row["stage"]), {})
+            g[group] = g.get(group, Fraction(0)) + int(row["units_covered"])
+    kg: dict[tuple[str, str], Fraction] = {}
+    for (supplier, product_id, stage), g in groups.items():
+        p = by_id[product_id]
+        units = max(g.values())
+        if stage == "production" and p.supplier_id == supplier:
+            units = Fraction(produced[product_id])
+        kg[(supplier, stage)] = kg.get((supplier, stage), Fraction(0)) + units * Fraction(p.mass_kg)
+    out: dict[str, Fraction] = {}
+    for (supplier, stage), total in co2e.items():
+        out[supplier] = out.get(supplier, Fraction(0)) + total / kg[(supplier, stage)]
+    return dict(sorted(out.items()))
+
+
 def write_all(root: Path) -> dict[str, int]:
     """Write the whole sample world under ``root``; return row counts by relative path."""
     counts: dict[str, int] = {}
@@ -1039,6 +1154,12 @@ def write_all(root: Path) -> dict[str, int]:
             RECORD_HEADER,
             ([row[c] for c in RECORD_HEADER] for row in rows),
         )
+    for fname, rows in build_outputs().items():
+        counts[f"outputs/{fname}"] = write_csv(
+            root / "outputs" / fname,
+            OUTPUT_HEADER,
+            ([row[c] for c in OUTPUT_HEADER] for row in rows),
+        )
     return counts
 
 
@@ -1048,6 +1169,7 @@ def generated_paths(root: Path) -> list[Path]:
     for key in key_names():
         names += [f"keys/{key}.key", f"keys/{key}.key.pub"]
     names += [f"records/{name}" for name in build_records()]
+    names += [f"outputs/{name}" for name in build_outputs()]
     return [root / name for name in names]
 
 
@@ -1073,11 +1195,23 @@ def main(argv: list[str] | None = None) -> int:
         help="directory to write (default: samples/)",
     )
     parser.add_argument(
+        "--truth",
+        action="store_true",
+        help="print each supplier's SPEC §6 intensity for 2024 and 2025, computed here",
+    )
+    parser.add_argument(
         "--check",
         action="store_true",
         help="regenerate into a temporary directory and fail if --out differs (drift check)",
     )
     args = parser.parse_args(argv)
+    if args.truth:
+        before, after = truth(2024), truth(2025)
+        for supplier, now in after.items():
+            change = (now - before[supplier]) * 100 / before[supplier]
+            print(f"{supplier}: 2024 {float(before[supplier]):.5f}  2025 {float(now):.5f}  "
+                  f"change {float(change):+.2f} %")
+        return 0
     if args.check:
         with tempfile.TemporaryDirectory() as tmp:
             write_all(Path(tmp))

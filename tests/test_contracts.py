@@ -9,7 +9,8 @@ import jsonschema
 import pytest
 
 from ledger import contracts, records, transparency
-from ledger.labels.export import compute
+from ledger.labels.export import compute, statement_seqs
+from ledger.outputs import read_rows
 from ledger.query import parse_window
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
@@ -34,6 +35,8 @@ def filled(world: dict[str, object], tmp_path: Path) -> dict[str, object]:
     engine = world["engine"]
     keys = world["keys"]
     path = SCHEMAS.parent / "samples/records/sup-bev-2025.csv"
+    outputs = SCHEMAS.parent / "samples/outputs/sup-bev-2025.csv"
+    records.declare_outputs(engine, "sup-bev", keys["sup-bev"], read_rows(outputs))  # type: ignore[arg-type,index]
     records.import_records(engine, path, "sup-bev", keys["sup-bev"])  # type: ignore[arg-type,index]
     transparency.sign_checkpoint(engine, world["operator"])  # type: ignore[arg-type]
     return world
@@ -71,8 +74,10 @@ def test_proof_and_label_match_their_schemas(filled: dict[str, object]) -> None:
     with db.reading(engine) as conn:  # type: ignore[arg-type]
         record_id = conn.execute(text("SELECT record_id FROM records LIMIT 1")).scalar_one()
     jsonschema.validate(transparency.prove(engine, record_id), load("proof.schema.json"))  # type: ignore[arg-type]
-    label = compute(engine, "6923451000013", parse_window("2025-01-01", "2026-01-01"))  # type: ignore[arg-type]
-    jsonschema.validate(label.document, load("carbon-label-v1.schema.json"))
+    window = parse_window("2025-01-01", "2026-01-01")
+    seqs, _ = statement_seqs(engine, ["6923451000013"], window, filled["operator"], None)  # type: ignore[arg-type]
+    label = compute(engine, "6923451000013", window, seqs["6923451000013"])  # type: ignore[arg-type]
+    jsonschema.validate(label.document, load("carbon-label-v2.schema.json"))
 
 
 def test_entry_kinds_in_the_contract_are_the_ledger_kinds() -> None:

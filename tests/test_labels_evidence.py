@@ -1,4 +1,4 @@
-"""carbon-label/v1: offline verification, and every kind of tampering refused by name."""
+"""carbon-label/v2: offline verification, and every kind of tampering refused by name."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ledger import keys, merkle, note, query, records, transparency
 from ledger.errors import LedgerError
 from ledger.labels.evidence import evidence_digest, verify_label
-from ledger.labels.export import compute
+from ledger.labels.export import compute, statement_seqs
+from ledger.outputs import read_rows as read_output_rows
 from ledger_cli.main import cli
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
@@ -27,10 +28,18 @@ WINDOW = ("2025-01-01", "2026-01-01")
 def labelled(world: dict[str, Any]) -> dict[str, Any]:
     """Sample world + sup-bev and sup-logi 2025 records + a checkpoint + the water label."""
     engine, bev_keys = world["engine"], world["keys"]
+    records.declare_outputs(
+        engine,
+        "sup-bev",
+        bev_keys["sup-bev"],
+        read_output_rows(SAMPLES / "outputs" / "sup-bev-2025.csv"),
+    )
     for supplier, name in (("sup-bev", "sup-bev-2025.csv"), ("sup-logi", "sup-logi-2025.csv")):
         records.import_records(engine, SAMPLES / "records" / name, supplier, bev_keys[supplier])
     transparency.sign_checkpoint(engine, world["operator"])
-    label = compute(engine, WATER, query.parse_window(*WINDOW))
+    window = query.parse_window(*WINDOW)
+    seqs, _skipped = statement_seqs(engine, [WATER], window, world["operator"], "checkpoint")
+    label = compute(engine, WATER, window, seqs[WATER])
     return {**world, "doc": label.document, "fp": label.footprint}
 
 

@@ -134,7 +134,7 @@ def test_stage_extension(footprint: ProductFootprint) -> None:
         "https://ledger.example.com/extensions/carbon-ledger-stages/1.0.0/schema.json"
     )
     assert ext["data"] == {
-        "label_format": "carbon-label/v1",
+        "label_format": "carbon-label/v2",
         "declared_unit": "piece",
         "by_stage": {
             "production": "0.5123",

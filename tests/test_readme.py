@@ -48,7 +48,7 @@ def test_walkthrough_runs_as_written(tmp_path: Path) -> None:
 def test_demo_command(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["demo", "--dir", str(tmp_path / "demo")])
     assert result.exit_code == 0, result.output
-    assert "verify: OK, 1266 entries" in result.output
+    assert "verify: OK, 1414 entries" in result.output
     assert re.search(r"sup-logi\s+372\s", result.output)
     assert "change" in result.output
     labels = sorted(p.name for p in (tmp_path / "demo" / "labels").iterdir())

@@ -288,9 +288,9 @@ def swap_bytes(c: sqlite3.Connection) -> None:
 EXTRA_RECORD = (
     "INSERT INTO records (record_id, seq, submission_seq, supplier_id, product_id, stage, "
     "activity, amount, unit, factor_id, factor_version, co2e_kg, units_covered, period_start, "
-    "period_end, data_quality, status) VALUES ('injected', {seq}, 30, 'sup-bev', "
+    "period_end, data_quality, allocation_group, status) VALUES ('injected', {seq}, 30, 'sup-bev', "
     "'6923451000013', 'production', 'electricity', '1', 'kWh', 'cn-grid-electricity', 1, "
-    "'0.5366', '1', '2024-01-01', '2024-02-01', 'secondary', 'effective')"
+    "'0.5366', '1', '2024-01-01', '2024-02-01', 'secondary', 'electricity', 'effective')"
 )
 
 

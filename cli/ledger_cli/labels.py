@@ -40,6 +40,17 @@ def label() -> None:
     "--qr-url", help="QR URL template with {product_id}; default a compact verification string."
 )
 @click.option(
+    "--operator-key",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Log the footprint statement now (needed when none is logged yet) and sign.",
+)
+@click.option(
+    "--as-of",
+    default="checkpoint",
+    show_default=True,
+    help="Tree size of the figures: checkpoint (latest signed), latest, or a number.",
+)
+@click.option(
     "--pact-extension-base",
     default=DEFAULT_EXTENSION_BASE,
     show_default=True,
@@ -55,19 +66,27 @@ def label_export_cmd(
     fmt_name: str,
     out: Path | None,
     qr_url: str | None,
+    operator_key: Path | None,
+    as_of: str,
     pact_extension_base: str,
 ) -> None:
-    """Export the carbon label of PRODUCT_ID (or --all products) as of the latest checkpoint.
+    """Export the carbon label of PRODUCT_ID (or --all products) from a logged statement.
+
+    A label shows only figures the operator has logged as a footprint statement under a
+    signed checkpoint. With --operator-key the statement is computed (as of --as-of),
+    logged unless an identical one is, and a checkpoint covering it is signed; without it,
+    the newest logged statement for the product and window is used.
 
     \b
     Examples:  carbon-ledger label export 6923451000013 --from 2025-01-01 --to 2026-01-01 \\
-                 --format json --out water.label.json
+                 --format json --out water.label.json --operator-key operator.key
                carbon-ledger label export --all --from 2025-01-01 --to 2026-01-01 \\
                  --format svg --out labels/
     """
     from ledger.labels import export as label_export  # pandas only when needed
 
     options = label_export.LabelOptions(qr_url, pact_extension_base)
+    operator = keys.load_private(operator_key) if operator_key is not None else None
     if all_products == (product_id is not None):
         raise InputError("give a PRODUCT_ID or --all (not both)")
     if all_products:
@@ -75,7 +94,7 @@ def label_export_cmd(
             raise InputError("--all needs --out DIR")
         with phases() as tracker:
             written, skipped = label_export.export_all(
-                obj.engine, start, end, fmt_name, out, options, tracker
+                obj.engine, start, end, fmt_name, out, options, operator, as_of, tracker
             )
         emit(
             obj,
@@ -88,7 +107,7 @@ def label_export_cmd(
     assert product_id is not None
     with phases() as tracker:
         body = label_export.export_one(
-            obj.engine, product_id, start, end, fmt_name, options, tracker
+            obj.engine, product_id, start, end, fmt_name, options, operator, as_of, tracker
         )
     if out is None or is_stdio(out):
         click.echo(body, nl=False)
@@ -107,11 +126,12 @@ def label_export_cmd(
 )
 @pass_ctx
 def label_verify_cmd(obj: Ctx, file: Path, operator_pub: Path) -> None:
-    """Verify a carbon-label/v1 JSON file offline: no database needed.
+    """Verify a carbon-label/v2 JSON file offline: no database needed.
 
     Checks the checkpoint signature, every inclusion and in-submission proof, every
-    operator and supplier signature, recomputes every co2e and the footprint, and compares
-    them with the label's stated figures.
+    operator and supplier signature, that the evidence holds exactly the record set of the
+    logged footprint statement, recomputes every co2e and the footprint, and compares them
+    with the statement and the label's figures.
 
     \b
     Example:  carbon-ledger label verify water.label.json --operator-pub operator.key.pub
@@ -128,5 +148,8 @@ def label_verify_cmd(obj: Ctx, file: Path, operator_pub: Path) -> None:
         obj,
         {"ok": True, "product_id": fp.product_id, "kgco2e_per_unit": str(fp.kgco2e_per_unit)},
         f"OK: label of {fp.product_id} verified offline: {fp.kgco2e_per_unit} kgCO2e per "
-        f"{fp.declared_unit}, {fp.record_count} records, checkpoint size {doc['as_of_tree_size']}",
+        f"{fp.declared_unit}, {fp.record_count} records; footprint statement at seq "
+        f"{doc['statement']['seq']} (as of size {doc['statement']['as_of_size']}); "
+        f"origin {doc['evidence']['origin']}, checkpoint size {doc['as_of_tree_size']} signed "
+        f"by the operator",
     )

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from ledger_cli import admin, auditing, demo, labels, querying, supply  # noqa: F401  (registers commands)
+from ledger_cli import (  # noqa: F401  (registers commands)
+    admin,
+    auditing,
+    declaring,
+    demo,
+    labels,
+    querying,
+    supply,
+)
 from ledger_cli.app import cli
 
 __all__ = ["cli", "main"]

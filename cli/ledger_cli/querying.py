@@ -36,6 +36,14 @@ SHORT = {
 }
 
 
+AS_OF = click.option(
+    "--as-of",
+    default="checkpoint",
+    show_default=True,
+    help="Tree size to compute at: checkpoint (the latest signed), latest, or a number.",
+)
+
+
 @cli.group("query")
 def query_group() -> None:
     """Footprint intensity and supplier scorecards (pandas)."""
@@ -110,6 +118,7 @@ def show(
 @click.option("--baseline-from")
 @click.option("--baseline-to")
 @click.option("--format", "fmt_name", type=FORMAT, default="table", show_default=True)
+@AS_OF
 @_output_options
 @pass_ctx
 def intensity(
@@ -120,6 +129,7 @@ def intensity(
     baseline_from: str | None,
     baseline_to: str | None,
     fmt_name: str,
+    as_of: str,
     sort_by: str | None,
     desc: bool,
     out: Path | None,
@@ -135,8 +145,23 @@ def intensity(
     """
     from ledger import query  # pandas is imported only by the commands that need it
 
-    frame = query.intensity(obj.engine, by, (start, end), _baseline(baseline_from, baseline_to))
+    frame = query.intensity(
+        obj.engine, by, (start, end), _baseline(baseline_from, baseline_to), as_of=as_of
+    )
     show(obj, frame, fmt_name, SHORT, sort_by, desc, out)
+    _say_as_of(frame.attrs["as_of"], "json" if obj.as_json else fmt_name)
+
+
+def _say_as_of(described: str, fmt_name: str) -> None:
+    """Which tree size the figures are from: under a table, on stderr beside csv/json."""
+    from ledger_cli.render import terminal_width
+
+    line = f"figures as of {described}"
+    width = terminal_width()
+    if fmt_name == "table":
+        click.echo("\n" + (textwrap.fill(line, width) if width else line))
+    else:
+        click.echo(line, err=True)
 
 
 @query_group.command("scorecard")
@@ -155,6 +180,7 @@ def intensity(
     show_default=True,
     help="html: a self-contained report with a chart per supplier (use with --out).",
 )
+@AS_OF
 @_output_options
 @pass_ctx
 def scorecard(
@@ -165,6 +191,7 @@ def scorecard(
     baseline_to: str,
     target_reduction: str,
     fmt_name: str,
+    as_of: str,
     sort_by: str | None,
     desc: bool,
     out: Path | None,
@@ -182,9 +209,13 @@ def scorecard(
         target = Decimal(target_reduction)
     except InvalidOperation as exc:
         raise InputError(f"--target-reduction {target_reduction!r} is not a number") from exc
+    if not target.is_finite():
+        raise InputError(f"--target-reduction {target_reduction!r} is not a number")
     from ledger import query
 
-    card = query.scorecard(obj.engine, (start, end), (baseline_from, baseline_to), target)
+    card = query.scorecard(
+        obj.engine, (start, end), (baseline_from, baseline_to), target, as_of=as_of
+    )
     short = {**SHORT, "meets_target": f"meets -{target}%"}
     if fmt_name == "html" and not obj.as_json:
         from ledger import report
@@ -207,14 +238,5 @@ def scorecard(
     if fmt_name == "table" and not obj.as_json:
         frame = frame.drop(columns=[c for c in ("tree_size", "root_hash") if c in frame.columns])
     show(obj, frame, fmt_name, short, sort_by, desc, out)
-    if fmt_name == "table" and not obj.as_json and (out is None or str(out) == "-"):
-        pinned = (
-            f"checkpoint tree size {card.tree_size}, root {card.root_hash}"
-            if card.root_hash
-            else f"tree size {card.tree_size} (no checkpoint signed yet)"
-        )
-        from ledger_cli.render import terminal_width
-
-        width = terminal_width()
-        line = f"figures as of {pinned}"
-        click.echo("\n" + (textwrap.fill(line, width) if width else line))
+    root = f", root {card.root_hash}" if card.root_hash else ""
+    _say_as_of(f"{card.as_of}{root}", "json" if obj.as_json else fmt_name)

@@ -1,4 +1,4 @@
-"""Self-verifying product labels (``carbon-label/v1``) and their offline verification.
+"""Self-verifying product labels (``carbon-label/v2``) and their offline verification.
 
 A label carries the footprint *and* the evidence for it: the operator-signed checkpoint, the
 bytes of every contributing entry (records, their submissions, the product registration, the
@@ -17,36 +17,39 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import json
 from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
-import pandas as pd
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, bindparam, text
 
-from ledger import keys, merkle, note, query
+from ledger import keys, merkle, note, statements
+from ledger.progress import Phases, counted
+from ledger.progress import start as start_phase
 from ledger.accounting import recompute_co2e
 from ledger.canonical import canonical_bytes
 from ledger.decimals import fmt
 from ledger.entry import OPERATOR_KINDS, ParsedEntry, parse_entry
 from ledger.errors import NotFoundError, ProofError, VerificationError
 from ledger.footprint import STAGES, Factor, ProductFootprint
-from ledger.progress import Phases, counted
-from ledger.progress import start as start_phase
-from ledger.registry import ledger_info
+from ledger.labels.formats import LABEL_FORMAT
+from ledger.registry import ledger_info, load_factors
 from ledger.transparency import latest_checkpoint
 
-LABEL_FORMAT = "carbon-label/v1"
 METHOD = {
     "standards": ["ISO 14067:2018", "GHG Protocol Product Standard"],
     "boundary": "cradle-to-gate plus distribution: production, warehousing, transport, packaging",
     "allocation": (
-        "per declared unit: stage emissions divided by the reference flow N(p), the largest "
-        "sum of units_covered of one production activity in the window"
+        "per declared unit: stage emissions divided by the reference flow N(p, W), the units "
+        "the owner declared in output entries, pro rata to the days of each output in the window"
     ),
-    "window": "half-open [from, to) on record period_start",
+    "window": (
+        "half-open [from, to); a record straddling it counts by its share: production inputs "
+        "by the share of the record period's declared output in the window, others by days"
+    ),
 }
 
 
@@ -68,8 +71,11 @@ def payload_slice(entry_bytes: bytes) -> bytes:
 
 _LABEL_RECORDS_SQL = """
 SELECT seq FROM records
-WHERE product_id = :p AND period_start >= :start AND period_start < :end AND seq < :n
+WHERE product_id = :p AND period_start < :end AND period_end > :start AND seq < :n
   AND (status = 'effective' OR status_seq >= :n)
+UNION ALL
+SELECT seq FROM outputs
+WHERE product_id = :p AND seq < :n AND (status = 'effective' OR status_seq >= :n)
 ORDER BY seq
 """
 
@@ -84,33 +90,62 @@ def _entries(conn: Connection, seqs: list[int]) -> dict[int, bytes]:
     return out
 
 
-def build_label(
-    conn: Connection, product_id: str, window: tuple[date, date], phases: Phases | None = None
-) -> tuple[dict[str, Any], ProductFootprint]:
-    """Compute a product's footprint as of the latest checkpoint, with all its evidence."""
-    checkpoint = latest_checkpoint(conn)
-    if checkpoint is None:
-        raise NotFoundError(
-            "labels carry a signed checkpoint and the ledger has none; the operator must run "
-            "`carbon-ledger checkpoint --operator-key K` first"
-        )
-    size = checkpoint.tree_size
+def _product_seq(conn: Connection, product_id: str, size: int) -> int:
     product = conn.execute(
         text("SELECT seq FROM products WHERE product_id = :p AND seq < :n"),
         {"p": product_id, "n": size},
     ).first()
     if product is None:
-        raise NotFoundError(f"product {product_id!r} is not registered (as of the checkpoint)")
+        raise NotFoundError(f"product {product_id!r} is not registered (as of size {size})")
+    return int(product[0])
+
+
+def contributing_seqs(
+    conn: Connection, product_id: str, window: tuple[date, date], as_of: int
+) -> list[int]:
+    """Seqs of the product's effective records overlapping the window and its effective
+    outputs, as of tree size ``as_of``: the set a footprint statement commits to."""
     params = {
         "p": product_id,
         "start": window[0].isoformat(),
         "end": window[1].isoformat(),
-        "n": size,
+        "n": as_of,
     }
-    record_seqs = [r[0] for r in conn.execute(text(_LABEL_RECORDS_SQL), params)]
-    if not record_seqs:
-        raise NotFoundError(f"product {product_id} has no records from {window[0]} to {window[1]}")
-    covered = [product[0], *record_seqs]
+    return [int(r[0]) for r in conn.execute(text(_LABEL_RECORDS_SQL), params)]
+
+
+def statement_basis(
+    conn: Connection, product_id: str, window: tuple[date, date], as_of: int
+) -> statements.Basis:
+    """What a footprint statement as of ``as_of`` is computed from, read from the entries."""
+    seqs = [
+        _product_seq(conn, product_id, as_of),
+        *contributing_seqs(conn, product_id, window, as_of),
+    ]
+    parsed = {s: parse_entry(b, s) for s, b in _entries(conn, seqs).items()}
+    return statements.basis_from_entries(parsed, product_id, window, load_factors(conn), as_of)
+
+
+def build_label(
+    conn: Connection,
+    product_id: str,
+    window: tuple[date, date],
+    statement_seq: int,
+    phases: Phases | None = None,
+) -> tuple[dict[str, Any], ProductFootprint]:
+    """The label of a logged footprint statement, with all its evidence under the latest
+    checkpoint (which must cover the statement)."""
+    checkpoint = latest_checkpoint(conn)
+    if checkpoint is None or checkpoint.tree_size <= statement_seq:
+        raise NotFoundError(
+            f"no signed checkpoint covers the footprint statement at seq {statement_seq}; the "
+            "operator must run `carbon-ledger checkpoint --operator-key K` first"
+        )
+    size = checkpoint.tree_size
+    statement = parse_entry(_entries(conn, [statement_seq])[statement_seq], statement_seq)
+    as_of = int(statement.payload["as_of_size"])
+    record_seqs = contributing_seqs(conn, product_id, window, as_of)
+    covered = [_product_seq(conn, product_id, as_of), *record_seqs]
     subs: dict[int, int] = dict(
         conn.execute(
             text("SELECT seq, submission_seq FROM entries WHERE seq IN :s").bindparams(
@@ -119,7 +154,7 @@ def build_label(
             {"s": covered},
         ).all()
     )
-    entries = _entries(conn, sorted(set(covered) | set(subs.values())))
+    entries = _entries(conn, sorted(set(covered) | set(subs.values()) | {statement_seq}))
     advance = start_phase(phases, "decoding entries", len(entries), "entries")
     parsed = {s: parse_entry(b, s) for s, b in counted(entries.items(), advance)}
     factor_keys = {
@@ -153,8 +188,8 @@ def build_label(
         "submission_nodes": sub_nodes,
     }
     # check what we just built (proofs, signatures, co2e, figures), reusing the decoded entries
-    fp = footprint_from_evidence(evidence, product_id, window, parsed=parsed, phases=phases)
-    return label_document(fp, evidence), fp
+    fp, statement_seq = footprint_from_evidence(evidence, product_id, window, parsed=parsed)
+    return label_document(fp, evidence, statement_seq), fp
 
 
 def _tree_nodes(
@@ -207,8 +242,12 @@ def evidence_digest(evidence: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_bytes(dict(evidence))).hexdigest()
 
 
-def label_document(fp: ProductFootprint, evidence: dict[str, Any]) -> dict[str, Any]:
-    """The carbon-label/v1 JSON: exact figures, people's figures, method and evidence."""
+def label_document(
+    fp: ProductFootprint, evidence: Mapping[str, Any], statement_seq: int
+) -> dict[str, Any]:
+    """The carbon-label/v2 JSON: exact figures, people's figures, method, the logged
+    statement they come from, and the evidence."""
+    statement = json.loads(evidence["entries"][str(statement_seq)])["payload"]
     return {
         "format": LABEL_FORMAT,
         "product": {
@@ -225,6 +264,9 @@ def label_document(fp: ProductFootprint, evidence: dict[str, Any]) -> dict[str, 
             "kgco2e_per_kg": fmt(fp.kgco2e_per_kg),
             "by_stage": {s: (None if v is None else fmt(v)) for s, v in fp.by_stage.items()},
             "missing_stages": list(fp.missing_stages),
+            "coverage": {s: (None if v is None else fmt(v)) for s, v in fp.coverage.items()},
+            "reference_units": fmt(fp.reference_units),
+            "reference_flow": fp.reference_flow,
             "display_kgco2e_per_unit": f"{fp.kgco2e_per_unit:.3f}",
         },
         "primary_data_share": fmt(fp.primary_data_share),
@@ -244,6 +286,11 @@ def label_document(fp: ProductFootprint, evidence: dict[str, Any]) -> dict[str, 
             for f in fp.factors
         ],
         "method": {**METHOD, "gwp": list(fp.gwp_sets)},
+        "statement": {
+            "seq": statement_seq,
+            "as_of_size": statement["as_of_size"],
+            "records_digest": statement["records_digest"],
+        },
         "as_of_tree_size": evidence["tree_size"],
         "evidence_sha256": evidence_digest(evidence),
         "evidence": evidence,
@@ -320,7 +367,7 @@ def _open_evidence(
     submissions = sorted(s for s, p in parsed.items() if p.kind == "submission")
     covered: dict[int, dict[int, bytes]] = {}
     for seq, p in sorted(parsed.items()):
-        if p.kind not in ("record", "product"):
+        if p.kind not in ("record", "product", "output"):
             continue
         sub = _covering_submission(parsed, submissions, seq)
         if p.payload["supplier_id"] != sub.payload["supplier_id"]:
@@ -358,16 +405,31 @@ def footprint_from_evidence(
     operator: Ed25519PublicKey | None = None,
     parsed: Mapping[int, ParsedEntry] | None = None,
     phases: Phases | None = None,
-) -> ProductFootprint:
-    """Verify the evidence and recompute the product's footprint from it alone."""
+) -> tuple[ProductFootprint, int]:
+    """Verify the evidence, check it holds exactly the record set of its logged footprint
+    statement, recompute the figures from it, and return them with the statement's seq."""
     parsed, _size = _open_evidence(evidence, operator, parsed, phases)
     names = {
         p.payload["supplier_id"]: p.payload["name"] for p in parsed.values() if p.kind == "supplier"
     }
-    products = [p for p in parsed.values() if p.kind == "product"]
-    if len(products) != 1 or products[0].payload["product_id"] != product_id:
-        raise VerificationError(f"evidence must hold exactly the registration of {product_id}")
-    product = products[0].payload
+    found = [(s, p) for s, p in parsed.items() if p.kind == "footprint"]
+    if len(found) != 1:
+        raise VerificationError(
+            "label evidence must hold exactly one footprint statement (the logged figures)"
+        )
+    statement_seq, statement = found[0]
+    claim = statement.payload
+    if claim.get("product_id") != product_id:
+        raise VerificationError(
+            f"the footprint statement is for {claim.get('product_id')!r}, not {product_id}",
+            statement_seq,
+        )
+    if statements.statement_window(claim) != window:
+        raise VerificationError(
+            f"the footprint statement is for {claim['window']['from']}..{claim['window']['to']}, "
+            f"not the label's window {window[0]}..{window[1]}",
+            statement_seq,
+        )
     factors: dict[tuple[str, int], Factor] = {}
     for p in parsed.values():
         if p.kind == "factor":
@@ -384,48 +446,25 @@ def footprint_from_evidence(
                 f["year"],
                 f["region"],
             )
-    rows = []
+    contributing = {s: p for s, p in parsed.items() if p.kind in ("product", "record", "output")}
+    basis = statements.basis_from_entries(
+        contributing, product_id, window, factors, claim.get("as_of_size")
+    )
     used: dict[tuple[str, int], Factor] = {}
-    record_count = sum(p.kind == "record" for p in parsed.values())
-    advance = start_phase(phases, "recomputing records", record_count, "records")
-    for seq, p in sorted(parsed.items()):
-        if p.kind != "record":
-            continue
-        if advance is not None:
-            advance(1)
-        r = p.payload
-        if r["product_id"] != product_id:
-            raise VerificationError(f"record at seq {seq} is for another product", seq)
-        if not window[0].isoformat() <= r["period_start"] < window[1].isoformat():
-            raise VerificationError(f"record at seq {seq} is outside the label window", seq)
-        factor = None
+    for seq in basis.records:
+        r = parsed[seq].payload
         if "factor_id" in r:
-            factor = factors.get((r["factor_id"], r["factor_version"]))
-            if factor is None:
-                raise VerificationError(
-                    f"record at seq {seq} pins a factor the evidence lacks", seq
-                )
+            factor = factors[(r["factor_id"], r["factor_version"])]
             used[(factor.factor_id, factor.version)] = factor
             if recompute_co2e(r, factor) != r["co2e_kg"]:
                 raise VerificationError(f"co2e of record at seq {seq} is not amount × factor", seq)
-        rows.append(
-            (
-                r["supplier_id"],
-                product_id,
-                r["stage"],
-                r["activity"],
-                r["data_quality"],
-                1,  # one record per row
-                Decimal(r["co2e_kg"]),
-                Decimal(r["units_covered"]),
-                Decimal(product["mass_kg"]),
-            )
-        )
-    if not rows:
-        raise VerificationError("label evidence holds no records")
-    frame = pd.DataFrame(rows, columns=query.RECORD_FRAME_COLUMNS)
-    fig = query.product_figures(frame)[product_id]
-    return ProductFootprint(
+    statements.check_statement(claim, basis, statement_seq)
+    product = contributing[min(s for s, p in contributing.items() if p.kind == "product")].payload
+    fig = claim["figures"]
+    by_stage = {
+        s: None if fig["by_stage"][s] is None else Decimal(fig["by_stage"][s]) for s in STAGES
+    }
+    fp = ProductFootprint(
         product_id=product_id,
         product_name=product["name"],
         owner_supplier_id=product["supplier_id"],
@@ -435,22 +474,30 @@ def footprint_from_evidence(
         category=product.get("category"),
         period_start=window[0],
         period_end=window[1],
-        kgco2e_per_unit=fig["footprint"],
-        kgco2e_per_kg=fig["footprint_per_kg"],
-        by_stage={s: fig[s] for s in STAGES},
-        primary_data_share=fig["primary_data_share"] or Decimal(0),
-        record_count=fig["records"],
-        suppliers=tuple(sorted({r[0] for r in rows})),
+        kgco2e_per_unit=Decimal(fig["kgco2e_per_unit"]),
+        kgco2e_per_kg=Decimal(fig["kgco2e_per_kg"]),
+        by_stage=by_stage,
+        primary_data_share=Decimal(fig["primary_data_share"]),
+        record_count=fig["record_count"],
+        suppliers=tuple(fig["suppliers"]),
         factors=tuple(f for _k, f in sorted(used.items())),
+        reference_units=Decimal(fig["reference_units"]),
+        reference_flow="declared",
+        coverage={
+            s: None if fig["coverage"][s] is None else Decimal(fig["coverage"][s]) for s in STAGES
+        },
     )
+    return fp, statement_seq
+
+
+def _decimals(per_stage: Mapping[str, str | None]) -> dict[str, Decimal | None]:
+    return {s: None if (v := per_stage[s]) is None else Decimal(v) for s in STAGES}
 
 
 def verify_label(
     doc: Mapping[str, Any], operator: Ed25519PublicKey, phases: Phases | None = None
 ) -> ProductFootprint:
-    """Offline check of a carbon-label/v1 document; raises naming what failed.
-
-    ``phases`` hears "decoding entries" and "recomputing records" (a terminal progress line)."""
+    """Offline check of a carbon-label/v2 document; raises naming what failed."""
     if doc.get("format") != LABEL_FORMAT:
         raise VerificationError(f"not a {LABEL_FORMAT} document")
     try:
@@ -465,10 +512,12 @@ def verify_label(
     if evidence_digest(evidence) != doc.get("evidence_sha256"):
         raise VerificationError("evidence_sha256 does not match the evidence")
     try:
-        fp = footprint_from_evidence(evidence, product_id, window, operator, phases=phases)
+        fp, statement_seq = footprint_from_evidence(
+            evidence, product_id, window, operator, phases=phases
+        )
     except (KeyError, TypeError, ValueError) as exc:
         raise VerificationError(f"label evidence is malformed: {exc!r}") from exc
-    expected = label_document(fp, evidence)
+    expected = label_document(fp, evidence, statement_seq)
     for field in (
         "product",
         "window",
@@ -478,6 +527,7 @@ def verify_label(
         "suppliers",
         "factors",
         "method",
+        "statement",
         "as_of_tree_size",
     ):
         if doc.get(field) != expected[field]:

@@ -17,17 +17,21 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, text
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import Connection, Engine, text
 
-from ledger.errors import InputError, LedgerError
+from ledger import statements
+from ledger.entry import parse_entry
+from ledger.errors import InputError, LedgerError, NotFoundError
 from ledger.footprint import ProductFootprint
 from ledger.labels import pact, render
-from ledger.labels.evidence import build_label
+from ledger.labels.evidence import build_label, statement_basis
 from ledger.labels.formats import DEFAULT_EXTENSION_BASE, FORMATS, SUFFIX
 from ledger.progress import Phases, counted
 from ledger.progress import start as start_phase
 from ledger.query import parse_window
 from ledger.store import db
+from ledger.transparency import latest_checkpoint
 
 
 @dataclass(frozen=True)
@@ -48,16 +52,127 @@ class Label:
         return str(self.document["evidence_sha256"])
 
 
-def compute(
-    engine: Engine, product_id: str, window: tuple[date, date], phases: Phases | None = None
-) -> Label:
+def _logged(conn: Connection, product_id: str, window: tuple[date, date]) -> list[int]:
+    """Seqs of the footprint statements logged for this product and window, newest first."""
+    rows = conn.execute(
+        text(
+            "SELECT seq FROM footprints WHERE product_id = :p AND window_from = :a "
+            "AND window_to = :b ORDER BY seq DESC"
+        ),
+        {"p": product_id, "a": window[0].isoformat(), "b": window[1].isoformat()},
+    )
+    return [int(r[0]) for r in rows]
+
+
+def log_statements(
+    engine: Engine,
+    product_ids: list[str],
+    window: tuple[date, date],
+    operator: Ed25519PrivateKey,
+    as_of: int | str | None = "checkpoint",
+) -> tuple[dict[str, int], list[str]]:
+    """Make sure each product's footprint statement for the window is logged and covered by
+    a signed checkpoint: reuse an identical logged statement, else append one and sign.
+
+    Returns the statement seq per product, and ``product: reason`` for those that cannot
+    have a label (no records, no declared output).
+    """
+    from ledger.registry import log_statements as append_statements
+    from ledger.transparency import resolve_as_of, sign_checkpoint
+
+    chosen: dict[str, int] = {}
+    new: dict[str, dict[str, Any]] = {}
+    skipped: list[str] = []
     with db.reading(engine) as conn:
-        doc, fp = build_label(conn, product_id, window, phases)
+        size, _described = resolve_as_of(conn, as_of)
+        for pid in product_ids:
+            try:
+                fields = statements.statement_fields(statement_basis(conn, pid, window, size), size)
+            except LedgerError as exc:
+                skipped.append(f"{pid}: {exc}")
+                continue
+            for seq in _logged(conn, pid, window):
+                # the same record set and figures logged at an earlier size: nothing that
+                # counts has changed since, so that statement still holds
+                payload = _payload(conn, seq)
+                if all(
+                    payload.get(k) == fields[k]
+                    for k in statements.STATEMENT_FIELDS
+                    if k != "as_of_size"
+                ):
+                    chosen[pid] = seq
+                    break
+            else:
+                new[pid] = fields
+        covered = latest_checkpoint(conn)
+    if new:
+        for pid, seq in zip(
+            new, append_statements(engine, operator, list(new.values())), strict=True
+        ):
+            chosen[pid] = seq
+    if chosen and (covered is None or covered.tree_size <= max(chosen.values())):
+        sign_checkpoint(engine, operator)
+    return chosen, skipped
+
+
+def _payload(conn: Connection, seq: int) -> dict[str, Any]:
+    data = conn.execute(
+        text("SELECT entry_bytes FROM entries WHERE seq = :s"), {"s": seq}
+    ).scalar_one()
+    return dict(parse_entry(bytes(data), seq).payload)
+
+
+def logged_statement(engine: Engine, product_id: str, window: tuple[date, date]) -> int:
+    """The newest statement for the product and window that the latest checkpoint covers."""
+    with db.reading(engine) as conn:
+        checkpoint = latest_checkpoint(conn)
+        for seq in _logged(conn, product_id, window):
+            if checkpoint is not None and seq < checkpoint.tree_size:
+                return seq
+    raise NotFoundError(
+        f"no footprint statement for {product_id} from {window[0]} to {window[1]} is logged "
+        "under the latest checkpoint; the operator logs one with `label export ... "
+        "--operator-key K`"
+    )
+
+
+def compute(
+    engine: Engine,
+    product_id: str,
+    window: tuple[date, date],
+    statement_seq: int,
+    phases: Phases | None = None,
+) -> Label:
+    """The label of the logged statement at ``statement_seq``, with its evidence."""
+    with db.reading(engine) as conn:
+        doc, fp = build_label(conn, product_id, window, statement_seq, phases)
         signed_at = conn.execute(
             text("SELECT signed_at FROM checkpoints WHERE tree_size = :n ORDER BY id DESC LIMIT 1"),
             {"n": doc["as_of_tree_size"]},
         ).scalar_one()
     return Label(fp, doc, doc["evidence"]["origin"], signed_at)
+
+
+def statement_seqs(
+    engine: Engine,
+    product_ids: list[str],
+    window: tuple[date, date],
+    operator: Ed25519PrivateKey | None,
+    as_of: int | str | None,
+) -> tuple[dict[str, int], list[str]]:
+    """The statement each label rests on: logged now with the operator key, else found."""
+    if operator is not None:
+        return log_statements(engine, product_ids, window, operator, as_of)
+    chosen: dict[str, int] = {}
+    skipped: list[str] = []
+    for pid in product_ids:
+        try:
+            chosen[pid] = logged_statement(engine, pid, window)
+        except LedgerError as exc:
+            if len(product_ids) == 1:
+                raise
+            skipped.append(f"{pid}: {exc}")
+    return chosen, skipped
 
 
 def _issuer_domain(origin: str) -> str:
@@ -120,11 +235,18 @@ def export_one(
     end: str,
     fmt_name: str,
     options: LabelOptions,
+    operator: Ed25519PrivateKey | None = None,
+    as_of: int | str | None = "checkpoint",
     phases: Phases | None = None,
 ) -> str:
+    """One product's label in one format (logging its statement first with ``operator``)."""
     if fmt_name not in FORMATS:
         raise InputError(f"unknown label format {fmt_name!r}; use one of {', '.join(FORMATS)}")
-    label = compute(engine, product_id, parse_window(start, end), phases)
+    window = parse_window(start, end)
+    chosen, skipped = statement_seqs(engine, [product_id], window, operator, as_of)
+    if skipped:
+        raise NotFoundError(skipped[0].split(": ", 1)[1])
+    label = compute(engine, product_id, window, chosen[product_id], phases)
     return render_label(label, fmt_name, options)
 
 
@@ -146,6 +268,8 @@ def export_all(
     formats: str | tuple[str, ...],
     out_dir: Path,
     options: LabelOptions,
+    operator: Ed25519PrivateKey | None = None,
+    as_of: int | str | None = "checkpoint",
     phases: Phases | None = None,
 ) -> tuple[list[Path], list[str]]:
     """One file per product and format (one CSV for all); products without records skipped.
@@ -160,16 +284,11 @@ def export_all(
     window = parse_window(start, end)
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    skipped: list[str] = []
     labels: list[Label] = []
-    pids = product_ids(engine)
-    advance = start_phase(phases, "exporting labels", len(pids), "products")
-    for pid in counted(pids, advance):
-        try:
-            label = compute(engine, pid, window)
-        except LedgerError as exc:
-            skipped.append(f"{pid}: {exc}")
-            continue
+    chosen, skipped = statement_seqs(engine, product_ids(engine), window, operator, as_of)
+    advance = start_phase(phases, "exporting labels", len(chosen), "products")
+    for pid, seq in counted(sorted(chosen.items()), advance):
+        label = compute(engine, pid, window, seq)
         labels.append(label)
         for fmt_name in formats:
             if fmt_name != "csv":

@@ -23,11 +23,11 @@ from urllib.parse import urlsplit
 
 from ledger.errors import InputError
 from ledger.footprint import STAGES, ProductFootprint
+from ledger.labels.formats import LABEL_FORMAT
 
 PACT_SPEC_VERSION = "3.0.0"
 #: Version of the Data Model Extensions spec our extension follows (openapi.yaml example).
 EXTENSION_SPEC_VERSION = "2.0.0"
-LABEL_FORMAT = "carbon-label/v1"
 EXTENSION_ID = "carbon-ledger-stages"
 EXTENSION_VERSION = "1.0.0"
 

@@ -157,6 +157,8 @@ _INSERT_ORDER = (
     "factors",
     "submissions",
     "records",
+    "outputs",
+    "footprints",
 )
 #: column order of each table's buffered tuples; index tables take their Insert rows' order
 _COLUMNS: dict[str, tuple[str, ...]] = {

@@ -130,9 +130,10 @@ class RecordRow(SQLModel, table=True):
             "supplier_id",
             "product_id",
             "stage",
-            "activity",
+            "allocation_group",
             "data_quality",
             "period_start",
+            "period_end",
             "status",
             "status_seq",
             "co2e_kg",
@@ -158,5 +159,35 @@ class RecordRow(SQLModel, table=True):
     data_quality: str
     reuse_cycles: str | None = None
     supersedes: str | None = None
+    allocation_group: str
     status: str = "effective"
     status_seq: int | None = None  # seq of the entry that superseded or retracted it
+
+
+class OutputRow(SQLModel, table=True):
+    """A declared output (the reference flow, SPEC §5). ``status`` as for records."""
+
+    __tablename__ = "outputs"
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    output_id: str = Field(unique=True, index=True)
+    submission_seq: int
+    product_id: str = Field(index=True)
+    supplier_id: str
+    units: str
+    period_start: str
+    period_end: str
+    supersedes: str | None = None
+    status: str = "effective"
+    status_seq: int | None = None
+
+
+class FootprintRow(SQLModel, table=True):
+    """A logged footprint statement (SPEC §7), for finding the one a label rests on."""
+
+    __tablename__ = "footprints"
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    product_id: str = Field(index=True)
+    window_from: str
+    window_to: str
+    as_of_size: int
+    records_digest: str
