@@ -27,8 +27,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, bindparam, text
 
 from ledger import keys, merkle, note, statements
-from ledger.progress import Phases, counted
-from ledger.progress import start as start_phase
 from ledger.accounting import recompute_co2e
 from ledger.canonical import canonical_bytes
 from ledger.decimals import fmt
@@ -36,6 +34,8 @@ from ledger.entry import OPERATOR_KINDS, ParsedEntry, parse_entry
 from ledger.errors import NotFoundError, ProofError, VerificationError
 from ledger.footprint import STAGES, Factor, ProductFootprint
 from ledger.labels.formats import LABEL_FORMAT
+from ledger.progress import Phases, counted
+from ledger.progress import start as start_phase
 from ledger.registry import ledger_info, load_factors
 from ledger.transparency import latest_checkpoint
 
