@@ -306,6 +306,20 @@ def export_bundle(engine: Engine, out: Path, progress: Progress = None) -> dict[
     return header
 
 
+def _bundle_footprint_products(path: Path) -> set[str]:
+    """Products named by the bundle's footprint statements (entry bytes are JCS, so "kind"
+    leads each entry line); a line that lies about its kind fails the replay itself."""
+    out: set[str] = set()
+    with path.open("rb") as handle:
+        for line in handle:
+            if line.startswith(b'{"kind":"footprint"'):
+                try:
+                    out.add(str(json.loads(line)["payload"]["product_id"]))
+                except (ValueError, KeyError, TypeError):
+                    continue
+    return out
+
+
 def _bundle_lines(handle: IO[bytes]) -> Iterator[bytes]:
     for line in handle:
         yield line.rstrip(b"\n")
@@ -358,7 +372,7 @@ def verify_bundle(
             open_checkpoint_note(t, info.origin, info.operator_public_key, label)
             for t, label in labelled
         ]
-        verifier = ChainVerifier(checkpoints)
+        verifier = ChainVerifier(checkpoints, _bundle_footprint_products(path))
         verifier.feed(first)
         feed_all(verifier, _batches(lines), jobs, [], progress)
         report = verifier.finish()

@@ -8,11 +8,12 @@ code points, which holds unless a key mixes astral characters with U+E000..U+FFF
 there are no floats and no lone surrogates. We check those conditions and fall back to the
 reference ``rfc8785`` implementation for the rare key case, so the fast path is never wrong;
 ``tests/test_canonical.py`` cross-checks both with hypothesis.
+
+Internal: not part of the library API (the facade is :mod:`ledger`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
@@ -81,8 +82,3 @@ def canonical_bytes(value: Any) -> bytes:
         return _dumps(value).encode("utf-8")
     except UnicodeEncodeError as exc:
         raise InputError("text contains a lone surrogate, which is not valid Unicode") from exc
-
-
-def sha256_hex(data: bytes) -> str:
-    """Hex SHA-256, the digest form used in payloads and entry hashes."""
-    return hashlib.sha256(data).hexdigest()

@@ -4,6 +4,8 @@ Division appears in two places (unit conversions such as MJ → kWh, and reusabl
 divided by ``reuse_cycles``). A quotient with a finite decimal expansion is kept exactly; one
 without (÷ 3, ÷ 3.6) is rounded half-even to :data:`CO2E_PLACES` decimal places. That rule is
 part of the data contract: ``verify`` recomputes with it, so it is reproducible bit for bit.
+
+Internal: not part of the library API (the facade is :mod:`ledger`).
 """
 
 from __future__ import annotations

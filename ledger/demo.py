@@ -4,6 +4,8 @@ It plays every role in turn on a fresh SQLite ledger: the operator registers sup
 factors, suppliers register products and import two years of records (plus a correction and
 a retraction), the operator signs a checkpoint, and an auditor verifies the database and an
 offline export against that checkpoint.
+
+Internal: not part of the library API (the facade is :mod:`ledger`).
 """
 
 from __future__ import annotations
@@ -14,13 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Engine
-
 from ledger import audit, keys, records, registry, transparency
 from ledger.errors import InputError
 from ledger.labels import export as label_export
 from ledger.labels.formats import FORMATS
 from ledger.outputs import read_rows as read_output_rows
+from ledger.store import Engine
 from ledger.store.db import make_engine
 from ledger.verify import VerifyReport
 
@@ -29,9 +30,11 @@ Say = Callable[[str], None]
 
 
 def find_samples(explicit: Path | None = None) -> Path:
-    """samples/ next to the source tree (editable install or checkout), or the cwd."""
+    """The sample world: shipped in the wheel as ``ledger/_samples`` (pyproject maps the
+    top-level samples/ there), else samples/ of a checkout or editable install, or the cwd."""
+    here = Path(__file__).resolve().parent
     candidates = [explicit] if explicit else []
-    candidates += [Path(__file__).resolve().parent.parent / "samples", Path.cwd() / "samples"]
+    candidates += [here / "_samples", here.parent / "samples", Path.cwd() / "samples"]
     for candidate in candidates:
         if candidate is not None and (candidate / "factors.csv").is_file():
             return candidate

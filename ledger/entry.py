@@ -11,39 +11,21 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 from ledger.canonical import canonical_bytes
 from ledger.errors import VerificationError
 
+# the vocabulary lives in ledger.vocab; these names stay importable from here
+from ledger.vocab import KINDS as KINDS
+from ledger.vocab import OPERATOR_KINDS as OPERATOR_KINDS
+from ledger.vocab import SUBMITTED_KINDS as SUBMITTED_KINDS
+from ledger.vocab import utc_now as utc_now
+
 ENTRY_VERSION = 1
 GENESIS_PREV = "0" * 64
-KINDS = (
-    "genesis",
-    "supplier",
-    "key_rotate",
-    "key_revoke",
-    "product",
-    "factor",
-    "submission",
-    "record",
-    "retraction",
-    "output",
-    "footprint",
-)
-#: kinds a supplier submission may cover
-SUBMITTED_KINDS = ("record", "product", "retraction", "output")
-#: kinds carrying their own operator signature
-OPERATOR_KINDS = ("genesis", "supplier", "key_rotate", "key_revoke", "factor", "footprint")
-
 
 _ENVELOPE_KEYS = {"v", "seq", "kind", "recorded_at", "prev", "payload"}
-
-
-def utc_now() -> str:
-    """RFC 3339 UTC timestamp, fixed width so that string order is time order."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass(frozen=True)

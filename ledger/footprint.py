@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-STAGES: tuple[str, ...] = ("production", "warehousing", "transport", "packaging")
+from ledger.vocab import STAGES as STAGES  # importable from here too
 
 
 @dataclass(frozen=True)
@@ -27,9 +27,6 @@ class Factor:
     source: str
     year: int
     region: str
-
-
-FactorRef = Factor  # the name the label renderers use for "a factor that contributed"
 
 
 @dataclass(frozen=True)

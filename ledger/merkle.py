@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TypeAlias
 
 from ledger.errors import ProofError
@@ -306,13 +306,6 @@ class CompactRange:
             completed.append((level, index, acc))
         self._peaks.append(acc)
         self._size += 1
-        return completed
-
-    def extend(self, leaf_hashes: Iterable[bytes]) -> list[tuple[int, int, bytes]]:
-        """Append several leaves; return all completed subtrees in creation order."""
-        completed: list[tuple[int, int, bytes]] = []
-        for leaf in leaf_hashes:
-            completed.extend(self.append(leaf))
         return completed
 
     def root(self) -> bytes:

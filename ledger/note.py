@@ -22,7 +22,6 @@ from ledger.errors import ProofError
 
 SIG_TYPE_ED25519 = b"\x01"
 KEY_HASH_SIZE = 4
-ED25519_SIGNATURE_SIZE = 64
 ROOT_HASH_SIZE = 32
 MAX_SIGNATURES = 100  # the spec requires accepting 16; Go's sumdb/note stops at 100
 SIG_PREFIX = "\u2014 "  # em dash, space

@@ -26,9 +26,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from ledger.accounting import MAX_NOTE, RowProblems, check_token, parse_date
+from ledger.accounting import MAX_NOTE, RowProblems
 from ledger.decimals import canonical_text, parse_decimal
 from ledger.errors import InputError
+from ledger.vocab import check_token, parse_date
 
 OUTPUT_COLUMNS = (
     "output_id",

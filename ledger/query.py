@@ -24,12 +24,12 @@ from typing import Any
 import pandas as pd
 
 from ledger import figures
-from ledger.accounting import parse_date
 from ledger.errors import InputError
 from ledger.figures import RATIO_PLACES, IntensityFigures, ProductFigures, WindowFacts, rounded
 from ledger.footprint import STAGES
 from ledger.store import facts as store_facts
 from ledger.transparency import resolve_as_of
+from ledger.vocab import parse_date
 
 __all__ = ["RATIO_PLACES", "Scorecard", "intensity", "parse_window", "resolve_as_of", "scorecard"]
 

@@ -15,11 +15,10 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, Engine, bindparam, text
 
-from ledger.accounting import RowProblems, build_record, check_token
+from ledger.accounting import RowProblems, build_record
 from ledger.canonical import canonical_bytes
 from ledger.decimals import fmt, parse_decimal
 from ledger.errors import ConflictError, InputError, LedgerError, NotFoundError
-from ledger.footprint import STAGES
 from ledger.ingest import HEADER_COLUMNS, validate_file
 from ledger.outputs import build_output
 from ledger.products import check_mass, check_product_id
@@ -28,13 +27,12 @@ from ledger.progress import start as start_phase
 from ledger.registry import load_factors
 from ledger.spool import Spool
 from ledger.state import record_values
-from ledger.store import db
+from ledger.store import db, queries
 from ledger.store.outputs import load_output_book
 from ledger.submit import SubmissionResult, check_signer, write_submission
 from ledger.suggest import did_you_mean
-from ledger.units import UNITS
+from ledger.vocab import DECLARED_UNITS, STAGES, UNITS, check_token
 
-DECLARED_UNITS = ("piece", "kilogram", "liter", "cubic_meter", "kilowatt_hour", "megajoule")
 MAX_REPORTED = 1000
 
 
@@ -345,22 +343,9 @@ def add_product(
 def list_products(engine: Engine, supplier_id: str | None = None) -> list[dict[str, Any]]:
     """Registered products, by product_id; an unknown ``supplier_id`` is an error, not []."""
     with db.reading(engine) as conn:
-        if (
-            supplier_id is not None
-            and not conn.execute(
-                text("SELECT 1 FROM suppliers WHERE supplier_id = :s"), {"s": supplier_id}
-            ).first()
-        ):
+        if supplier_id is not None and not queries.supplier_exists(conn, supplier_id):
             raise NotFoundError(f"supplier {supplier_id!r} is not registered")
-        rows = conn.execute(
-            text(
-                "SELECT product_id, supplier_id, name, declared_unit, mass_kg, category "
-                "FROM products WHERE :s IS NULL OR supplier_id = :s ORDER BY product_id"
-            ),
-            {"s": supplier_id},
-        ).all()
-    names = ("product_id", "supplier_id", "name", "declared_unit", "mass_kg", "category")
-    return [dict(zip(names, row, strict=True)) for row in rows]
+        return queries.products(conn, supplier_id)
 
 
 def declare_outputs(

@@ -17,21 +17,19 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import Connection, Engine, text
 
 from ledger import SPEC_VERSION, keys
-from ledger.accounting import check_token
 from ledger.canonical import canonical_bytes
 from ledger.decimals import fmt, parse_decimal
 from ledger.errors import ConflictError, InputError, KeyMaterialError, NotFoundError
-from ledger.footprint import STAGES, Factor
+from ledger.footprint import Factor
 from ledger.state import FACTOR_FIELDS
-from ledger.store import db
+from ledger.store import Connection, Engine, db, queries
 from ledger.store.appender import Appender, appending
 from ledger.units import dimension
+from ledger.vocab import GWP_SETS, STAGES, check_token
 
 FACTOR_COLUMNS = FACTOR_FIELDS  # the CSV columns are the payload fields
-GWP_SETS = ("AR5", "AR6")  # AR4 values are outdated: IPCC AR5 or AR6 only (SPEC §4)
 _COUNTRY_RE = re.compile(r"[A-Z]{2}\Z")
 
 
@@ -91,10 +89,10 @@ def ledger_info_from(payload: dict[str, Any]) -> LedgerInfo:
 
 
 def ledger_info(conn: Connection) -> LedgerInfo:
-    row = conn.execute(text("SELECT entry_bytes FROM entries WHERE seq = 0")).first()
-    if row is None:
+    genesis = queries.genesis_bytes(conn)
+    if genesis is None:
         raise NotFoundError("the ledger has no genesis entry; run `carbon-ledger init`")
-    return ledger_info_from(json.loads(row[0])["payload"])
+    return ledger_info_from(json.loads(genesis)["payload"])
 
 
 def require_operator(conn: Connection, operator: Ed25519PrivateKey) -> LedgerInfo:
@@ -123,9 +121,9 @@ def add_supplier(
     kid = keys.key_id(public_key)
     with appending(engine) as app:
         require_operator(app.conn, operator)
-        if _exists(app.conn, "suppliers", "supplier_id", supplier_id):
+        if queries.supplier_exists(app.conn, supplier_id):
             raise ConflictError(f"supplier {supplier_id!r} is already registered")
-        if _exists(app.conn, "supplier_keys", "key_id", kid):
+        if queries.key_owner(app.conn, kid) is not None:
             raise ConflictError(f"key {kid} is already registered")
         fields = {
             "supplier_id": supplier_id,
@@ -150,19 +148,6 @@ def log_statements(
         ]
 
 
-def _exists(conn: Connection, table: str, column: str, value: str) -> bool:
-    sql = text(f"SELECT 1 FROM {table} WHERE {column} = :v LIMIT 1")
-    return conn.execute(sql, {"v": value}).first() is not None
-
-
-def active_keys(conn: Connection, supplier_id: str) -> list[str]:
-    rows = conn.execute(
-        text("SELECT key_id FROM supplier_keys WHERE supplier_id = :s AND revoked_seq IS NULL"),
-        {"s": supplier_id},
-    )
-    return sorted(r[0] for r in rows)
-
-
 def rotate_key(
     engine: Engine,
     supplier_id: str,
@@ -174,15 +159,15 @@ def rotate_key(
     kid = keys.key_id(public_key)
     with appending(engine) as app:
         require_operator(app.conn, operator)
-        if not _exists(app.conn, "suppliers", "supplier_id", supplier_id):
+        if not queries.supplier_exists(app.conn, supplier_id):
             raise NotFoundError(f"supplier {supplier_id!r} is not registered")
-        if _exists(app.conn, "supplier_keys", "key_id", kid):
+        if queries.key_owner(app.conn, kid) is not None:
             raise ConflictError(f"key {kid} is already registered")
         fields = {
             "supplier_id": supplier_id,
             "key_id": kid,
             "public_key": keys.public_to_b64(public_key),
-            "retires": active_keys(app.conn, supplier_id),
+            "retires": queries.active_key_ids(app.conn, supplier_id),
             "effective_at": app.recorded_at,
             "reason": reason,
         }
@@ -194,20 +179,13 @@ def revoke_key(
 ) -> int:
     with appending(engine) as app:
         require_operator(app.conn, operator)
-        row = app.conn.execute(
-            text("SELECT supplier_id, revoked_seq FROM supplier_keys WHERE key_id = :k"),
-            {"k": key_id},
-        ).first()
+        row = queries.key_owner(app.conn, key_id)
         if row is None or row[0] != supplier_id:
             raise NotFoundError(f"key {key_id} is not registered for supplier {supplier_id!r}")
-        if row[1] is not None:
-            # a key retired by a rotation can still be revoked (say, found compromised later):
-            # the revocation is its own signed statement; only a second revocation is refused
-            retired_by = app.conn.execute(
-                text("SELECT kind FROM entries WHERE seq = :s"), {"s": row[1]}
-            ).scalar_one_or_none()
-            if retired_by != "key_rotate":
-                raise ConflictError(f"key {key_id} was already revoked at seq {row[1]}")
+        # a key retired by a rotation can still be revoked (say, found compromised later):
+        # the revocation is its own signed statement; only a second revocation is refused
+        if row[1] is not None and queries.entry_kind(app.conn, row[1]) != "key_rotate":
+            raise ConflictError(f"key {key_id} was already revoked at seq {row[1]}")
         fields = {
             "supplier_id": supplier_id,
             "key_id": key_id,
@@ -334,5 +312,4 @@ def factor_from_row(row: Any) -> Factor:
 
 
 def load_factors(conn: Connection) -> dict[tuple[str, int], Factor]:
-    rows = conn.execute(text(f"SELECT {', '.join(FACTOR_FIELDS)} FROM factors"))
-    return {(r.factor_id, int(r.version)): factor_from_row(r) for r in rows}
+    return {(r.factor_id, int(r.version)): factor_from_row(r) for r in queries.factor_rows(conn)}

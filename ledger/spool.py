@@ -7,6 +7,8 @@ in temporary files (written by the validating worker processes themselves, so pa
 never pickled twice). Each item is ``(line, kind, payload_bytes, index)`` where ``index`` is
 the record's index values (:func:`ledger.state.record_values`) for records and the payload
 dict otherwise, so nothing is parsed, validated or canonicalized twice.
+
+Internal: not part of the library API (the facade is :mod:`ledger`).
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ goes through :func:`write_submission`: payloads are validated and spooled first,
 supplier signs ``{supplier_id, key_id, count, records_root, source_sha256?, submitted_at}``,
 and then the submission entry and the entries it covers are written in one serialized
 transaction. A failure anywhere rolls all of it back.
+
+Internal: not part of the library API (the facade is :mod:`ledger`).
 """
 
 from __future__ import annotations
@@ -14,13 +16,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Connection, Engine, text
 
 from ledger import keys
 from ledger.canonical import canonical_bytes
 from ledger.entry import utc_now
 from ledger.errors import ConflictError, KeyMaterialError, NotFoundError
 from ledger.spool import Spool
+from ledger.store import Connection, Engine, queries
 from ledger.store.appender import appending
 
 
@@ -36,15 +38,10 @@ class SubmissionResult:
 
 def check_signer(conn: Connection, supplier_id: str, private_key: Ed25519PrivateKey) -> str:
     """Return the key_id if this key may sign for this supplier now; else raise."""
-    found = conn.execute(
-        text("SELECT 1 FROM suppliers WHERE supplier_id = :s"), {"s": supplier_id}
-    ).first()
-    if found is None:
+    if not queries.supplier_exists(conn, supplier_id):
         raise NotFoundError(f"supplier {supplier_id!r} is not registered")
     kid = keys.key_id(private_key.public_key())
-    row = conn.execute(
-        text("SELECT supplier_id, revoked_seq FROM supplier_keys WHERE key_id = :k"), {"k": kid}
-    ).first()
+    row = queries.key_owner(conn, kid)
     if row is None or row[0] != supplier_id:
         owner = f" (it belongs to supplier {row[0]!r})" if row is not None else ""
         raise KeyMaterialError(f"key {kid} is not registered for supplier {supplier_id!r}{owner}")

@@ -2,7 +2,9 @@
 
 Conversions are rational (kWh → MJ is × 18/5), so they are carried out as ``Fraction`` and only
 turned into a decimal at the end (:func:`ledger.decimals.to_decimal`). Converting across
-dimensions is an error that names both units.
+dimensions is an error that names both units. The unit table is :data:`ledger.vocab.UNITS`.
+
+Internal: not part of the library API (the facade is :mod:`ledger`).
 """
 
 from __future__ import annotations
@@ -10,26 +12,11 @@ from __future__ import annotations
 from fractions import Fraction
 
 from ledger.errors import InputError
-
-#: unit -> (dimension, size in the dimension's base unit)
-UNITS: dict[str, tuple[str, Fraction]] = {
-    "MJ": ("energy", Fraction(1)),
-    "GJ": ("energy", Fraction(1000)),
-    "kWh": ("energy", Fraction(18, 5)),
-    "MWh": ("energy", Fraction(3600)),
-    "g": ("mass", Fraction(1, 1000)),
-    "kg": ("mass", Fraction(1)),
-    "t": ("mass", Fraction(1000)),
-    "L": ("volume", Fraction(1, 1000)),
-    "m3": ("volume", Fraction(1)),
-    "tkm": ("transport", Fraction(1)),
-    "pallet_day": ("pallet_storage", Fraction(1)),
-    "m3_day": ("volume_storage", Fraction(1)),
-    "piece": ("count", Fraction(1)),
-}
+from ledger.vocab import UNITS
 
 
 def dimension(unit: str) -> str:
+    """The dimension of ``unit`` (energy, mass, ...); an unknown unit is an InputError."""
     try:
         return UNITS[unit][0]
     except KeyError:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger.footprint import FactorRef, ProductFootprint
+from ledger.footprint import Factor, ProductFootprint
 from ledger.labels.render import qr_payload_for, to_html
 
 CHROMIUM_FLAGS = (
@@ -45,7 +45,7 @@ def chromium() -> str:
 
 @pytest.fixture
 def footprint() -> ProductFootprint:
-    factor = FactorRef(
+    factor = Factor(
         "F1", 1, "electricity", "production", "kWh", Decimal("0.233"), "AR6", "DEFRA", 2024, "GB"
     )
     return ProductFootprint(

@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from ledger.errors import InputError
-from ledger.footprint import FactorRef, ProductFootprint
+from ledger.footprint import Factor, ProductFootprint
 from ledger.labels.pact import decimal_str, gtin_urn, pact_urn, to_pact
+from ledger.vocab import DECLARED_UNITS
 
 SCHEMA_PATH = Path(__file__).parent / "data" / "pact-v3-productfootprint.schema.json"
 DIGEST = "3f" * 32
@@ -32,10 +33,8 @@ def validator() -> Draft202012Validator:
     return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
-def _factor(factor_id: str, stage: str, gwp: str, source: str, year: int) -> FactorRef:
-    return FactorRef(
-        factor_id, 1, "activity", stage, "kWh", Decimal("0.2"), gwp, source, year, "GB"
-    )
+def _factor(factor_id: str, stage: str, gwp: str, source: str, year: int) -> Factor:
+    return Factor(factor_id, 1, "activity", stage, "kWh", Decimal("0.2"), gwp, source, year, "GB")
 
 
 @pytest.fixture
@@ -158,13 +157,7 @@ def test_no_extension_without_base_url(
 
 @pytest.mark.parametrize(
     ("ours", "pact"),
-    [
-        ("piece", "piece"),
-        ("kilogram", "kilogram"),
-        ("kg", "kilogram"),
-        ("liter", "liter"),
-        ("L", "liter"),
-    ],
+    sorted(DECLARED_UNITS.items()),  # every unit `product add` accepts exports as PACT
 )
 def test_declared_unit_mapping(
     footprint: ProductFootprint, validator: Draft202012Validator, ours: str, pact: str

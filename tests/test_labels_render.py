@@ -15,7 +15,7 @@ import pytest
 import segno
 
 from ledger.errors import InputError
-from ledger.footprint import STAGES, FactorRef, ProductFootprint
+from ledger.footprint import STAGES, Factor, ProductFootprint
 from ledger.labels.render import (
     csv_header,
     csv_row,
@@ -33,7 +33,7 @@ NASTY_NAME = 'Oat <drink> & "Barista"'
 
 @pytest.fixture
 def footprint() -> ProductFootprint:
-    factor = FactorRef(
+    factor = Factor(
         "F1", 1, "electricity", "production", "kWh", Decimal("0.233"), "AR6", "DEFRA", 2024, "GB"
     )
     return ProductFootprint(

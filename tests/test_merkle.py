@@ -127,10 +127,15 @@ LEAVES = random_leaves(4100, seed=6962)
 VECTOR_LEAVES = [leaf_hash(H(x)) for x in VECTORS["leaves_hex"]]
 
 
+def _extend(cr: CompactRange, leaves: Sequence[bytes]) -> list[tuple[int, int, bytes]]:
+    """Append ``leaves`` one by one; every completed subtree in creation order."""
+    return [node for leaf in leaves for node in cr.append(leaf)]
+
+
 def all_nodes(leaves: Sequence[bytes]) -> dict[NodeId, bytes]:
     """Every complete subtree of the tree, as a store would hold them (via CompactRange)."""
     cr = CompactRange()
-    return {(level, index): h for level, index, h in cr.extend(leaves)}
+    return {(level, index): h for level, index, h in _extend(cr, leaves)}
 
 
 class CountingStore:
@@ -181,7 +186,7 @@ def test_vector_roots(size: int) -> None:
     expected = VECTORS["roots"][str(size)]
     assert root_hash(VECTOR_LEAVES[:size]).hex() == expected
     cr = CompactRange()
-    cr.extend(VECTOR_LEAVES[:size])
+    _extend(cr, VECTOR_LEAVES[:size])
     assert cr.root().hex() == expected
     assert root_hash_from(size, CountingStore(all_nodes(VECTOR_LEAVES))).hex() == expected
 
@@ -327,9 +332,9 @@ def test_compact_range_rebuilt_from_stored_peaks_continues_identically() -> None
         peaks = [nodes[p] for p in peak_positions(size)]
         rebuilt = CompactRange(size, peaks)
         assert rebuilt.root() == root_hash(LEAVES[:size])
-        created = rebuilt.extend(LEAVES[size:1000])
+        created = _extend(rebuilt, LEAVES[size:1000])
         fresh = CompactRange()
-        fresh_created = fresh.extend(LEAVES[:1000])
+        fresh_created = _extend(fresh, LEAVES[:1000])
         assert rebuilt.root() == fresh.root() == ref_mth(LEAVES[:1000])
         assert set(created) <= set(fresh_created)
         assert {(lv, i) for lv, i, _ in created} == {
@@ -566,7 +571,7 @@ def test_interior_node_does_not_verify_as_a_leaf() -> None:
 def test_root_hash_is_iterative_and_matches_compact_range_on_large_tree() -> None:
     leaves = [hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(200_003)]
     cr = CompactRange()
-    cr.extend(leaves)
+    _extend(cr, leaves)
     assert root_hash(leaves) == cr.root()
 
 

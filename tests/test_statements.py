@@ -351,3 +351,20 @@ def test_a_logged_statement_with_a_changed_figure_fails_both_checks(
     assert (err.value.seq, str(err.value)) == (seq, reason)
     with pytest.raises(VerificationError, match=reason):
         compute(ledger["engine"], WATER, YEAR, seq)
+
+
+def test_the_offline_bundle_audit_re_derives_statements_too(
+    ledger: dict[str, Any], tmp_path: Path
+) -> None:
+    from ledger.store import db
+
+    with db.reading(ledger["engine"]) as conn:
+        size = transparency.tree_size(conn)
+        fields = statements.statement_fields(evidence.statement_basis(conn, WATER, JAN, size), size)
+    fields["window"] = {"from": "2025-01-01", "to": "2026-01-01"}  # January's figures, as the year
+    seq = _log_and_sign(ledger, fields)
+    bundle = tmp_path / "ledger.jsonl"
+    audit.export_bundle(ledger["engine"], bundle)
+    with pytest.raises(VerificationError) as err:
+        audit.verify_bundle(bundle)
+    assert err.value.seq == seq and DIGEST in str(err.value)

@@ -6,11 +6,10 @@ import base64
 from pathlib import Path
 
 import click
-from sqlalchemy import text
 
 from ledger import keys, registry, transparency
 from ledger.decimals import fmt
-from ledger.store import db
+from ledger.store import db, queries
 from ledger_cli.app import (
     Ctx,
     cli,
@@ -148,13 +147,7 @@ def supplier_list(obj: Ctx) -> None:
     Example:  carbon-ledger supplier list
     """
     with db.reading(obj.engine) as conn:
-        rows = conn.execute(
-            text(
-                "SELECT s.supplier_id, s.name, s.country, k.key_id, k.revoked_seq "
-                "FROM suppliers s JOIN supplier_keys k ON k.supplier_id = s.supplier_id "
-                "ORDER BY s.supplier_id, k.added_seq"
-            )
-        ).all()
+        rows = queries.supplier_keys(conn)
     data = [
         {"supplier_id": r[0], "name": r[1], "country": r[2], "key_id": r[3], "active": r[4] is None}
         for r in rows

@@ -14,10 +14,10 @@ from typing import Any
 
 import click
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Engine
 
 from ledger import __version__, keys
 from ledger.errors import InputError, LedgerError, VerificationError
+from ledger.store import Engine
 from ledger.store.db import DEFAULT_URL, make_engine
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import text
 from ledger import audit, keys, registry, transparency
 from ledger.entry import KINDS
 from ledger.errors import InputError, NotFoundError
-from ledger.store import db
+from ledger.store import db, queries
 from ledger.suggest import did_you_mean
 from ledger_cli.app import (
     Ctx,
@@ -180,18 +180,10 @@ def log(obj: Ctx, supplier: str | None, product: str | None, kind: str | None, l
         clauses.append("e.kind = :kind")
         params["kind"] = kind
     with db.reading(obj.engine) as conn:
-        for value, table_name, column in (
-            (supplier, "suppliers", "supplier_id"),
-            (product, "products", "product_id"),
-        ):
-            if (
-                value
-                and not conn.execute(
-                    text(f"SELECT 1 FROM {table_name} WHERE {column} = :v"), {"v": value}
-                ).first()
-            ):
-                noun = column.removesuffix("_id")
-                raise NotFoundError(f"{noun} {value!r} is not registered")
+        if supplier and not queries.supplier_exists(conn, supplier):
+            raise NotFoundError(f"supplier {supplier!r} is not registered")
+        if product and not queries.product_exists(conn, product):
+            raise NotFoundError(f"product {product!r} is not registered")
     if product:
         clauses.append("r.product_id = :product")
         params["product"] = product

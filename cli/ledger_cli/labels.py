@@ -10,7 +10,16 @@ import click
 from ledger import keys
 from ledger.errors import InputError
 from ledger.labels.formats import DEFAULT_EXTENSION_BASE, FORMATS
-from ledger_cli.app import Ctx, cli, emit, existing_file, is_stdio, pass_ctx, write_out
+from ledger_cli.app import (
+    Ctx,
+    cli,
+    emit,
+    existing_file,
+    is_stdio,
+    load_key,
+    pass_ctx,
+    write_out,
+)
 from ledger_cli.progress import phases
 
 
@@ -86,7 +95,7 @@ def label_export_cmd(
     from ledger.labels import export as label_export  # pandas only when needed
 
     options = label_export.LabelOptions(qr_url, pact_extension_base)
-    operator = keys.load_private(operator_key) if operator_key is not None else None
+    operator = load_key(operator_key) if operator_key is not None else None
     if all_products == (product_id is not None):
         raise InputError("give a PRODUCT_ID or --all (not both)")
     if all_products:

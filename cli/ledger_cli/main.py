@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from ledger_cli import (  # noqa: F401  (registers commands)
+from ledger_cli import (  # noqa: F401  (importing a module registers its commands)
     admin,
     auditing,
     declaring,
     demo,
     labels,
+    maintenance,
     querying,
     supply,
 )

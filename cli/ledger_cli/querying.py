@@ -9,10 +9,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from sqlalchemy import text
 
 from ledger.errors import InputError
-from ledger.store import db
+from ledger.store import db, queries
 from ledger_cli.app import Ctx, cli, pass_ctx, plural, write_out
 
 if TYPE_CHECKING:
@@ -73,8 +72,7 @@ def with_supplier_names(obj: Ctx, frame: pd.DataFrame) -> pd.DataFrame:
     if "supplier_id" not in frame.columns or "supplier_name" in frame.columns:
         return frame
     with db.reading(obj.engine) as conn:
-        rows = conn.execute(text("SELECT supplier_id, name FROM suppliers")).all()
-    names: dict[str, str] = {str(r[0]): str(r[1]) for r in rows}
+        names = queries.supplier_names(conn)
     frame = frame.copy()
     frame.insert(
         list(frame.columns).index("supplier_id") + 1,

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ledger import records
+from ledger import records, vocab
 from ledger.errors import InputError
 from ledger_cli.app import Ctx, cli, emit, input_file, load_key, pass_ctx, plural, table, write_out
 from ledger_cli.progress import phases
@@ -31,7 +31,7 @@ def product() -> None:
 @click.argument("product_id")
 @_supplier_options
 @click.option("--name", required=True)
-@click.option("--declared-unit", required=True, type=click.Choice(records.DECLARED_UNITS))
+@click.option("--declared-unit", required=True, type=click.Choice(tuple(vocab.DECLARED_UNITS)))
 @click.option("--mass-kg", required=True, help="Mass of one declared unit in kg (> 0).")
 @click.option("--category", help="UN CPC code (optional).")
 @pass_ctx

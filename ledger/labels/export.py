@@ -13,12 +13,11 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Connection, Engine, text
 
 from ledger import statements
 from ledger.entry import parse_entry
@@ -30,12 +29,16 @@ from ledger.labels.formats import DEFAULT_EXTENSION_BASE, FORMATS, SUFFIX
 from ledger.progress import Phases, counted
 from ledger.progress import start as start_phase
 from ledger.query import parse_window
-from ledger.store import db
+from ledger.store import Connection, Engine, db, queries
 from ledger.transparency import latest_checkpoint
+from ledger.vocab import parse_timestamp
 
 
 @dataclass(frozen=True)
 class LabelOptions:
+    """Rendering choices: the QR URL template of SVG/HTML labels and the base URL of the
+    PACT extension schema (``None`` leaves the extension out)."""
+
     qr_url: str | None = None
     pact_extension_base: str | None = DEFAULT_EXTENSION_BASE
 
@@ -54,14 +57,7 @@ class Label:
 
 def _logged(conn: Connection, product_id: str, window: tuple[date, date]) -> list[int]:
     """Seqs of the footprint statements logged for this product and window, newest first."""
-    rows = conn.execute(
-        text(
-            "SELECT seq FROM footprints WHERE product_id = :p AND window_from = :a "
-            "AND window_to = :b ORDER BY seq DESC"
-        ),
-        {"p": product_id, "a": window[0].isoformat(), "b": window[1].isoformat()},
-    )
-    return [int(r[0]) for r in rows]
+    return queries.footprint_seqs(conn, product_id, window[0].isoformat(), window[1].isoformat())
 
 
 def log_statements(
@@ -116,10 +112,7 @@ def log_statements(
 
 
 def _payload(conn: Connection, seq: int) -> dict[str, Any]:
-    data = conn.execute(
-        text("SELECT entry_bytes FROM entries WHERE seq = :s"), {"s": seq}
-    ).scalar_one()
-    return dict(parse_entry(bytes(data), seq).payload)
+    return dict(parse_entry(queries.entry_bytes(conn, seq), seq).payload)
 
 
 def logged_statement(engine: Engine, product_id: str, window: tuple[date, date]) -> int:
@@ -146,10 +139,7 @@ def compute(
     """The label of the logged statement at ``statement_seq``, with its evidence."""
     with db.reading(engine) as conn:
         doc, fp = build_label(conn, product_id, window, statement_seq, phases)
-        signed_at = conn.execute(
-            text("SELECT signed_at FROM checkpoints WHERE tree_size = :n ORDER BY id DESC LIMIT 1"),
-            {"n": doc["as_of_tree_size"]},
-        ).scalar_one()
+        signed_at = queries.checkpoint_signed_at(conn, doc["as_of_tree_size"])
     return Label(fp, doc, doc["evidence"]["origin"], signed_at)
 
 
@@ -195,9 +185,7 @@ def render_label(label: Label, fmt_name: str, options: LabelOptions) -> str:
         return json.dumps(label.document, indent=2, ensure_ascii=False) + "\n"
     if fmt_name == "pact":
         domain = _issuer_domain(label.origin)
-        created = datetime.strptime(label.signed_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
-            tzinfo=timezone.utc
-        )
+        created = parse_timestamp(label.signed_at)
         doc = pact.to_pact(
             fp,
             footprint_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"carbon-ledger:{label.digest}")),
@@ -239,7 +227,8 @@ def export_one(
     as_of: int | str | None = "checkpoint",
     phases: Phases | None = None,
 ) -> str:
-    """One product's label in one format (logging its statement first with ``operator``)."""
+    """One product's label over ``[start, end)`` in format ``fmt_name`` (json, pact, svg,
+    html or csv), logging its footprint statement first with ``operator``."""
     if fmt_name not in FORMATS:
         raise InputError(f"unknown label format {fmt_name!r}; use one of {', '.join(FORMATS)}")
     window = parse_window(start, end)
@@ -252,9 +241,7 @@ def export_one(
 
 def product_ids(engine: Engine) -> list[str]:
     with db.reading(engine) as conn:
-        return [
-            r[0] for r in conn.execute(text("SELECT product_id FROM products ORDER BY product_id"))
-        ]
+        return queries.product_ids(conn)
 
 
 def safe_name(product_id: str) -> str:

@@ -1,4 +1,7 @@
-"""Label format names and defaults: importable without pandas, so the CLI starts fast."""
+"""Label format names and defaults: importable without pandas, so the CLI starts fast.
+
+Internal: not part of the library API (the facade is :mod:`ledger`).
+"""
 
 from __future__ import annotations
 

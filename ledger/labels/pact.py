@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from ledger.errors import InputError
 from ledger.footprint import STAGES, ProductFootprint
 from ledger.labels.formats import LABEL_FORMAT
+from ledger.vocab import DECLARED_UNITS
 
 PACT_SPEC_VERSION = "3.0.0"
 #: Version of the Data Model Extensions spec our extension follows (openapi.yaml example).
@@ -31,26 +32,6 @@ EXTENSION_SPEC_VERSION = "2.0.0"
 EXTENSION_ID = "carbon-ledger-stages"
 EXTENSION_VERSION = "1.0.0"
 
-#: ``CarbonFootprint.declaredUnitOfMeasurement`` enum, and the ledger spellings mapped onto it.
-DECLARED_UNITS: dict[str, str] = {
-    "piece": "piece",
-    "kilogram": "kilogram",
-    "kg": "kilogram",
-    "liter": "liter",
-    "litre": "liter",
-    "L": "liter",
-    "cubic meter": "cubic meter",
-    "m3": "cubic meter",
-    "kilowatt hour": "kilowatt hour",
-    "kWh": "kilowatt hour",
-    "megajoule": "megajoule",
-    "MJ": "megajoule",
-    "ton kilometer": "ton kilometer",
-    "tkm": "ton kilometer",
-    "square meter": "square meter",
-    "hour": "hour",
-    "megabit second": "megabit second",
-}
 #: ``CarbonFootprint.crossSectoralStandards`` item enum.
 CROSS_SECTORAL_STANDARDS = (
     "ISO14067",

@@ -22,6 +22,7 @@ from ledger.errors import ConflictError
 from ledger.state import (
     RECORD_INDEX_FIELDS,
     RECORD_TABLE_COLUMNS,
+    Change,
     Insert,
     Update,
     changes_for,
@@ -55,7 +56,6 @@ class Appender:
         self.submission_seq: int | None = None
         self._rows: dict[str, list[tuple[Any, ...]]] = {}
         self._updates: list[Update] = []
-        self._placeholder = "?" if conn.dialect.paramstyle == "qmark" else "%s"
 
     def append(self, kind: str, payload_bytes: bytes, index: Any) -> Entry:
         """Append one entry whose payload is already canonical.
@@ -97,14 +97,7 @@ class Appender:
                     )
                 )
         else:
-            for change in changes_for(kind, seq, index, covering):
-                if isinstance(change, Insert):
-                    columns = _COLUMNS.setdefault(change.table, tuple(change.row))
-                    rows.setdefault(change.table, []).append(
-                        tuple(change.row.get(c) for c in columns)
-                    )
-                else:
-                    self._updates.append(change)
+            buffer_changes(rows, self._updates, changes_for(kind, seq, index, covering))
         self.next_seq += 1
         self.prev = entry.entry_hash
         if len(rows["entries"]) >= BATCH:
@@ -120,30 +113,52 @@ class Appender:
         )
 
     def flush(self) -> None:
-        """Write buffered rows. Order matters: inserts before updates that target them."""
-        try:
-            for table in _INSERT_ORDER:
-                rows = self._rows.get(table)
-                if rows:
-                    columns = _COLUMNS[table]
-                    sql = (
-                        f"INSERT INTO {table} ({', '.join(columns)}) "
-                        f"VALUES ({', '.join([self._placeholder] * len(columns))})"
-                    )
-                    self.conn.exec_driver_sql(sql, rows)
-        except IntegrityError as exc:
-            raise ConflictError(_describe_conflict(exc)) from exc
-        for change in self._updates:
-            assignments = ", ".join(f"{column} = :{column}" for column in change.values)
-            self.conn.execute(
-                text(f"UPDATE {change.table} SET {assignments} WHERE {change.key_column} = :_key"),
-                {**change.values, "_key": change.key},
-            )
+        """Write buffered rows (see :func:`write_rows`)."""
+        write_rows(self.conn, self._rows, self._updates)
         self._rows, self._updates = {}, []
 
     @property
     def root(self) -> bytes:
         return self.frontier.root()
+
+
+def buffer_changes(
+    rows: dict[str, list[tuple[Any, ...]]], updates: list[Update], changes: list[Change]
+) -> None:
+    """Buffer index changes as row tuples in each table's column order, updates in order."""
+    for change in changes:
+        if isinstance(change, Insert):
+            columns = _COLUMNS.setdefault(change.table, tuple(change.row))
+            rows.setdefault(change.table, []).append(tuple(change.row.get(c) for c in columns))
+        else:
+            updates.append(change)
+
+
+def write_rows(
+    conn: Connection, rows: dict[str, list[tuple[Any, ...]]], updates: list[Update]
+) -> None:
+    """Write buffered rows with ``executemany``. Order matters: inserts before the updates
+    that target them. Used by the appender and by :mod:`ledger.store.reindex`."""
+    placeholder = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    order = [*_INSERT_ORDER, *(table for table in rows if table not in _INSERT_ORDER)]
+    try:
+        for table in order:
+            table_rows = rows.get(table)
+            if table_rows:
+                columns = _COLUMNS[table]
+                sql = (
+                    f"INSERT INTO {table} ({', '.join(columns)}) "
+                    f"VALUES ({', '.join([placeholder] * len(columns))})"
+                )
+                conn.exec_driver_sql(sql, table_rows)
+    except IntegrityError as exc:
+        raise ConflictError(_describe_conflict(exc)) from exc
+    for change in updates:
+        assignments = ", ".join(f"{column} = :{column}" for column in change.values)
+        conn.execute(
+            text(f"UPDATE {change.table} SET {assignments} WHERE {change.key_column} = :_key"),
+            {**change.values, "_key": change.key},
+        )
 
 
 _SUPERSEDES = RECORD_INDEX_FIELDS.index("supersedes")

@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ledger.errors import StorageError
 
 DEFAULT_URL = "sqlite:///carbon-ledger.db"
-SCHEMA_VERSION = 1  # unreleased: the records key change needs no migration yet
+SCHEMA_VERSION = 2  # 2: outputs and footprints tables (0.1.0 wrote 1; `reindex` upgrades)
 APPEND_ONLY_TABLES = ("entries", "checkpoints")
 _ADVISORY_LOCK_KEY = 0x6C6564676572  # "ledger"
 _WRITE = "carbon_ledger_write"
@@ -117,8 +117,9 @@ def create_schema(engine: Engine) -> None:
         raise StorageError(f"cannot create the ledger schema: {_short(exc)}") from exc
 
 
-def check_schema(conn: Connection) -> None:
-    """Refuse a database without our schema, or one written by a newer version."""
+def check_schema(conn: Connection, *, allow_older: bool = False) -> None:
+    """Refuse a database without our schema, or one written by a newer or an older version
+    (index tables are derived: ``carbon-ledger reindex`` brings an older one up to date)."""
     try:
         row = conn.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).first()
     except SQLAlchemyError as exc:
@@ -137,6 +138,11 @@ def check_schema(conn: Connection) -> None:
         raise StorageError(
             f"the database was created by a newer carbon-ledger (schema {row[0]}, this "
             f"version reads schema {SCHEMA_VERSION}); upgrade carbon-ledger"
+        )
+    if version < SCHEMA_VERSION and not allow_older:
+        raise StorageError(
+            f"the database has schema {version}, this carbon-ledger uses schema "
+            f"{SCHEMA_VERSION}; run `carbon-ledger reindex` to rebuild its index tables"
         )
 
 
