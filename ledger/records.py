@@ -306,13 +306,14 @@ def add_product(
     category: str | None = None,
 ) -> SubmissionResult:
     """Register a product, signed by its owning supplier in a submission of one."""
-    check_product_id(check_token(product_id, "product_id"))
+    check_token(product_id, "product_id")
     if not name.strip():
         raise InputError("name: must not be empty")
     if declared_unit not in DECLARED_UNITS:
         raise InputError(
             f"declared_unit: {declared_unit!r} is not one of {', '.join(DECLARED_UNITS)}"
         )
+    check_product_id(product_id)  # exportable as a PACT product URN (ledger.products)
     try:
         mass = fmt(check_mass(parse_decimal(mass_kg, allow_zero=False)))
     except LedgerError as exc:

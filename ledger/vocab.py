@@ -109,9 +109,8 @@ DECLARED_UNITS: dict[str, str] = {
 #: a record's data quality (SPEC §5): supplier-specific measurement or database factor
 DATA_QUALITY: tuple[str, ...] = ("primary", "secondary")
 
-#: IPCC assessment reports whose GWP-100 values a factor may use (SPEC §4: AR5 or AR6;
-#: AR4 values are outdated and refused at factor import)
-GWP_SETS: tuple[str, ...] = ("AR5", "AR6")
+#: IPCC assessment reports whose GWP-100 values a factor may use
+GWP_SETS: tuple[str, ...] = ("AR4", "AR5", "AR6")
 
 #: ids (supplier, product, record, factor, activity, category): 1-128 characters
 TOKEN_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-/]{0,127}\Z")
