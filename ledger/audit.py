@@ -26,6 +26,7 @@ from ledger.verify import (
     Batch,
     ChainVerifier,
     OrderedDigests,
+    RootMismatch,
     SeenCheckpoint,
     StoredColumns,
     VerifyReport,
@@ -75,6 +76,15 @@ def verify_database(
     """Verify everything in the database; ``seen_note`` is a checkpoint the auditor kept and
     ``operator_pub`` the operator key they trust (else the genesis entry's key is used)."""
     with db.reading(engine) as conn:
+        damage = db.integrity_problems(conn)
+        if damage:
+            raise VerificationError(
+                "the SQLite file is damaged (PRAGMA integrity_check: "
+                f"{'; '.join(damage)}): queries and labels read through its indexes and "
+                "would silently miss rows; restore it from a backup, or run REINDEX and "
+                "verify again",
+                None,
+            )
         info = ledger_info(conn)
         _pin(info, operator_pub)
         checkpoints = _stored_checkpoints(conn, info.origin, info.operator_public_key)
@@ -107,21 +117,82 @@ def verify_database(
             else None
         )
         batches: Iterator[Batch] = (
-            [
-                (
-                    bytes(row[7]),
-                    StoredColumns(row[0], row[1], row[2], row[3], row[4], bytes(row[5]), row[6]),
-                )
-                for row in batch
-            ]
-            for batch in rows.partitions(5000)
+            [_stored_row(row) for row in batch] for batch in rows.partitions(5000)
         )
-        feed_all(verifier, batches, jobs, factor_entries, progress)
+        try:
+            feed_all(verifier, batches, jobs, factor_entries, progress)
+        except RootMismatch as exc:
+            located = _locate_rewrite(conn, exc.seq or 0, exc.size)
+            if located is None:
+                raise
+            raise VerificationError(
+                f"{str(exc).split(': history', 1)[0]}: history before it was rewritten; the "
+                f"stored Merkle nodes of the signed tree no longer match the bytes of seq "
+                f"{located} or {located + 1}, the first entries that differ",
+                located,
+            ) from exc
         report = verifier.finish()
         _check_index_tables(conn, verifier, size)
         report.checkpoints = len(checkpoints) - (seen_note is not None)
         report.checks.extend(extra)
     return report
+
+
+def _stored_row(row: Any) -> tuple[bytes, StoredColumns]:
+    """One entries row as (entry_bytes, derived columns); a column of the wrong type (TEXT
+    where the appender writes bytes) is itself a sign the row was written by hand."""
+    seq = row[0]
+    for name, value in (("entry_bytes", row[7]), ("leaf_hash", row[5])):
+        if not isinstance(value, (bytes, bytearray, memoryview)):
+            raise VerificationError(
+                f"{name} column is {type(value).__name__}, not bytes: the row was not written "
+                "by the appender",
+                seq,
+            )
+    return bytes(row[7]), StoredColumns(
+        row[0], row[1], row[2], row[3], row[4], bytes(row[5]), row[6]
+    )
+
+
+def _locate_rewrite(conn: Connection, first: int, size: int) -> int | None:
+    """Where a rewritten ledger departs from its signed tree, if the stored subtree hashes
+    of that tree are still in place (a forger who recomputed the entries' hashes but not
+    ``merkle_nodes``): descend into the leftmost stored subtree that the entry bytes no
+    longer hash to. Returns the first seq of the differing pair of leaves, or None.
+
+    The stored nodes are not signed, so this only *points*; the failure itself stands on the
+    signed root either way.
+    """
+
+    def stored(level: int, idx: int) -> bytes | None:
+        row = conn.execute(
+            text("SELECT hash FROM merkle_nodes WHERE level = :l AND idx = :i"),
+            {"l": level, "i": idx},
+        ).first()
+        return None if row is None else bytes(row[0])
+
+    def recomputed(level: int, idx: int) -> bytes:
+        rows = conn.execute(
+            text("SELECT entry_bytes FROM entries WHERE seq >= :a AND seq < :b ORDER BY seq"),
+            {"a": idx << level, "b": (idx + 1) << level},
+        )
+        return merkle.root_hash([merkle.leaf_hash(bytes(data)) for (data,) in rows])
+
+    for level, idx in merkle.peak_positions(size):
+        if level == 0 or (idx + 1) << level <= first:
+            continue
+        node = stored(level, idx)
+        if node is None or node == recomputed(level, idx):
+            continue
+        while level > 1:
+            level, idx = level - 1, 2 * idx
+            node = stored(level, idx)
+            if node is None:
+                return None
+            if node == recomputed(level, idx):
+                idx += 1  # the left half still matches: the change is in the right half
+        return 2 * idx
+    return None
 
 
 def _footprint_products(conn: Connection) -> set[str]:
@@ -345,8 +416,16 @@ def verify_bundle(
             raise InputError(f"{path} is not a carbon-ledger export") from exc
         if not isinstance(header, dict) or header.get("format") != BUNDLE_FORMAT:
             raise InputError(f"{path} is not a {BUNDLE_FORMAT} file")
+        for field in ("tree_size", "checkpoints"):
+            value = header.get(field)
+            if type(value) is not int or value < 0:
+                raise VerificationError(
+                    f"the bundle header's {field} is {value!r}, not a count of entries or "
+                    "checkpoints",
+                    None,
+                )
         notes: list[str] = []
-        for i in range(int(header.get("checkpoints", 0))):
+        for i in range(header["checkpoints"]):
             try:
                 note_text = json.loads(next(lines))["checkpoint"]
             except (StopIteration, ValueError, KeyError, TypeError) as exc:

@@ -85,7 +85,8 @@ class ProductInfo:
 
 def record_contribution(payload: Mapping[str, Any], gwp: str | None) -> Contribution:
     """One record payload as a contribution (labels and ``verify`` read entries, not tables)."""
-    tkm = Fraction(Decimal(payload["amount"])) if payload["unit"] == "tkm" else None
+    is_tkm = payload["unit"] == "tkm" and payload["stage"] == "transport"
+    tkm = Fraction(Decimal(payload["amount"])) if is_tkm else None
     return Contribution(
         supplier_id=payload["supplier_id"],
         product_id=payload["product_id"],

@@ -8,8 +8,9 @@ leaf, and pickle the chunk's spool items to a file of their own. The parent only
 leaf hashes into ``records_root`` in file order. At most ``2 × jobs`` chunks are in flight,
 so memory stays bounded whatever the file size.
 
-CSV chunks are cut at a newline outside quotes (an even number of ``"`` before it, which
-holds for RFC 4180 files). Line numbers are physical lines, as ``csv`` counts them.
+CSV chunks are cut only where Python's ``csv`` reader, run over the whole file by the parent,
+has just finished a record (:class:`_CsvScanner`), so what the supplier signs is exactly what
+``csv`` reads, whatever the chunking. Line numbers are physical lines, as ``csv`` counts them.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from ledger import merkle
 from ledger.accounting import RECORD_COLUMNS, RowProblems
 from ledger.canonical import canonical_bytes
 from ledger.errors import InputError
+from ledger.rules import SubmissionRules
 from ledger.spool import Spool, SpoolItem, write_chunk_file
 from ledger.state import record_values
 from ledger.suggest import did_you_mean
@@ -62,6 +64,7 @@ class ChunkResult:
     items: list[SpoolItem] | None = None  # in-process validation keeps items in memory
     path: str | None = None  # a worker writes them to a chunk file
     targets: list[tuple[int, str, str]] = field(default_factory=list)
+    record_rows: list[tuple[int, tuple[Any, ...]]] = field(default_factory=list)  # line, values
     problems: list[str] = field(default_factory=list)
 
 
@@ -136,12 +139,14 @@ def validate_chunk(
             except RowProblems as exc:
                 result.problems.extend(f"line {line}: {f}: {m}" for f, m in exc.problems)
                 continue
+            values = record_values(payload)
+            result.record_rows.append((line, values))
             if "supersedes" in payload:
                 result.targets.append((line, "supersedes", payload["supersedes"]))
             if result.problems:
                 continue  # this chunk will not be written: skip the work
             data = canonical_bytes(payload)
-            items.append((line, "record", data, record_values(payload)))
+            items.append((line, "record", data, values))
             result.leaves.append(merkle.leaf_hash(data))
     except csv.Error as exc:
         result.problems.append(f"line {chunk.first_line}: row: malformed CSV ({exc})")
@@ -197,12 +202,81 @@ def _read_header(
     return header, rest, delimiter
 
 
-def _cut(data: bytes, csv_mode: bool) -> int:
-    """Index just past the last record boundary in ``data`` (0 if none)."""
-    pos = data.rfind(b"\n")
-    while csv_mode and pos >= 0 and data.count(b'"', 0, pos) % 2:
-        pos = data.rfind(b"\n", 0, pos)
-    return pos + 1
+def _cut(data: bytes) -> int:
+    """Index just past the last newline in ``data`` (0 if none): a JSONL record boundary."""
+    return data.rfind(b"\n") + 1
+
+
+class _CsvScanner:
+    """Feeds a real ``csv.reader`` the file's lines, remembering the text it consumed.
+
+    A CSV record boundary is wherever Python's ``csv`` finishes a record, and nothing
+    simpler finds it: counting quotes is fooled by a field like ``48x40" pallets`` (a quote
+    inside an unquoted field is data), which then makes a later quoted multi-line note look
+    like record boundaries. So the parent runs the reader itself over the whole file (the C
+    parser costs about a microsecond a record) and cuts a chunk only right after a record the
+    reader has finished, at the end of a physical line. Lines are split as ``newline=""``
+    text files split them, exactly as the workers' readers split them. Bytes that are not
+    UTF-8 ride through as surrogates and are encoded back unchanged; the worker reports them.
+    """
+
+    def __init__(self, raw: IO[bytes], first: bytes, sha: Any, progress: Any) -> None:
+        self.raw, self.sha, self.progress = raw, sha, progress
+        self.partial = first  # read from the file, not yet decoded (no newline yet)
+        self.text = ""  # decoded since the last cut
+        self.consumed = 0  # characters of ``text`` the reader has taken
+
+    def lines(self) -> Iterator[str]:
+        eof = False
+        while not eof:
+            block = self.raw.read(CHUNK_BYTES)
+            if block:
+                self.sha.update(block)
+                if self.progress is not None:
+                    self.progress(len(block))
+                data = self.partial + block
+                end = data.rfind(b"\n") + 1
+                complete, self.partial = data[:end], data[end:]
+            else:
+                eof, complete, self.partial = True, self.partial, b""
+            text = complete.decode("utf-8", errors="surrogateescape")
+            self.text += text
+            for line in io.StringIO(text, newline=""):
+                self.consumed += len(line)
+                yield line
+
+    def cut(self) -> bytes:
+        """The consumed text as the file's bytes; the scanner goes on from there."""
+        taken, self.text = self.text[: self.consumed], self.text[self.consumed :]
+        self.consumed = 0
+        return taken.encode("utf-8", errors="surrogateescape")
+
+
+def _csv_chunks(
+    raw: IO[bytes],
+    header: tuple[str, ...],
+    first: bytes,
+    sha: Any,
+    progress: Any,
+    size: int,
+    delimiter: str = ",",
+) -> Iterator[Chunk]:
+    scanner = _CsvScanner(raw, first, sha, progress)
+    reader = csv.reader(scanner.lines(), delimiter=delimiter)
+    line = 2
+    try:
+        for _fields in reader:
+            # a line ending "\r" is whole too: blocks are decoded up to a "\n", so a "\r\n"
+            # pair is never split and a lone "\r" ends the line for the workers' readers too
+            if scanner.consumed >= size and scanner.text[scanner.consumed - 1] in "\r\n":
+                data = scanner.cut()
+                yield Chunk(line, data, header, delimiter)
+                line += data.count(b"\n")
+    except csv.Error as exc:  # structural (a NUL, an over-long field): nothing to split
+        raise InputError(f"line {reader.line_num + 1}: row: malformed CSV ({exc})") from exc
+    data = scanner.cut()
+    if data:
+        yield Chunk(line, data, header, delimiter)
 
 
 def read_chunks(
@@ -210,18 +284,18 @@ def read_chunks(
     csv_mode: bool,
     sha: Any,
     progress: Callable[[int], None] | None = None,
-    size: int = CHUNK_BYTES,
+    size: int | None = None,
     delimiter: str | None = None,
 ) -> Iterator[Chunk]:
     """Read the file once, hashing it, and yield chunks that end on record boundaries."""
-    header: tuple[str, ...] | None = None
+    size = CHUNK_BYTES if size is None else size
     buffer, line = b"", 1
     if csv_mode:
         header, buffer, delimiter = _read_header(raw, sha, delimiter)
-        line = 2
-        if not header:
-            return
-    elif (buffer := raw.read(3)) == b"\xef\xbb\xbf":  # a UTF-8 BOM before JSONL
+        if header:
+            yield from _csv_chunks(raw, header, buffer, sha, progress, size, delimiter)
+        return
+    if (buffer := raw.read(3)) == b"\xef\xbb\xbf":  # a UTF-8 BOM before JSONL
         sha.update(buffer)
         buffer = b""
     else:
@@ -233,10 +307,10 @@ def read_chunks(
             if progress is not None:
                 progress(len(block))
             buffer += block
-        cut = len(buffer) if not block else _cut(buffer, csv_mode)
+        cut = len(buffer) if not block else _cut(buffer)
         if cut and (not block or len(buffer) >= size):
             data, buffer = buffer[:cut], buffer[cut:]
-            yield Chunk(line, data, header, delimiter or ",")
+            yield Chunk(line, data, None)
             line += data.count(b"\n")
         if not block:
             return
@@ -274,7 +348,7 @@ def _sweep_orphans() -> None:
 class Pass1:
     spool: Spool
     problems: list[str]
-    targets: list[tuple[int, str, str]]
+    rules: SubmissionRules  # record ids and targets, checked against the ledger later
     source_sha256: str
 
 
@@ -289,6 +363,7 @@ def validate_file(
     builder: RowBuilder,
     jobs: int | None = None,
     progress: Callable[[int], None] | None = None,
+    supplier_id: str = "",
     delimiter: str | None = None,
 ) -> Pass1:
     """Validate a whole file into a spool; report every problem. Memory stays bounded."""
@@ -296,11 +371,12 @@ def validate_file(
     _sweep_orphans()
     directory = tempfile.mkdtemp(prefix=f"{_SPOOL_PREFIX}{os.getpid()}-")
     spool = Spool(directory)
-    out = Pass1(spool, [], [], "")
+    out = Pass1(spool, [], SubmissionRules(supplier_id, directory), "")
 
     def take(result: ChunkResult) -> None:
         out.problems.extend(result.problems)
-        out.targets.extend(result.targets)
+        out.rules.add_records(result.record_rows)
+        out.rules.add_targets(result.targets)
         if result.path is not None:
             spool.add_chunk_file(result.path, result.leaves)
         elif result.items:
@@ -326,6 +402,7 @@ def validate_file(
                 while pending:
                     take(pending.popleft().get())
     except BaseException:
+        out.rules.close()
         spool.close()
         raise
     out.source_sha256 = sha.hexdigest()

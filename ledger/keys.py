@@ -72,12 +72,17 @@ def write_keypair(private_key: Ed25519PrivateKey, path: Path, *, overwrite: bool
     pem = private_key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | (0 if overwrite else os.O_EXCL)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a parent that is a file, a directory we may not write
+        raise KeyMaterialError(f"cannot write key file {path}: {exc.strerror}") from exc
     try:
         fd = os.open(path, flags, 0o600)
     except FileExistsError as exc:  # another keygen won the race since the check above
         raise KeyMaterialError(f"{path} already exists; refusing to overwrite a key") from exc
+    except OSError as exc:
+        raise KeyMaterialError(f"cannot write key file {path}: {exc.strerror}") from exc
     with os.fdopen(fd, "wb") as handle:
         handle.write(pem)
     os.chmod(path, 0o600)

@@ -7,13 +7,14 @@ row is reported (``line N: field: what is wrong``) and nothing is written.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Connection, Engine, bindparam, text
+from sqlalchemy import Connection, Engine, text
 
 from ledger.accounting import RowProblems, build_record
 from ledger.canonical import canonical_bytes
@@ -25,6 +26,7 @@ from ledger.products import check_mass, check_product_id
 from ledger.progress import Phases
 from ledger.progress import start as start_phase
 from ledger.registry import load_factors
+from ledger.rules import SubmissionRules
 from ledger.spool import Spool
 from ledger.state import record_values
 from ledger.store import db, queries
@@ -97,38 +99,13 @@ class _Validator:
         return ""
 
 
-def _status_check(
-    conn: Connection, supplier_id: str, targets: list[tuple[int, str, str]]
-) -> list[str]:
-    """Problems with supersedes/retraction targets: (line, field, record_id)."""
-    if not targets:
-        return []
-    ids = sorted({t[2] for t in targets})
-    stmt = text(
-        "SELECT record_id, supplier_id, status FROM records WHERE record_id IN :ids"
-    ).bindparams(bindparam("ids", expanding=True))
-    found: dict[str, tuple[str, str]] = {}
-    for start in range(0, len(ids), 500):
-        for rid, sup, status in conn.execute(stmt, {"ids": ids[start : start + 500]}):
-            found[rid] = (sup, status)
-    problems = []
-    for line, field, rid in targets:
-        if rid not in found:
-            problems.append(f"line {line}: {field}: record {rid!r} does not exist")
-        elif found[rid][0] != supplier_id:
-            problems.append(f"line {line}: {field}: record {rid!r} belongs to {found[rid][0]!r}")
-        elif found[rid][1] != "effective":
-            problems.append(f"line {line}: {field}: record {rid!r} is already {found[rid][1]}")
-    return problems
-
-
 class DuplicateFileError(ConflictError):
     """A file whose SHA-256 was already imported (and --allow-duplicate was not given)."""
 
 
-def _precheck(
-    supplier_id: str, targets: list[tuple[int, str, str]], source_sha256: str | None
-) -> Callable[[Connection], None]:
+def _precheck(rules: SubmissionRules, source_sha256: str | None) -> Callable[[Connection], None]:
+    """The checks against the ledger, run by the dry run and inside the real write."""
+
     def check(conn: Connection) -> None:
         if source_sha256 is not None:
             dup = conn.execute(
@@ -140,7 +117,16 @@ def _precheck(
                     f"this file (sha256 {source_sha256[:16]}…) was already imported in the "
                     f"submission at seq {dup[0]}; use --allow-duplicate to import it again"
                 )
-        problems = _status_check(conn, supplier_id, targets)
+            same = rules.same_records_in_ledger(conn)
+            if same is not None:
+                raise DuplicateFileError(
+                    f"every record in this file is already in the ledger (line {same[0]} is "
+                    f"the record at seq {same[1]}): the duplicate check compares the records' "
+                    "product, stage, activity, amount, unit, factor, co2e, units and period, "
+                    "not the file's bytes or record ids; use --allow-duplicate to import it "
+                    "again"
+                )
+        problems = rules.problems(conn)
         if problems:
             raise InputError(f"{len(problems)} bad row(s); nothing was written", problems)
 
@@ -185,9 +171,18 @@ def import_records(
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}") from exc
     with raw:
-        checked = validate_file(raw, size, kind == "csv", validator, jobs, progress, delimiter)
-    with checked.spool as spool:
-        problems, targets = checked.problems, checked.targets
+        checked = validate_file(
+            raw,
+            size,
+            kind == "csv",
+            validator,
+            jobs,
+            progress,
+            supplier_id=supplier_id,
+            delimiter=delimiter,
+        )
+    with checked.spool as spool, contextlib.closing(checked.rules) as rules:
+        problems = checked.problems
         source_sha256 = checked.source_sha256
         if problems:
             raise InputError(
@@ -196,7 +191,7 @@ def import_records(
             )
         if spool.count == 0:
             raise InputError(f"{path.name} holds no records; nothing was written")
-        check = _precheck(supplier_id, targets, None if allow_duplicate else source_sha256)
+        check = _precheck(rules, None if allow_duplicate else source_sha256)
         if dry_run:
             with db.reading(engine) as conn:
                 check(conn)
@@ -211,39 +206,11 @@ def import_records(
                 precheck=check,
                 progress=start_phase(phases, "writing", spool.count, "records"),
             )
-        except DuplicateFileError:
-            raise  # not a record_id clash: keep the message that names --allow-duplicate
         except ConflictError as exc:
-            duplicates = _explain_duplicates(engine, spool)
-            if duplicates:
-                raise InputError(
-                    f"{len(duplicates)} duplicate record_id(s); nothing was written", duplicates
-                ) from exc
+            if isinstance(exc, DuplicateFileError):
+                raise  # keep the message that names --allow-duplicate
             raise ConflictError(f"{exc}; nothing was written") from exc
         return ImportReport(spool.count, source_sha256, result)
-
-
-def _explain_duplicates(engine: Engine, spool: Spool) -> list[str]:
-    """Slow path after a unique-key conflict: name the lines whose record_id is taken."""
-    first_line: dict[str, int] = {}
-    problems: list[str] = []
-    for line, _kind, _bytes, index in spool:
-        rid = index[0]  # record_values() starts with record_id
-        if rid in first_line:
-            problems.append(f"line {line}: record_id: {rid!r} repeats line {first_line[rid]}")
-        else:
-            first_line[rid] = line
-    stmt = text("SELECT record_id FROM records WHERE record_id IN :ids").bindparams(
-        bindparam("ids", expanding=True)
-    )
-    ids = list(first_line)
-    with db.reading(engine) as conn:
-        for start in range(0, len(ids), 500):
-            for (rid,) in conn.execute(stmt, {"ids": ids[start : start + 500]}):
-                problems.append(
-                    f"line {first_line[rid]}: record_id: {rid!r} already exists in the ledger"
-                )
-    return problems[:MAX_REPORTED]
 
 
 def append_record(
@@ -260,13 +227,30 @@ def append_record(
         if len(problems) == 1:  # say it once: the CLI prints the list under the message
             raise InputError(problems[0]) from None
         raise InputError(f"{len(problems)} problems; nothing was written", problems) from None
-    targets = [(1, "supersedes", payload["supersedes"])] if "supersedes" in payload else []
     spool = Spool()
     spool.add(1, "record", canonical_bytes(payload), record_values(payload))
-    result = write_submission(
-        engine, supplier_id, private_key, spool, precheck=_precheck(supplier_id, targets, None)
-    )
+    with contextlib.closing(SubmissionRules(supplier_id)) as rules:
+        rules.add_records([(1, record_values(payload))])
+        if "supersedes" in payload:
+            rules.add_targets([(1, "supersedes", payload["supersedes"])])
+        result = write_submission(
+            engine, supplier_id, private_key, spool, precheck=_precheck(rules, None)
+        )
     return payload, result
+
+
+def _one_row(check: Callable[[Connection], None]) -> Callable[[Connection], None]:
+    """A retraction says its one problem plainly, without a line number."""
+
+    def run(conn: Connection) -> None:
+        try:
+            check(conn)
+        except InputError as exc:
+            if len(exc.problems) != 1:
+                raise
+            raise ConflictError(exc.problems[0].split(": ", 2)[-1]) from None
+
+    return run
 
 
 def retract(
@@ -282,17 +266,18 @@ def retract(
     spool = Spool()
     spool.add(1, "retraction", canonical_bytes(payload), payload)
 
-    def check(conn: Connection) -> None:
-        if is_output:
-            problem = load_output_book(conn).retract(record_id, supplier_id)
-            if problem:
-                raise ConflictError(problem)
-            return
-        problems = _status_check(conn, supplier_id, [(1, "record_id", record_id)])
-        if problems:
-            raise ConflictError(problems[0].split(": ", 2)[-1].replace("record_id: ", ""))
+    def check_output(conn: Connection) -> None:
+        problem = load_output_book(conn).retract(record_id, supplier_id)
+        if problem:
+            raise ConflictError(problem)
 
-    return write_submission(engine, supplier_id, private_key, spool, precheck=check)
+    if is_output:
+        return write_submission(engine, supplier_id, private_key, spool, precheck=check_output)
+    with contextlib.closing(SubmissionRules(supplier_id)) as rules:
+        rules.add_targets([(1, "record_id", record_id)])
+        return write_submission(
+            engine, supplier_id, private_key, spool, precheck=_one_row(_precheck(rules, None))
+        )
 
 
 def add_product(

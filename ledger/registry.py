@@ -21,7 +21,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from ledger import SPEC_VERSION, keys
 from ledger.canonical import canonical_bytes
 from ledger.decimals import fmt, parse_decimal
-from ledger.errors import ConflictError, InputError, KeyMaterialError, NotFoundError
+from ledger.errors import (
+    ConflictError,
+    InputError,
+    KeyMaterialError,
+    LedgerError,
+    NotFoundError,
+    VerificationError,
+)
 from ledger.footprint import Factor
 from ledger.state import FACTOR_FIELDS
 from ledger.store import Connection, Engine, db, queries
@@ -95,7 +102,12 @@ def ledger_info(conn: Connection) -> LedgerInfo:
     genesis = queries.genesis_bytes(conn)
     if genesis is None:
         raise NotFoundError("the ledger has no genesis entry; run `carbon-ledger init`")
-    return ledger_info_from(json.loads(genesis)["payload"])
+    try:
+        return ledger_info_from(json.loads(genesis)["payload"])
+    except (ValueError, KeyError, TypeError, LedgerError) as exc:
+        raise VerificationError(
+            "the genesis entry is not a valid genesis entry: the ledger cannot be read", 0
+        ) from exc
 
 
 def require_operator(conn: Connection, operator: Ed25519PrivateKey) -> LedgerInfo:

@@ -32,6 +32,7 @@ from ledger.entry import (
 )
 from ledger.errors import LedgerError, ProofError, VerificationError
 from ledger.footprint import Factor
+from ledger.keyring import KEY_KINDS, Keyring
 from ledger.outputs import OutputBook, build_output
 from ledger.state import RECORD_INDEX_FIELDS, Insert, Update, changes_for
 from ledger.statements import Replay
@@ -48,6 +49,15 @@ SMALL_TABLE_KEYS = {
     "outputs": ("output_id",),
     "footprints": ("seq",),
 }
+
+
+class RootMismatch(VerificationError):
+    """The entries are sound one by one but do not hash to a signed root: some entry in
+    ``seq``..``size - 1`` was rewritten (and every later hash recomputed)."""
+
+    def __init__(self, message: str, seq: int, size: int) -> None:
+        super().__init__(message, seq)
+        self.size = size
 
 
 @dataclass(frozen=True)
@@ -165,8 +175,7 @@ class ChainVerifier:
         self.tree = merkle.CompactRange()
         self.operator: Ed25519PublicKey | None = None
         self.origin = ""
-        self.keys: dict[str, tuple[str, Ed25519PublicKey]] = {}  # key_id -> (supplier, key)
-        self.retired: dict[str, int] = {}  # key_id -> seq it stopped being valid
+        self.keyring = Keyring()  # supplier keys and when each stopped being valid
         self.factors: dict[tuple[str, int], Factor] = {}
         self.factor_seq: dict[tuple[str, int], int] = {}
         self._digested: Digested = _NO_DIGEST
@@ -181,6 +190,7 @@ class ChainVerifier:
         self.digests = OrderedDigests()
         self.submission: _Submission | None = None
         self.pending = sorted(checkpoints, key=lambda c: c.size)
+        self.matched_size = 0  # entries below this are covered by a checkpoint root that matched
 
     # ---- per entry -------------------------------------------------------------------------
     def feed(
@@ -225,13 +235,20 @@ class ChainVerifier:
                 f"{self.last_time}",
                 seq,
             )
-        covering = self._check_kind(seq, parsed.kind, parsed.payload, parsed.payload_bytes)
-        if stored is not None and stored.submission_seq != covering:
-            raise VerificationError("submission_seq column does not match the entry bytes", seq)
-        for level, idx, node in self.tree.append(leaf):
-            if level > 0:
-                self.digests.add(("merkle_nodes", level), node_bytes(idx, node))
-        self._replay(parsed.kind, seq, parsed.payload, covering)
+        try:
+            covering = self._check_kind(seq, parsed.kind, parsed.payload, parsed.payload_bytes)
+            if stored is not None and stored.submission_seq != covering:
+                raise VerificationError("submission_seq column does not match the entry bytes", seq)
+            for level, idx, node in self.tree.append(leaf):
+                if level > 0:
+                    self.digests.add(("merkle_nodes", level), node_bytes(idx, node))
+            self._replay(parsed.kind, seq, parsed.payload, covering)
+        except KeyError as exc:  # canonical bytes, but a payload without a field it needs
+            raise VerificationError(f"{parsed.kind} entry lacks field {exc}", seq) from exc
+        except (TypeError, ValueError, AttributeError, ArithmeticError) as exc:
+            raise VerificationError(
+                f"{parsed.kind} entry has a field of the wrong type or form ({exc})", seq
+            ) from exc
         self.prev, self.last_time = entry_hash, parsed.recorded_at
         self.expected_seq += 1
         self.report.entries += 1
@@ -303,18 +320,9 @@ class ChainVerifier:
             raise VerificationError(
                 f"operator signature on {kind} entry does not verify", seq
             ) from exc
-        if kind in ("supplier", "key_rotate"):
-            key = keys.public_from_b64(payload["public_key"])
-            if keys.key_id(key) != payload["key_id"] or payload["key_id"] in self.keys:
-                raise VerificationError(f"{kind} entry has a bad or reused key_id", seq)
-            self.keys[payload["key_id"]] = (payload["supplier_id"], key)
-            for old in payload.get("retires", []):
-                self.retired.setdefault(old, seq)
+        if kind in KEY_KINDS:
+            self.keyring.register(seq, kind, payload)
             self.report.suppliers += kind == "supplier"
-        elif kind == "key_revoke":
-            if payload["key_id"] not in self.keys:
-                raise VerificationError(f"key_revoke names unknown key {payload['key_id']}", seq)
-            self.retired.setdefault(payload["key_id"], seq)
         elif kind == "footprint":
             self.statements.check(seq, payload)
             self.report.footprints += 1
@@ -328,27 +336,9 @@ class ChainVerifier:
             self.report.factors += 1
 
     def _check_submission(self, seq: int, payload: dict[str, Any]) -> None:
-        kid = payload.get("key_id", "")
-        if kid not in self.keys:
-            raise VerificationError(f"submission signed with unknown key {kid}", seq)
-        supplier, key = self.keys[kid]
-        if supplier != payload.get("supplier_id"):
-            raise VerificationError(f"key {kid} belongs to {supplier!r}, not the submitter", seq)
-        if kid in self.retired and self.retired[kid] < seq:
-            raise VerificationError(
-                f"submission signed with key {kid}, revoked at seq {self.retired[kid]}", seq
-            )
-        fields = {k: v for k, v in payload.items() if k != "signature"}
-        try:
-            keys.verify(
-                key, keys.SUBMISSION_DOMAIN, canonical_bytes(fields), payload.get("signature", "")
-            )
-        except VerificationError as exc:
-            raise VerificationError(
-                f"submission signature by key {kid} does not verify", seq
-            ) from exc
+        supplier = self.keyring.check_submission(seq, payload)
         count, root = payload.get("count"), payload.get("records_root", "")
-        if not isinstance(count, int) or count < 1 or not _HEX64.match(root):
+        if not isinstance(count, int) or count < 1 or not _HEX64.match(str(root)):
             raise VerificationError("submission has a bad count or records_root", seq)
         self.submission = _Submission(seq, supplier, count, root, merkle.CompactRange())
         self.report.submissions += 1
@@ -460,11 +450,16 @@ class ChainVerifier:
             cp = self.pending.pop(0)
             root = self.tree.root()
             if root != cp.root_hash:
-                raise VerificationError(
+                first = self.matched_size
+                raise RootMismatch(
                     f"Merkle root at size {cp.size} is {root.hex()[:16]}… but {cp.label} says "
-                    f"{cp.root_hash.hex()[:16]}…: history before it was rewritten",
-                    cp.size - 1,
+                    f"{cp.root_hash.hex()[:16]}…: history before it was rewritten, somewhere "
+                    f"in seq {first}..{cp.size - 1} (every entry there checks out on its own; "
+                    "a root cannot say which one changed)",
+                    first,
+                    cp.size,
                 )
+            self.matched_size = cp.size
             self.report.checks.append(f"root at size {cp.size} matches {cp.label}")
 
     def finish(self) -> VerifyReport:

@@ -61,7 +61,7 @@ PG_REFUSED = [
     (
         "INSERT INTO entries SELECT * FROM entries WHERE seq = 40 "
         "ON CONFLICT (seq) DO UPDATE SET kind = 'record'",
-        "entries is append-only: UPDATE rejected",
+        "entries: seq 40 rejected, the next seq is 67",  # the insert check fires first
     ),
 ]
 

@@ -406,19 +406,28 @@ def test_import_dry_run_duplicate_and_allow_duplicate(
     stderr = refused(run(ledger.url, "import", str(BEV_2024), "--supplier", "sup-bev",
                          "--key", bev, "--allow-duplicate"))
     lines = stderr.splitlines()
-    assert lines[0] == "Error: 84 duplicate record_id(s); nothing was written"
+    assert lines[0] == "Error: 84 bad row(s); nothing was written"
     assert f"  line 2: record_id: '{FIRST_BEV_RECORD}' already exists in the ledger" in lines
     assert len(lines) == 85
     assert entry_count(ledger.url) == count + 85
+    # the dry run finds exactly what the real import finds (issue 13: it used to pass)
+    dry = refused(run(ledger.url, "import", str(BEV_2024), "--supplier", "sup-bev",
+                      "--key", bev, "--allow-duplicate", "--dry-run"))
+    assert dry == stderr
 
     # the same ids twice within one new file
     twice = tmp_path / "twice.csv"
     rows = BEV_2024.read_text().splitlines()
     twice.write_text("\n".join([rows[0], rows[1].replace(FIRST_BEV_RECORD, "new-1"),
                                 rows[2].replace(rows[2].split(",")[0], "new-1")]) + "\n")
-    stderr = refused(run(ledger.url, "import", str(twice), "--supplier", "sup-bev", "--key", bev))
-    assert stderr.splitlines() == ["Error: 1 duplicate record_id(s); nothing was written",
+    # (both rows' contents are in the ledger already: past that check, the ids clash)
+    again = ("import", str(twice), "--supplier", "sup-bev", "--key", bev, "--allow-duplicate")
+    stderr = refused(run(ledger.url, *again))
+    assert stderr.splitlines() == ["Error: 1 bad row(s); nothing was written",
                                    "  line 3: record_id: 'new-1' repeats line 2"]
+    assert refused(run(ledger.url, *again, "--dry-run")) == stderr
+    assert refused(run(ledger.url, *again[:-1])).startswith(
+        "Error: every record in this file is already in the ledger (line 2 is the record at ")
     assert entry_count(ledger.url) == count + 85
 
 
@@ -678,7 +687,14 @@ def test_usage_errors_exit_2(tmp_path: Path, args: list[str], message: str) -> N
 
 
 def test_missing_ledger_is_a_domain_error(tmp_path: Path) -> None:
-    refused(run(f"sqlite:///{tmp_path / 'empty.db'}", "verify"),
+    missing = tmp_path / "mistyped.db"
+    for args in (["verify"], ["log"], ["supplier", "list"], ["export", "--out", "x.jsonl"]):
+        refused(run(f"sqlite:///{missing}", *args),
+                f"Error: no ledger at {missing}: the file does not exist (check --db, or run "
+                "`carbon-ledger init` to create one)")
+        assert not missing.exists()  # a read on a mistyped path leaves no empty file behind
+    missing.touch()
+    refused(run(f"sqlite:///{missing}", "verify"),
             "Error: no carbon-ledger schema in this database; run `carbon-ledger init` first")
     refused(run("mysql://nowhere/db", "verify"), "Error: unsupported database URL")
 

@@ -309,3 +309,14 @@ def test_long_product_name_wraps_instead_of_being_cut(footprint: ProductFootprin
     assert '<text x="24" y="124" class="muted small">ID P-100</text>' in svg
     short = to_svg(replace(footprint, product_name="Oat drink"), qr_payload="x")
     assert '<text x="24" y="92" class="name">Oat drink</text>' in short
+
+
+@pytest.mark.parametrize("lead", ["=", "+", "-", "@", "\t", "\r"])
+def test_csv_text_cells_are_never_formulas(footprint: ProductFootprint, lead: str) -> None:
+    """A product name like `=HYPERLINK(...)` reaches a catalogue spreadsheet as text."""
+    name = lead + 'HYPERLINK("https://evil.example","x")'
+    row = csv_row(
+        replace(footprint, product_name=name, product_id=lead + "1"), evidence_digest=None
+    )
+    assert (row[0], row[1]) == ("'" + lead + "1", "'" + name)
+    assert row[4] == "1.05" and row[7] == "0.7345678"  # numbers stay numbers

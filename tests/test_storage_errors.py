@@ -131,6 +131,8 @@ def test_unreachable_postgres_in_the_cli(
 
 def test_database_without_schema(db_url: str, run_cli: RunCli, tmp_path: Path) -> None:
     engine = db.make_engine(db_url)
+    if db.is_sqlite(engine):  # a file that exists (a missing one is refused before opening)
+        Path(str(engine.url.database)).touch()
     with pytest.raises(StorageError, match=r"no carbon-ledger schema.*run `carbon-ledger init`"):
         audit.verify_database(engine)
     _fails_cleanly(run_cli(db_url, "verify"), "no carbon-ledger schema", "carbon-ledger init")
@@ -184,8 +186,10 @@ def test_bad_urls(tmp_path: Path, run_cli: RunCli) -> None:
     with pytest.raises(StorageError, match="unsupported database URL"):
         db.make_engine("mysql://localhost/ledger")
     missing_dir = tmp_path / "no" / "such" / "dir" / "ledger.db"
-    with pytest.raises(StorageError, match=f"cannot open the SQLite database {missing_dir}"):
+    with pytest.raises(StorageError, match=f"no ledger at {missing_dir}: the file does not"):
         audit.verify_database(db.make_engine(f"sqlite:///{missing_dir}"))
+    with pytest.raises(StorageError, match=f"cannot open the SQLite database {missing_dir}"):
+        db.create_schema(db.make_engine(f"sqlite:///{missing_dir}"))  # init: no such directory
     _fails_cleanly(run_cli("mysql://localhost/ledger", "verify"), "unsupported database URL")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import typing
 from datetime import date, datetime, timezone
 from typing import Any
@@ -12,6 +13,7 @@ from click.testing import CliRunner
 from ledger import contracts, query, records, vocab
 from ledger.errors import InputError
 from ledger.labels import pact
+from ledger.labels.export import LabelOptions, export_all
 from ledger_cli.main import cli
 
 
@@ -106,3 +108,42 @@ def test_tokens() -> None:
     assert vocab.check_token("sup-bev", "supplier_id") == "sup-bev"
     with pytest.raises(InputError, match="supplier_id 'a b' must be 1-128 characters"):
         vocab.check_token("a b", "supplier_id")
+
+
+def test_label_export_all_maps_every_declared_unit(world: dict[str, Any], tmp_path: Any) -> None:
+    """A product in each declared unit, with one record and one output: `label export --all
+    --format pact` writes every label (a cubic_meter product used to stop it half-way)."""
+    engine, key, operator = world["engine"], world["keys"]["sup-bev"], world["operator"]
+    for n, unit in enumerate(vocab.DECLARED_UNITS):
+        product_id = f"urn:example:unit-{n}"
+        records.add_product(engine, "sup-bev", key, product_id, f"Bulk {unit}", unit, "2")
+        records.append_record(
+            engine,
+            "sup-bev",
+            key,
+            {
+                "product_id": product_id,
+                "stage": "production",
+                "activity": "electricity",
+                "amount": "100",
+                "unit": "kWh",
+                "factor_id": "cn-grid-electricity",
+                "units_covered": "10",
+                "period_start": "2025-01-01",
+                "period_end": "2025-02-01",
+                "data_quality": "secondary",
+            },
+        )
+        output = {"product_id": product_id, "units": "10"}
+        output |= {"period_start": "2025-01-01", "period_end": "2025-02-01"}
+        records.declare_outputs(engine, "sup-bev", key, iter([(1, output)]))
+    written, skipped = export_all(
+        engine, "2025-01-01", "2025-02-01", "pact", tmp_path, LabelOptions(), operator
+    )
+    assert [s for s in skipped if s.startswith("urn:example")] == []  # sample products: no data
+    assert len(written) == len(vocab.DECLARED_UNITS) == 6
+    units = {
+        json.loads(path.read_text(encoding="utf-8"))["pcf"]["declaredUnitOfMeasurement"]
+        for path in written
+    }
+    assert units == set(vocab.DECLARED_UNITS.values())

@@ -17,6 +17,7 @@ from ledger_cli.app import (
     existing_file,
     is_stdio,
     load_key,
+    output_path,
     pass_ctx,
     plural,
     table,
@@ -278,6 +279,8 @@ def checkpoint(obj: Ctx, operator_key: Path, out: Path | None) -> None:
     \b
     Example:  carbon-ledger checkpoint --operator-key operator.key --out seen.cp
     """
+    if out is not None and not is_stdio(out):
+        output_path(out)  # before signing: a stored checkpoint is not taken back
     cp = transparency.sign_checkpoint(obj.engine, load_key(operator_key))
     root_b64 = base64.b64encode(bytes.fromhex(cp.root_hash)).decode()
     root_line = f"tree size {cp.tree_size}, root {cp.root_hash} (hex), {root_b64} (base64)"

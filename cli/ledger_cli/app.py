@@ -280,3 +280,20 @@ def load_key(path: Path) -> Ed25519PrivateKey:
         return str(click.prompt(question, hide_input=True, err=True))
 
     return keys.load_private(path, ask if interactive() else None)
+
+
+def read_text(path: Path) -> str:
+    """A UTF-8 text file the user named, or a clear error."""
+    try:
+        return existing_file(path).read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def output_path(path: Path) -> Path:
+    """An --out path whose directory exists, checked before any work is done or stored."""
+    if not path.parent.is_dir():
+        raise InputError(f"{path.parent}: no such directory")
+    return path

@@ -24,8 +24,10 @@ from ledger_cli.app import (
     emit,
     existing_file,
     is_stdio,
+    output_path,
     pass_ctx,
     plural,
+    read_text,
     table,
     write_out,
 )
@@ -69,7 +71,7 @@ def verify(
                carbon-ledger verify --jobs 2 --operator-pub operator.key.pub
                carbon-ledger verify --bundle ledger-export.jsonl --checkpoint seen.cp
     """
-    seen_note = existing_file(seen).read_text(encoding="utf-8") if seen else None
+    seen_note = read_text(seen) if seen else None
     trusted = keys.load_public(operator_pub) if operator_pub is not None else None
     if trusted is not None:
         key_id, key_source = keys.key_id(trusted), f"--operator-pub {operator_pub}"
@@ -284,6 +286,7 @@ def export(obj: Ctx, out: Path) -> None:
                 shutil.copyfileobj(handle, sys.stdout.buffer)
                 sys.stdout.buffer.flush()
         return
+    output_path(out)
     with progress_bar(audit.ledger_size(obj.engine), "exporting") as update:
         header = audit.export_bundle(obj.engine, out, progress=update)
     emit(

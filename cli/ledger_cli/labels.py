@@ -14,10 +14,10 @@ from ledger_cli.app import (
     Ctx,
     cli,
     emit,
-    existing_file,
     is_stdio,
     load_key,
     pass_ctx,
+    read_text,
     write_out,
 )
 from ledger_cli.progress import phases
@@ -148,7 +148,7 @@ def label_verify_cmd(obj: Ctx, file: Path, operator_pub: Path) -> None:
     from ledger.labels.evidence import verify_label
 
     try:
-        doc = json.loads(existing_file(file).read_text(encoding="utf-8"))
+        doc = json.loads(read_text(file))
     except ValueError as exc:
         raise InputError(f"{file} is not JSON: {exc}") from exc
     with phases() as tracker:

@@ -8,9 +8,15 @@ Proof nodes are stored once in shared maps, so proofs for 10^4 records share the
 levels. :func:`verify_label` recomputes the footprint from the evidence with the same code
 the query module uses, with no database.
 
-What a label cannot show: that no *later* entry retracted or superseded a record (absence
-is not provable with inclusion proofs); the figures are "as of" the checkpoint's tree size,
-and ``carbon-ledger verify`` against the full ledger is the complete audit.
+Every submission in the evidence is checked with :class:`ledger.keyring.Keyring`, the same
+rule the full ``verify`` applies: the supplier's signature, by a key registered to that
+supplier and not revoked or rotated out before the submission. The exporter includes the
+entry that retired each signing key when there is one before the checkpoint.
+
+What a label cannot show: that no *later* entry retracted or superseded a record, or that
+the evidence holds every revocation of a key (absence is not provable with inclusion
+proofs); the figures are "as of" the checkpoint's tree size, and ``carbon-ledger verify``
+against the full ledger is the complete audit.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
@@ -33,6 +40,7 @@ from ledger.decimals import fmt
 from ledger.entry import OPERATOR_KINDS, ParsedEntry, parse_entry
 from ledger.errors import NotFoundError, ProofError, VerificationError
 from ledger.footprint import STAGES, Factor, ProductFootprint
+from ledger.keyring import KEY_KINDS, Keyring
 from ledger.labels.formats import LABEL_FORMAT
 from ledger.progress import Phases, counted
 from ledger.progress import start as start_phase
@@ -168,10 +176,16 @@ def build_label(
         for fid, version, seq in conn.execute(text("SELECT factor_id, version, seq FROM factors"))
         if (fid, version) in factor_keys
     ]
+    # each signing key's registration and, when it happened before the checkpoint, the entry
+    # that revoked or rotated it out, so the offline check sees the key's validity window
     key_seqs = [
         seq
-        for kid, seq in conn.execute(text("SELECT key_id, added_seq FROM supplier_keys"))
+        for kid, added, revoked in conn.execute(
+            text("SELECT key_id, added_seq, revoked_seq FROM supplier_keys")
+        )
         if kid in key_ids
+        for seq in (added, revoked)
+        if seq is not None and seq < size
     ]
     extra = [0, *factor_seqs, *key_seqs]
     more = _entries(conn, extra)
@@ -342,7 +356,7 @@ def _open_evidence(
             f"the evidence entries and proof nodes do not reproduce the signed checkpoint root "
             f"(size {cp.size}): an entry or a node was altered ({exc})"
         ) from exc
-    supplier_keys: dict[str, tuple[str, Ed25519PublicKey]] = {}
+    keyring = Keyring()
     for seq, p in sorted(parsed.items()):
         if p.kind in OPERATOR_KINDS:
             fields = {k: v for k, v in p.payload.items() if k != "signature"}
@@ -355,11 +369,12 @@ def _open_evidence(
                 )
             except VerificationError as exc:
                 raise VerificationError(f"operator signature on entry {seq} fails", seq) from exc
-            if p.kind in ("supplier", "key_rotate"):
-                supplier_keys[p.payload["key_id"]] = (
-                    p.payload["supplier_id"],
-                    keys.public_from_b64(p.payload["public_key"]),
-                )
+            if p.kind in KEY_KINDS:
+                keyring.register(seq, p.kind, p.payload)
+        elif p.kind == "submission":
+            # the same rule as the full verify: the supplier's signature, by a key registered
+            # to that supplier and not revoked or rotated out before this seq
+            keyring.check_submission(seq, p.payload)
     sub_nodes: dict[int, dict[tuple[int, int], bytes]] = {}
     for k, v in evidence["submission_nodes"].items():
         sub_seq, level, idx = (int(x) for x in k.split(":"))
@@ -494,11 +509,46 @@ def _decimals(per_stage: Mapping[str, str | None]) -> dict[str, Decimal | None]:
     return {s: None if (v := per_stage[s]) is None else Decimal(v) for s in STAGES}
 
 
+_SHAPES: dict[str, tuple[type, str]] = {
+    "origin": (str, "a string"),
+    "checkpoint": (str, "a signed note"),
+    "tree_size": (int, "an integer"),
+    "entries": (dict, "an object of seq -> entry text"),
+    "nodes": (dict, "an object of 'level:index' -> hex hash"),
+    "submission_nodes": (dict, "an object of 'submission:level:index' -> hex hash"),
+}
+_NODE_KEY = {"nodes": 2, "submission_nodes": 3}
+
+
+def check_evidence_shape(evidence: Any) -> None:
+    """Refuse evidence whose structure is not the one :func:`build_label` writes, naming the
+    field, before any of it is hashed, decoded or trusted."""
+    if not isinstance(evidence, dict):
+        raise VerificationError("label evidence must be an object")
+    for name, (kind, what) in _SHAPES.items():
+        value = evidence.get(name)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise VerificationError(f"label evidence field {name!r} must be {what}")
+    for seq, entry in evidence["entries"].items():
+        if not seq.isdigit() or not isinstance(entry, str):
+            raise VerificationError(f"label evidence entry {seq!r} is not seq -> entry text")
+    for name, parts in _NODE_KEY.items():
+        for key, digest in evidence[name].items():
+            fields = key.split(":")
+            if len(fields) != parts or not all(f.isdigit() for f in fields):
+                raise VerificationError(f"label evidence {name} key {key!r} is malformed")
+            if not isinstance(digest, str) or not _HEX64.fullmatch(digest):
+                raise VerificationError(f"label evidence {name}[{key!r}] is not a hex hash")
+
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
 def verify_label(
     doc: Mapping[str, Any], operator: Ed25519PublicKey, phases: Phases | None = None
 ) -> ProductFootprint:
     """Offline check of a carbon-label/v2 document; raises naming what failed."""
-    if doc.get("format") != LABEL_FORMAT:
+    if not isinstance(doc, Mapping) or doc.get("format") != LABEL_FORMAT:
         raise VerificationError(f"not a {LABEL_FORMAT} document")
     try:
         evidence = doc["evidence"]
@@ -509,13 +559,14 @@ def verify_label(
         product_id = doc["product"]["product_id"]
     except (KeyError, TypeError, ValueError) as exc:
         raise VerificationError(f"label is missing or garbles a field: {exc}") from exc
+    check_evidence_shape(evidence)
     if evidence_digest(evidence) != doc.get("evidence_sha256"):
         raise VerificationError("evidence_sha256 does not match the evidence")
     try:
         fp, statement_seq = footprint_from_evidence(
             evidence, product_id, window, operator, phases=phases
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, ArithmeticError) as exc:
         raise VerificationError(f"label evidence is malformed: {exc!r}") from exc
     expected = label_document(fp, evidence, statement_seq)
     for field in (

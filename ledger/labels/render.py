@@ -387,6 +387,15 @@ def csv_header() -> list[str]:
     return list(CSV_COLUMNS)
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def text_cell(value: str) -> str:
+    """A text cell a spreadsheet will not run as a formula (OWASP CSV injection): a leading
+    ``= + - @``, tab or carriage return gets a ``'`` in front. Numeric cells are left alone."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
 def csv_row(fp: ProductFootprint, *, evidence_digest: str | None) -> list[str]:
     """One catalogue-feed row with exact decimal strings; a missing stage is an empty cell.
 
@@ -397,10 +406,10 @@ def csv_row(fp: ProductFootprint, *, evidence_digest: str | None) -> list[str]:
         check_digest(evidence_digest)
     stages = [fp.by_stage.get(stage) for stage in STAGES]
     return [
-        fp.product_id,
-        fp.product_name,
-        fp.owner_supplier_id,
-        fp.declared_unit,
+        text_cell(fp.product_id),
+        text_cell(fp.product_name),
+        text_cell(fp.owner_supplier_id),
+        text_cell(fp.declared_unit),
         decimal_str(fp.mass_kg),
         fp.period_start.isoformat(),
         fp.period_end.isoformat(),
@@ -409,6 +418,6 @@ def csv_row(fp: ProductFootprint, *, evidence_digest: str | None) -> list[str]:
         *("" if value is None else decimal_str(value) for value in stages),
         decimal_str(fp.primary_data_share),
         str(fp.record_count),
-        ";".join(fp.gwp_sets),
+        text_cell(";".join(fp.gwp_sets)),
         evidence_digest or "",
     ]

@@ -7,8 +7,10 @@ head; on PostgreSQL the same job is done by a transaction-scoped advisory lock.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
@@ -21,6 +23,8 @@ SCHEMA_VERSION = 2  # 2: outputs and footprints tables (0.1.0 wrote 1; `reindex`
 APPEND_ONLY_TABLES = ("entries", "checkpoints")
 _ADVISORY_LOCK_KEY = 0x6C6564676572  # "ledger"
 _WRITE = "carbon_ledger_write"
+LOCK_TIMEOUT_ENV = "CARBON_LEDGER_LOCK_TIMEOUT"
+DEFAULT_LOCK_TIMEOUT = 60.0
 
 _SQLITE_TRIGGERS = [
     f"""CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table}
@@ -36,18 +40,142 @@ _SQLITE_TRIGGERS = [
         END"""
     for table, key in (("entries", "seq"), ("checkpoints", "id"))
 ]
+# On PostgreSQL a role that may only append must not be able to append a row that breaks
+# the chain (every later verify and append would fail, and nobody can delete it) or plant a
+# row that a later append collides with. These insert triggers re-derive what the appender
+# derives, with PostgreSQL's built-in sha256() (11+; no extension needed):
+#   entries        seq = head + 1, prev_hash = head's entry_hash (64 zeros for seq 0),
+#                  entry_hash = sha256(entry_bytes), leaf_hash = sha256(0x00 || entry_bytes),
+#                  and the bytes' envelope names that kind, prev, recorded_at and seq;
+#   merkle_nodes   only a complete subtree of existing entries, with the hash of its children;
+#   index tables   only for an existing entry of the kind that creates such a row.
+# They run with the inserting role's rights, which include SELECT on these tables.
+_PG_ENTRY_CHECK = """
+CREATE OR REPLACE FUNCTION carbon_ledger_entry_check() RETURNS trigger AS $$
+DECLARE
+    head_seq bigint;
+    head_hash text;
+    doc text;
+    tail text;
+BEGIN
+    SELECT seq, entry_hash INTO head_seq, head_hash FROM entries ORDER BY seq DESC LIMIT 1;
+    IF NOT FOUND THEN
+        head_seq := -1;
+        head_hash := repeat('0', 64);
+    END IF;
+    IF NEW.seq IS DISTINCT FROM head_seq + 1 THEN
+        RAISE EXCEPTION 'entries: seq % rejected, the next seq is %', NEW.seq, head_seq + 1;
+    END IF;
+    IF NEW.prev_hash IS DISTINCT FROM head_hash THEN
+        RAISE EXCEPTION 'entries: seq % rejected, prev_hash is not the entry_hash of seq %',
+            NEW.seq, head_seq;
+    END IF;
+    IF NEW.entry_hash IS DISTINCT FROM encode(sha256(NEW.entry_bytes), 'hex')
+       OR NEW.leaf_hash IS DISTINCT FROM sha256('\\x00'::bytea || NEW.entry_bytes) THEN
+        RAISE EXCEPTION 'entries: seq % rejected, entry_hash or leaf_hash is not the hash of '
+            'entry_bytes', NEW.seq;
+    END IF;
+    doc := convert_from(NEW.entry_bytes, 'UTF8');
+    tail := ',"prev":"' || NEW.prev_hash || '","recorded_at":"' || NEW.recorded_at
+        || '","seq":' || NEW.seq || ',"v":1}';
+    IF left(doc, length(NEW.kind) + 22) IS DISTINCT FROM
+           '{"kind":"' || NEW.kind || '","payload":{'
+       OR right(doc, length(tail)) IS DISTINCT FROM tail THEN
+        RAISE EXCEPTION 'entries: seq % rejected, entry_bytes do not carry its kind, prev, '
+            'recorded_at and seq', NEW.seq;
+    END IF;
+    RETURN NEW;
+END $$ LANGUAGE plpgsql
+"""
+_PG_NODE_CHECK = """
+CREATE OR REPLACE FUNCTION carbon_ledger_node_check() RETURNS trigger AS $$
+DECLARE
+    left_hash bytea;
+    right_hash bytea;
+BEGIN
+    IF NEW.level < 1 OR NEW.idx < 0 THEN
+        RAISE EXCEPTION 'merkle_nodes: node (%, %) rejected', NEW.level, NEW.idx;
+    END IF;
+    IF NEW.level = 1 THEN
+        SELECT leaf_hash INTO left_hash FROM entries WHERE seq = 2 * NEW.idx;
+        SELECT leaf_hash INTO right_hash FROM entries WHERE seq = 2 * NEW.idx + 1;
+    ELSE
+        SELECT hash INTO left_hash FROM merkle_nodes
+            WHERE level = NEW.level - 1 AND idx = 2 * NEW.idx;
+        SELECT hash INTO right_hash FROM merkle_nodes
+            WHERE level = NEW.level - 1 AND idx = 2 * NEW.idx + 1;
+    END IF;
+    IF left_hash IS NULL OR right_hash IS NULL
+       OR NEW.hash IS DISTINCT FROM sha256('\\x01'::bytea || left_hash || right_hash) THEN
+        RAISE EXCEPTION 'merkle_nodes: node (%, %) rejected, it is not the hash of stored '
+            'children', NEW.level, NEW.idx;
+    END IF;
+    RETURN NEW;
+END $$ LANGUAGE plpgsql
+"""
+_PG_INDEX_CHECK = """
+CREATE OR REPLACE FUNCTION carbon_ledger_index_check() RETURNS trigger AS $$
+DECLARE
+    at_seq bigint := (to_jsonb(NEW) ->> TG_ARGV[0])::bigint;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM entries
+                   WHERE seq = at_seq AND kind = ANY (TG_ARGV[1:array_length(TG_ARGV, 1)])) THEN
+        RAISE EXCEPTION '%: row rejected, no % entry at seq %', TG_TABLE_NAME,
+            array_to_string(TG_ARGV[1:array_length(TG_ARGV, 1)], ' or '), at_seq;
+    END IF;
+    RETURN NEW;
+END $$ LANGUAGE plpgsql
+"""
+#: index table -> (column holding the creating entry's seq, kinds that create a row)
+_PG_INDEX_SOURCES = {
+    "records": ("seq", ("record",)),
+    "submissions": ("seq", ("submission",)),
+    "products": ("seq", ("product",)),
+    "suppliers": ("seq", ("supplier",)),
+    "factors": ("seq", ("factor",)),
+    "supplier_keys": ("added_seq", ("supplier", "key_rotate")),
+    "submission_nodes": ("submission_seq", ("submission",)),
+}
+
+
+def _pg_trigger(name: str, when: str, table: str, function: str, *args: str) -> str:
+    arguments = ", ".join(f"'{a}'" for a in args)
+    return f"""DO $$ BEGIN
+          CREATE TRIGGER {name} {when} ON {table}
+              FOR EACH {"STATEMENT" if "TRUNCATE" in when else "ROW"}
+              EXECUTE FUNCTION {function}({arguments});
+        EXCEPTION WHEN duplicate_object THEN NULL; END $$"""
+
+
 _PG_TRIGGERS = [
     """CREATE OR REPLACE FUNCTION carbon_ledger_append_only() RETURNS trigger AS $$
        BEGIN RAISE EXCEPTION '% is append-only: % rejected', TG_TABLE_NAME, TG_OP; END;
        $$ LANGUAGE plpgsql""",
+    _PG_ENTRY_CHECK,
+    _PG_NODE_CHECK,
+    _PG_INDEX_CHECK,
     *[
-        f"""DO $$ BEGIN
-              CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table}
-                  FOR EACH ROW EXECUTE FUNCTION carbon_ledger_append_only();
-              CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table}
-                  FOR EACH STATEMENT EXECUTE FUNCTION carbon_ledger_append_only();
-            EXCEPTION WHEN duplicate_object THEN NULL; END $$"""
+        _pg_trigger(
+            f"{table}_append_only", "BEFORE UPDATE OR DELETE", table, "carbon_ledger_append_only"
+        )
         for table in APPEND_ONLY_TABLES
+    ],
+    *[
+        _pg_trigger(f"{table}_no_truncate", "BEFORE TRUNCATE", table, "carbon_ledger_append_only")
+        for table in APPEND_ONLY_TABLES
+    ],
+    _pg_trigger("entries_chain_check", "BEFORE INSERT", "entries", "carbon_ledger_entry_check"),
+    _pg_trigger("merkle_nodes_check", "BEFORE INSERT", "merkle_nodes", "carbon_ledger_node_check"),
+    *[
+        _pg_trigger(
+            f"{table}_source_check",
+            "BEFORE INSERT",
+            table,
+            "carbon_ledger_index_check",
+            column,
+            *kinds,
+        )
+        for table, (column, kinds) in _PG_INDEX_SOURCES.items()
     ],
 ]
 
@@ -60,7 +188,7 @@ def make_engine(url: str) -> Engine:
     """Create an engine; SQLite gets WAL, a busy timeout and explicit BEGIN control."""
     try:
         if url.startswith("sqlite"):
-            engine = create_engine(url, connect_args={"timeout": 60})
+            engine = create_engine(url, connect_args={"timeout": lock_timeout()})
             _configure_sqlite(engine)
         elif url.startswith("postgresql"):
             engine = create_engine(url, pool_pre_ping=True)
@@ -80,7 +208,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.execute(f"PRAGMA busy_timeout={int(lock_timeout() * 1000)}")
         # 64 MiB page cache (default 2 MiB): index inserts of a large import stay in memory
         cursor.execute("PRAGMA cache_size=-65536")
         cursor.close()
@@ -146,6 +274,20 @@ def check_schema(conn: Connection, *, allow_older: bool = False) -> None:
         )
 
 
+def integrity_problems(conn: Connection, limit: int = 5) -> list[str]:
+    """What SQLite's full ``PRAGMA integrity_check`` finds wrong (empty when sound).
+
+    ``quick_check`` is not enough: it skips comparing each index with its table, and a
+    secondary index that lost rows makes queries and labels silently read fewer records
+    while every entry still verifies. PostgreSQL keeps no such user-reachable file format,
+    so there is nothing to check there.
+    """
+    if conn.dialect.name != "sqlite":
+        return []
+    rows = [str(r[0]) for r in conn.exec_driver_sql(f"PRAGMA integrity_check({int(limit)})")]
+    return [] if rows == ["ok"] else rows
+
+
 def _short(exc: SQLAlchemyError) -> str:
     orig = getattr(exc, "orig", None)
     return str(orig if orig is not None else exc).splitlines()[0]
@@ -167,9 +309,23 @@ def _connect(engine: Engine) -> Connection:
         raise StorageError(f"{where}: {reason}") from exc
 
 
+def _require_sqlite_file(engine: Engine) -> None:
+    """Refuse a SQLite path with no file behind it before connecting, which would create an
+    empty file there: a mistyped --db must not leave litter (only ``init`` creates one)."""
+    if not is_sqlite(engine):
+        return
+    name = engine.url.database or ""
+    if name and name != ":memory:" and not name.startswith("file:") and not Path(name).exists():
+        raise StorageError(
+            f"no ledger at {name}: the file does not exist (check --db, or run "
+            "`carbon-ledger init` to create one)"
+        )
+
+
 @contextmanager
 def reading(engine: Engine) -> Iterator[Connection]:
     """A read transaction: a consistent snapshot that never blocks the writer."""
+    _require_sqlite_file(engine)
     try:
         with _connect(engine) as conn:
             if not is_sqlite(engine):  # PostgreSQL's default READ COMMITTED is no snapshot
@@ -181,14 +337,42 @@ def reading(engine: Engine) -> Iterator[Connection]:
         raise StorageError(f"database error: {_short(exc)}") from exc
 
 
+def lock_timeout() -> float:
+    """Seconds a writer waits for the write lock (env ``CARBON_LEDGER_LOCK_TIMEOUT``, 60)."""
+    raw = os.environ.get(LOCK_TIMEOUT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_LOCK_TIMEOUT
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds < 86_400:
+        raise StorageError(f"{LOCK_TIMEOUT_ENV}={raw!r} is not a number of seconds (0 < s < 1 day)")
+    return seconds
+
+
+def _lock_busy(exc: SQLAlchemyError) -> bool:
+    orig = getattr(exc, "orig", None)
+    return getattr(orig, "sqlstate", None) == "55P03" or "database is locked" in str(orig)
+
+
 @contextmanager
 def writing(engine: Engine, *, check: bool = True) -> Iterator[Connection]:
-    """The one write transaction: serialized, all or nothing."""
+    """The one write transaction: serialized, all or nothing.
+
+    A writer waits at most :func:`lock_timeout` seconds for the lock, never for ever: on
+    PostgreSQL any role that may connect can take the advisory lock, so a stalled or hostile
+    session must cost a clear error, not a hung import.
+    """
+    timeout = lock_timeout()
+    if check:
+        _require_sqlite_file(engine)
     try:
         with _connect(engine) as conn:
             conn = conn.execution_options(**{_WRITE: True})
             with conn.begin():
                 if not is_sqlite(engine):
+                    conn.exec_driver_sql(f"SET LOCAL lock_timeout = {int(timeout * 1000)}")
                     conn.execute(
                         text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK_KEY}
                     )
@@ -196,4 +380,9 @@ def writing(engine: Engine, *, check: bool = True) -> Iterator[Connection]:
                     check_schema(conn)
                 yield conn
     except SQLAlchemyError as exc:
+        if _lock_busy(exc):
+            raise StorageError(
+                f"another session has held the ledger's write lock for more than {timeout:g} s; "
+                f"nothing was written. Try again, or raise {LOCK_TIMEOUT_ENV} (seconds)"
+            ) from exc
         raise StorageError(f"database error: {_short(exc)}") from exc

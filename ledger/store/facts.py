@@ -30,7 +30,7 @@ LATEST = 2**62
 # covering index ix_records_groups instead of walking the primary key in seq order.
 _CONTRIBUTIONS_SQL = """
 SELECT r.supplier_id, r.product_id, r.stage, r.allocation_group, r.data_quality, f.gwp,
-       CASE WHEN r.unit = 'tkm' THEN 1 ELSE 0 END AS is_tkm,
+       CASE WHEN r.unit = 'tkm' AND r.stage = 'transport' THEN 1 ELSE 0 END AS is_tkm,
        CASE WHEN r.period_start >= :start AND r.period_end <= :end THEN NULL
             ELSE r.period_start END AS ps,
        CASE WHEN r.period_start >= :start AND r.period_end <= :end THEN NULL

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, bindparam, text
 
-from ledger.state import FACTOR_FIELDS
+from ledger.state import FACTOR_FIELDS, RECORD_INDEX_FIELDS
 
 
 def genesis_bytes(conn: Connection) -> bytes | None:
@@ -138,3 +138,42 @@ def products(conn: Connection, supplier_id: str | None = None) -> list[dict[str,
         {"s": supplier_id},
     ).all()
     return [dict(zip(PRODUCT_COLUMNS, row, strict=True)) for row in rows]
+
+
+def taken_record_ids(conn: Connection, record_ids: list[str]) -> set[str]:
+    """Which of these record ids the ledger already holds (in batches of 500)."""
+    stmt = text("SELECT record_id FROM records WHERE record_id IN :ids").bindparams(
+        bindparam("ids", expanding=True)
+    )
+    found: set[str] = set()
+    for start in range(0, len(record_ids), 500):
+        found.update(r[0] for r in conn.execute(stmt, {"ids": record_ids[start : start + 500]}))
+    return found
+
+
+def record_owner_status(conn: Connection, record_ids: list[str]) -> dict[str, tuple[str, str]]:
+    """record_id -> (supplier_id, status) for the ids the ledger holds."""
+    stmt = text(
+        "SELECT record_id, supplier_id, status FROM records WHERE record_id IN :ids"
+    ).bindparams(bindparam("ids", expanding=True))
+    found: dict[str, tuple[str, str]] = {}
+    for start in range(0, len(record_ids), 500):
+        for rid, supplier, status in conn.execute(stmt, {"ids": record_ids[start : start + 500]}):
+            found[rid] = (supplier, status)
+    return found
+
+
+def effective_record_values(
+    conn: Connection, supplier_id: str, product_id: str, period_start: str
+) -> list[tuple[int, tuple[Any, ...]]]:
+    """``(seq, index values without record_id)`` of a supplier's effective records of one
+    product and period_start, in RECORD_INDEX_FIELDS order."""
+    rows = conn.execute(
+        text(
+            f"SELECT seq, {', '.join(RECORD_INDEX_FIELDS[1:])} FROM records "
+            "WHERE product_id = :p AND period_start = :s AND supplier_id = :sup "
+            "AND status = 'effective' ORDER BY seq"
+        ),
+        {"p": product_id, "s": period_start, "sup": supplier_id},
+    )
+    return [(int(seq), tuple(values)) for seq, *values in rows]
