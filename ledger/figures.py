@@ -26,11 +26,11 @@ from fractions import Fraction
 from typing import Any
 
 from ledger.footprint import STAGES
+from ledger.vocab import Window
 
 RATIO_PLACES = 12
 _Q = Decimal(1).scaleb(-RATIO_PLACES)
 _CTX = Context(prec=80, rounding=ROUND_HALF_EVEN)
-Window = tuple[date, date]
 ZERO = Fraction(0)
 ONE = Fraction(1)
 

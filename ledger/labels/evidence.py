@@ -46,6 +46,7 @@ from ledger.progress import Phases, counted
 from ledger.progress import start as start_phase
 from ledger.registry import ledger_info, load_factors
 from ledger.transparency import latest_checkpoint
+from ledger.vocab import Window
 
 METHOD = {
     "standards": ["ISO 14067:2018", "GHG Protocol Product Standard"],
@@ -108,9 +109,7 @@ def _product_seq(conn: Connection, product_id: str, size: int) -> int:
     return int(product[0])
 
 
-def contributing_seqs(
-    conn: Connection, product_id: str, window: tuple[date, date], as_of: int
-) -> list[int]:
+def contributing_seqs(conn: Connection, product_id: str, window: Window, as_of: int) -> list[int]:
     """Seqs of the product's effective records overlapping the window and its effective
     outputs, as of tree size ``as_of``: the set a footprint statement commits to."""
     params = {
@@ -123,7 +122,7 @@ def contributing_seqs(
 
 
 def statement_basis(
-    conn: Connection, product_id: str, window: tuple[date, date], as_of: int
+    conn: Connection, product_id: str, window: Window, as_of: int
 ) -> statements.Basis:
     """What a footprint statement as of ``as_of`` is computed from, read from the entries."""
     seqs = [
@@ -137,7 +136,7 @@ def statement_basis(
 def build_label(
     conn: Connection,
     product_id: str,
-    window: tuple[date, date],
+    window: Window,
     statement_seq: int,
     phases: Phases | None = None,
 ) -> tuple[dict[str, Any], ProductFootprint]:
@@ -416,7 +415,7 @@ def _covering_submission(parsed: Mapping[int, Any], submissions: list[int], seq:
 def footprint_from_evidence(
     evidence: Mapping[str, Any],
     product_id: str,
-    window: tuple[date, date],
+    window: Window,
     operator: Ed25519PublicKey | None = None,
     parsed: Mapping[int, ParsedEntry] | None = None,
     phases: Phases | None = None,

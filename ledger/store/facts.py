@@ -20,8 +20,9 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 from sqlmodel import Session
 
-from ledger.figures import Contribution, OutputFact, ProductInfo, Window
+from ledger.figures import Contribution, OutputFact, ProductInfo
 from ledger.store import db
+from ledger.vocab import Window
 
 #: far beyond any real tree size: "as of now"
 LATEST = 2**62
