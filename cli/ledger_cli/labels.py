@@ -10,7 +10,17 @@ import click
 from ledger import keys
 from ledger.errors import InputError
 from ledger.labels.formats import FORMATS
-from ledger_cli.app import Ctx, cli, emit, pass_ctx, read_text
+from ledger_cli.app import (
+    Ctx,
+    cli,
+    emit,
+    is_stdio,
+    load_key,
+    pass_ctx,
+    read_text,
+    write_out,
+)
+from ledger_cli.progress import phases
 
 
 @cli.group()
@@ -87,15 +97,16 @@ def label_export_cmd(
     from ledger.labels import export as label_export  # pandas only when needed
 
     options = label_export.LabelOptions(qr_url, pact_extension_base)
-    operator = keys.load_private(operator_key) if operator_key is not None else None
+    operator = load_key(operator_key) if operator_key is not None else None
     if all_products == (product_id is not None):
         raise InputError("give a PRODUCT_ID or --all (not both)")
     if all_products:
         if out is None:
             raise InputError("--all needs --out DIR")
-        written, skipped = label_export.export_all(
-            obj.engine, start, end, fmt_name, out, options, operator, as_of
-        )
+        with phases() as tracker:
+            written, skipped = label_export.export_all(
+                obj.engine, start, end, fmt_name, out, options, operator, as_of, tracker
+            )
         emit(
             obj,
             {"written": [str(p) for p in written], "skipped": skipped},
@@ -105,13 +116,14 @@ def label_export_cmd(
         )
         return
     assert product_id is not None
-    body = label_export.export_one(
-        obj.engine, product_id, start, end, fmt_name, options, operator, as_of
-    )
-    if out is None:
+    with phases() as tracker:
+        body = label_export.export_one(
+            obj.engine, product_id, start, end, fmt_name, options, operator, as_of, tracker
+        )
+    if out is None or is_stdio(out):
         click.echo(body, nl=False)
     else:
-        out.write_text(body, encoding="utf-8")
+        write_out(out, body)
         emit(obj, {"out": str(out)}, f"wrote {fmt_name} label of {product_id} to {out}")
 
 
@@ -141,7 +153,8 @@ def label_verify_cmd(obj: Ctx, file: Path, operator_pub: Path) -> None:
         doc = json.loads(read_text(file))
     except ValueError as exc:
         raise InputError(f"{file} is not JSON: {exc}") from exc
-    fp = verify_label(doc, keys.load_public(operator_pub))
+    with phases() as tracker:
+        fp = verify_label(doc, keys.load_public(operator_pub), tracker)
     emit(
         obj,
         {"ok": True, "product_id": fp.product_id, "kgco2e_per_unit": str(fp.kgco2e_per_unit)},

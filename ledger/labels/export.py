@@ -25,6 +25,8 @@ from ledger.footprint import ProductFootprint
 from ledger.labels import pact, render
 from ledger.labels.evidence import build_label, statement_basis
 from ledger.labels.formats import FORMATS, SUFFIX
+from ledger.progress import Phases, counted
+from ledger.progress import start as start_phase
 from ledger.store import Connection, Engine, db, queries
 from ledger.transparency import latest_checkpoint
 from ledger.vocab import Window, parse_window
@@ -126,10 +128,16 @@ def logged_statement(engine: Engine, product_id: str, window: Window) -> int:
     )
 
 
-def compute(engine: Engine, product_id: str, window: Window, statement_seq: int) -> Label:
+def compute(
+    engine: Engine,
+    product_id: str,
+    window: Window,
+    statement_seq: int,
+    phases: Phases | None = None,
+) -> Label:
     """The label of the logged statement at ``statement_seq``, with its evidence."""
     with db.reading(engine) as conn:
-        doc, fp = build_label(conn, product_id, window, statement_seq)
+        doc, fp = build_label(conn, product_id, window, statement_seq, phases)
         signed_at = queries.checkpoint_signed_at(conn, doc["as_of_tree_size"])
     return Label(fp, doc, doc["evidence"]["origin"], signed_at)
 
@@ -227,6 +235,7 @@ def export_one(
     options: LabelOptions,
     operator: Ed25519PrivateKey | None = None,
     as_of: int | str | None = "checkpoint",
+    phases: Phases | None = None,
 ) -> str:
     """One product's label over ``[start, end)`` in format ``fmt_name`` (json, pact, svg,
     html or csv), logging its footprint statement first with ``operator``."""
@@ -236,7 +245,7 @@ def export_one(
     chosen, skipped = statement_seqs(engine, [product_id], window, operator, as_of)
     if skipped:
         raise NotFoundError(skipped[0].split(": ", 1)[1])
-    label = compute(engine, product_id, window, chosen[product_id])
+    label = compute(engine, product_id, window, chosen[product_id], phases)
     return render_label(label, fmt_name, options, engine)
 
 
@@ -258,10 +267,12 @@ def export_all(
     options: LabelOptions,
     operator: Ed25519PrivateKey | None = None,
     as_of: int | str | None = "checkpoint",
+    phases: Phases | None = None,
 ) -> tuple[list[Path], list[str]]:
     """One file per product and format (one CSV for all); products without records skipped.
 
     Each product's label is computed and verified once, then rendered in every format.
+    ``phases`` hears "exporting labels" advance by one per product.
     """
     formats = (formats,) if isinstance(formats, str) else formats
     for fmt_name in formats:
@@ -272,7 +283,8 @@ def export_all(
     written: list[Path] = []
     labels: list[Label] = []
     chosen, skipped = statement_seqs(engine, product_ids(engine), window, operator, as_of)
-    for pid, seq in sorted(chosen.items()):
+    advance = start_phase(phases, "exporting labels", len(chosen), "products")
+    for pid, seq in counted(sorted(chosen.items()), advance):
         label = compute(engine, pid, window, seq)
         labels.append(label)
         for fmt_name in formats:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import string
+import textwrap
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from urllib.parse import quote
@@ -87,6 +88,15 @@ def _share_text(share: Decimal) -> str:
 
 def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "\u2026"
+
+
+def _wrap(text: str, limit: int, max_lines: int) -> list[str]:
+    """Word-wrapped lines; only text beyond ``max_lines`` is clipped. A product's name is
+    wrapped, not cut: "Water 500 ml x 12" cut after "ml" reads as a different product."""
+    lines = textwrap.wrap(text, limit) or [""]
+    if len(lines) > max_lines:
+        lines = [*lines[: max_lines - 1], _clip(" ".join(lines[max_lines - 1 :]), limit)]
+    return lines
 
 
 def qr_payload_for(
@@ -209,6 +219,17 @@ def _stage_rows(fp: ProductFootprint, top: int) -> list[str]:
     return parts
 
 
+def _name_lines(fp: ProductFootprint) -> list[str]:
+    """The product's name on one or two lines under the title bar, then its id."""
+    name = _wrap(fp.product_name, 34, 2)
+    top = 92 if len(name) == 1 else 84
+    parts = [_text(24, top + 20 * i, esc(line), "name") for i, line in enumerate(name)]
+    parts.append(
+        _text(24, top + 20 * len(name), esc(_clip(f"ID {fp.product_id}", 56)), "muted small")
+    )
+    return parts
+
+
 def to_svg(fp: ProductFootprint, *, qr_payload: str) -> str:
     """A 400×560 label for people: headline figure, a bar per stage, period, data, QR code.
 
@@ -234,8 +255,7 @@ def to_svg(fp: ProductFootprint, *, qr_payload: str) -> str:
         f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#ffffff"/>',
         f'<rect width="{WIDTH}" height="60" fill="{ACCENT}"/>',
         _text(24, 39, "Carbon footprint", "title"),
-        _text(24, 92, esc(_clip(fp.product_name, 34)), "name"),
-        _text(24, 112, esc(_clip(f"ID {fp.product_id}", 56)), "muted small"),
+        *_name_lines(fp),
         _text(22, 170, headline, "big"),
         _text(24, 196, unit, "unit"),
         _text(24, 220, f"{per_kg} kg CO\u2082e per kg of product", "muted"),
