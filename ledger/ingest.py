@@ -31,16 +31,19 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from ledger import merkle
-from ledger.accounting import RowProblems
+from ledger.accounting import RECORD_COLUMNS, RowProblems
 from ledger.canonical import canonical_bytes
 from ledger.errors import InputError
 from ledger.rules import SubmissionRules
 from ledger.spool import Spool, SpoolItem, write_chunk_file
 from ledger.state import record_values
+from ledger.suggest import did_you_mean
 
 CHUNK_BYTES = 2 << 20
 PARALLEL_MIN_BYTES = 4 << 20  # below this, validating in-process is faster than forking
 REQUIRED_HEADER = ("product_id", "stage", "activity")
+HEADER_COLUMNS = (*RECORD_COLUMNS, "supplier_id")
+DELIMITERS = (",", ";", "\t")
 
 
 class RowBuilder(Protocol):
@@ -52,6 +55,7 @@ class Chunk:
     first_line: int  # physical line number of the chunk's first line
     data: bytes
     header: tuple[str, ...] | None  # CSV header; None for JSONL
+    delimiter: str = ","
 
 
 @dataclass
@@ -84,7 +88,7 @@ def _decode(chunk: Chunk, problems: list[str]) -> tuple[str, set[int]]:
 
 def _csv_rows(chunk: Chunk, text: str) -> Iterator[tuple[int, dict[str, Any]]]:
     header = chunk.header or ()
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=chunk.delimiter)
     base = chunk.first_line - 1
     for fields in reader:
         if not fields:
@@ -155,8 +159,15 @@ def validate_chunk(
     return result
 
 
-def _read_header(raw: IO[bytes], sha: Any) -> tuple[tuple[str, ...], bytes]:
-    """The CSV header line (BOM stripped) and whatever was read past it."""
+def _read_header(
+    raw: IO[bytes], sha: Any, delimiter: str | None = None
+) -> tuple[tuple[str, ...], bytes, str]:
+    """The CSV header line (BOM stripped), whatever was read past it, and the delimiter.
+
+    Without an explicit ``delimiter`` the header decides: a spreadsheet saved with a
+    semicolon (or tab) list separator has more of those than commas in its header line.
+    Header problems are reported here, once, not once per data row.
+    """
     data = b""
     while b"\n" not in data:
         block = raw.read(1 << 16)
@@ -169,14 +180,26 @@ def _read_header(raw: IO[bytes], sha: Any) -> tuple[tuple[str, ...], bytes]:
         text = head.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputError(f"line 1: header: not UTF-8 text ({exc.reason})") from exc
+    if delimiter is None:
+        delimiter = max(DELIMITERS, key=text.count)  # ties keep the comma (first)
     try:
-        header = tuple(next(csv.reader([text]), []))
+        header = tuple(name.strip() for name in next(csv.reader([text], delimiter=delimiter), []))
     except csv.Error as exc:
         raise InputError(f"line 1: header: malformed CSV ({exc})") from exc
-    missing = set(REQUIRED_HEADER) - set(header)
-    if header and missing:
-        raise InputError(f"line 1: header: missing column(s) {', '.join(sorted(missing))}")
-    return header, rest
+    if header:
+        problems = [
+            f"line 1: header: unknown column {name!r}{did_you_mean(name, HEADER_COLUMNS)}"
+            for name in header
+            if name not in HEADER_COLUMNS
+        ]
+        missing = [name for name in REQUIRED_HEADER if name not in header]
+        if missing:
+            problems.append(f"line 1: header: missing column(s) {', '.join(sorted(missing))}")
+        if problems:
+            if len(problems) == 1:
+                raise InputError(problems[0])
+            raise InputError(f"{len(problems)} problems in the header line", problems)
+    return header, rest, delimiter
 
 
 def _cut(data: bytes) -> int:
@@ -230,10 +253,16 @@ class _CsvScanner:
 
 
 def _csv_chunks(
-    raw: IO[bytes], header: tuple[str, ...], first: bytes, sha: Any, progress: Any, size: int
+    raw: IO[bytes],
+    header: tuple[str, ...],
+    first: bytes,
+    sha: Any,
+    progress: Any,
+    size: int,
+    delimiter: str = ",",
 ) -> Iterator[Chunk]:
     scanner = _CsvScanner(raw, first, sha, progress)
-    reader = csv.reader(scanner.lines())
+    reader = csv.reader(scanner.lines(), delimiter=delimiter)
     line = 2
     try:
         for _fields in reader:
@@ -241,13 +270,13 @@ def _csv_chunks(
             # pair is never split and a lone "\r" ends the line for the workers' readers too
             if scanner.consumed >= size and scanner.text[scanner.consumed - 1] in "\r\n":
                 data = scanner.cut()
-                yield Chunk(line, data, header)
+                yield Chunk(line, data, header, delimiter)
                 line += data.count(b"\n")
     except csv.Error as exc:  # structural (a NUL, an over-long field): nothing to split
         raise InputError(f"line {reader.line_num + 1}: row: malformed CSV ({exc})") from exc
     data = scanner.cut()
     if data:
-        yield Chunk(line, data, header)
+        yield Chunk(line, data, header, delimiter)
 
 
 def read_chunks(
@@ -256,14 +285,15 @@ def read_chunks(
     sha: Any,
     progress: Callable[[int], None] | None = None,
     size: int | None = None,
+    delimiter: str | None = None,
 ) -> Iterator[Chunk]:
     """Read the file once, hashing it, and yield chunks that end on record boundaries."""
     size = CHUNK_BYTES if size is None else size
     buffer, line = b"", 1
     if csv_mode:
-        header, buffer = _read_header(raw, sha)
+        header, buffer, delimiter = _read_header(raw, sha, delimiter)
         if header:
-            yield from _csv_chunks(raw, header, buffer, sha, progress, size)
+            yield from _csv_chunks(raw, header, buffer, sha, progress, size, delimiter)
         return
     if (buffer := raw.read(3)) == b"\xef\xbb\xbf":  # a UTF-8 BOM before JSONL
         sha.update(buffer)
@@ -334,6 +364,7 @@ def validate_file(
     jobs: int | None = None,
     progress: Callable[[int], None] | None = None,
     supplier_id: str = "",
+    delimiter: str | None = None,
 ) -> Pass1:
     """Validate a whole file into a spool; report every problem. Memory stays bounded."""
     sha = hashlib.sha256()
@@ -352,7 +383,7 @@ def validate_file(
             for item, leaf in zip(result.items, result.leaves, strict=True):
                 spool.add(*item, leaf=leaf)
 
-    chunks = read_chunks(raw, csv_mode, sha, progress)
+    chunks = read_chunks(raw, csv_mode, sha, progress, delimiter=delimiter)
     jobs = default_jobs() if jobs is None else jobs
     try:
         if jobs <= 1 or file_size < PARALLEL_MIN_BYTES:

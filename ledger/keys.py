@@ -14,6 +14,7 @@ import base64
 import hashlib
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -93,8 +94,12 @@ def write_keypair(private_key: Ed25519PrivateKey, path: Path, *, overwrite: bool
     return pub_path
 
 
-def load_private(path: Path) -> Ed25519PrivateKey:
-    """Load a private key file, refusing one that group or others can read."""
+def load_private(path: Path, prompt: Callable[[str], str] | None = None) -> Ed25519PrivateKey:
+    """Load a private key file, refusing one that group or others can read.
+
+    An encrypted key is unlocked with ``CARBON_LEDGER_PASSPHRASE``, or when that is unset with
+    ``prompt(question)`` (the CLI passes a hidden terminal prompt when one is attached).
+    """
     try:
         mode = path.stat().st_mode
         data = path.read_bytes()
@@ -106,6 +111,8 @@ def load_private(path: Path) -> Ed25519PrivateKey:
             f"(run: chmod 600 {path})"
         )
     passphrase = _passphrase()
+    if passphrase is None and prompt is not None and b"ENCRYPTED" in data:
+        passphrase = prompt(f"Passphrase for {path}").encode()
     try:
         key = serialization.load_pem_private_key(data, password=passphrase)
     except TypeError as exc:

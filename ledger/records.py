@@ -19,17 +19,21 @@ from sqlalchemy import Connection, Engine, text
 from ledger.accounting import RowProblems, build_record
 from ledger.canonical import canonical_bytes
 from ledger.decimals import fmt, parse_decimal
-from ledger.errors import ConflictError, InputError, LedgerError
-from ledger.ingest import validate_file
+from ledger.errors import ConflictError, InputError, LedgerError, NotFoundError
+from ledger.ingest import HEADER_COLUMNS, validate_file
 from ledger.outputs import build_output
+from ledger.products import check_mass, check_product_id
+from ledger.progress import Phases
+from ledger.progress import start as start_phase
 from ledger.registry import load_factors
 from ledger.rules import SubmissionRules
 from ledger.spool import Spool
 from ledger.state import record_values
-from ledger.store import db
+from ledger.store import db, queries
 from ledger.store.outputs import load_output_book
 from ledger.submit import SubmissionResult, check_signer, write_submission
-from ledger.vocab import DECLARED_UNITS, check_token
+from ledger.suggest import did_you_mean
+from ledger.vocab import DECLARED_UNITS, STAGES, UNITS, check_token
 
 MAX_REPORTED = 1000
 
@@ -71,10 +75,28 @@ class _Validator:
     def build(self, row: dict[str, Any]) -> dict[str, Any]:
         if "__extra__" in row:
             raise RowProblems([("row", row["__extra__"])])
-        payload, _factor = build_record(
-            row, self.supplier_id, self.products.__contains__, self.factor
-        )
+        try:
+            payload, _factor = build_record(
+                row, self.supplier_id, self.products.__contains__, self.factor
+            )
+        except RowProblems as exc:
+            raise RowProblems([(f, m + self._hint(f, m, row)) for f, m in exc.problems]) from None
         return payload
+
+    def _hint(self, field: str, message: str, row: dict[str, Any]) -> str:
+        """Did-you-mean for a near-miss unit, stage, factor id or column (error path only)."""
+        if message == "unknown column":
+            return did_you_mean(field, HEADER_COLUMNS)
+        value = row.get(field)
+        if not isinstance(value, str) or "did you mean" in message:
+            return ""
+        if field == "unit" and message.startswith("unknown unit"):
+            return did_you_mean(value.strip(), UNITS)
+        if field == "stage" and "is not one of" in message:
+            return did_you_mean(value.strip(), STAGES)
+        if field == "factor_id" and message.endswith("does not exist"):
+            return did_you_mean(value.strip(), self.latest)
+        return ""
 
 
 class DuplicateFileError(ConflictError):
@@ -128,11 +150,14 @@ def import_records(
     allow_duplicate: bool = False,
     progress: Callable[[int], None] | None = None,
     jobs: int | None = None,
+    delimiter: str | None = None,
+    phases: Phases | None = None,
 ) -> ImportReport:
     """Validate every row of a CSV/JSONL file, then write it as one signed submission.
 
     Validation runs in ``jobs`` worker processes (default: the cores, up to 4) for large
-    files; see :mod:`ledger.ingest`.
+    files; see :mod:`ledger.ingest`. ``delimiter`` (``,`` ``;`` or tab) overrides sniffing it
+    from the header line. ``phases`` reports "validating" (bytes) and "writing" (records).
     """
     kind = file_format(path)
     with db.reading(engine) as conn:
@@ -141,11 +166,20 @@ def import_records(
     try:
         raw = path.open("rb")
         size = path.stat().st_size
+        if progress is None:
+            progress = start_phase(phases, "validating", size, "B")
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}") from exc
     with raw:
         checked = validate_file(
-            raw, size, kind == "csv", validator, jobs, progress, supplier_id=supplier_id
+            raw,
+            size,
+            kind == "csv",
+            validator,
+            jobs,
+            progress,
+            supplier_id=supplier_id,
+            delimiter=delimiter,
         )
     with checked.spool as spool, contextlib.closing(checked.rules) as rules:
         problems = checked.problems
@@ -153,7 +187,7 @@ def import_records(
         if problems:
             raise InputError(
                 f"{len(problems)} problem(s) in {path.name}; nothing was written",
-                problems[:MAX_REPORTED],
+                problems,  # all of them: the CLI shows the first few and can write all to a file
             )
         if spool.count == 0:
             raise InputError(f"{path.name} holds no records; nothing was written")
@@ -170,6 +204,7 @@ def import_records(
                 spool,
                 source_sha256=source_sha256,
                 precheck=check,
+                progress=start_phase(phases, "writing", spool.count, "records"),
             )
         except ConflictError as exc:
             if isinstance(exc, DuplicateFileError):
@@ -263,10 +298,13 @@ def add_product(
         raise InputError(
             f"declared_unit: {declared_unit!r} is not one of {', '.join(DECLARED_UNITS)}"
         )
+    check_product_id(product_id)  # exportable as a PACT product URN (ledger.products)
     try:
-        mass = fmt(parse_decimal(mass_kg, allow_zero=False))
+        mass = fmt(check_mass(parse_decimal(mass_kg, allow_zero=False)))
     except LedgerError as exc:
-        raise InputError(f"mass_kg: {exc}") from exc
+        message = str(exc)
+        prefix = "" if message.startswith("mass_kg") else "mass_kg: "
+        raise InputError(prefix + message) from exc
     payload: dict[str, Any] = {
         "product_id": product_id,
         "supplier_id": supplier_id,
@@ -286,6 +324,14 @@ def add_product(
             raise ConflictError(f"product {product_id!r} is already registered")
 
     return write_submission(engine, supplier_id, private_key, spool, precheck=check)
+
+
+def list_products(engine: Engine, supplier_id: str | None = None) -> list[dict[str, Any]]:
+    """Registered products, by product_id; an unknown ``supplier_id`` is an error, not []."""
+    with db.reading(engine) as conn:
+        if supplier_id is not None and not queries.supplier_exists(conn, supplier_id):
+            raise NotFoundError(f"supplier {supplier_id!r} is not registered")
+        return queries.products(conn, supplier_id)
 
 
 def declare_outputs(

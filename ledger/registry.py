@@ -37,6 +37,9 @@ from ledger.units import dimension
 from ledger.vocab import GWP_SETS, STAGES, check_token
 
 FACTOR_COLUMNS = FACTOR_FIELDS  # the CSV columns are the payload fields
+#: what `factor import` takes (SPEC §4: AR5 or AR6). AR4 values are outdated; the stored-entry
+#: contracts (vocab.GWP_SETS) still read AR4, so a ledger written before stays verifiable.
+IMPORT_GWP_SETS = tuple(g for g in GWP_SETS if g != "AR4")
 _COUNTRY_RE = re.compile(r"[A-Z]{2}\Z")
 
 
@@ -86,6 +89,10 @@ def init_ledger(
 
 
 def ledger_info_from(payload: dict[str, Any]) -> LedgerInfo:
+    """The ledger's identity from its genesis payload; text fields must be text."""
+    for name in ("ledger_id", "origin", "operator_key_id", "created_at"):
+        if not isinstance(payload[name], str):
+            raise TypeError(f"genesis {name} is not text")
     return LedgerInfo(
         ledger_id=payload["ledger_id"],
         origin=payload["origin"],
@@ -194,8 +201,10 @@ def revoke_key(
         row = queries.key_owner(app.conn, key_id)
         if row is None or row[0] != supplier_id:
             raise NotFoundError(f"key {key_id} is not registered for supplier {supplier_id!r}")
-        if row[1] is not None:
-            raise ConflictError(f"key {key_id} was already retired at seq {row[1]}")
+        # a key retired by a rotation can still be revoked (say, found compromised later):
+        # the revocation is its own signed statement; only a second revocation is refused
+        if row[1] is not None and queries.entry_kind(app.conn, row[1]) != "key_rotate":
+            raise ConflictError(f"key {key_id} was already revoked at seq {row[1]}")
         fields = {
             "supplier_id": supplier_id,
             "key_id": key_id,
@@ -231,8 +240,8 @@ def parse_factor_row(row: dict[str, str | None]) -> dict[str, Any]:
             elif name == "kgco2e_per_unit":
                 out[name] = fmt(parse_decimal(value))
             elif name == "gwp":
-                if value not in GWP_SETS:
-                    raise InputError(f"{value!r} is not one of {', '.join(GWP_SETS)}")
+                if value not in IMPORT_GWP_SETS:
+                    raise InputError(f"{value!r} is not one of {', '.join(IMPORT_GWP_SETS)}")
                 out[name] = value
             else:
                 out[name] = value
@@ -245,8 +254,13 @@ def parse_factor_row(row: dict[str, str | None]) -> dict[str, Any]:
     return out
 
 
-def import_factors(engine: Engine, path: Path, operator: Ed25519PrivateKey) -> list[int]:
-    """Validate every factor row, then append them all in one transaction."""
+def import_factors(engine: Engine, path: Path, operator: Ed25519PrivateKey) -> FactorImport:
+    """Validate every factor row, then append the new ones in one transaction.
+
+    A factor version already in the ledger with the same definition is skipped, so importing
+    the same file twice is a no-op; one with a different definition is refused (factors are
+    immutable: a changed value is a new version).
+    """
     rows: list[dict[str, Any]] = []
     problems: list[str] = []
     seen: set[tuple[str, int]] = set()
@@ -270,13 +284,35 @@ def import_factors(engine: Engine, path: Path, operator: Ed25519PrivateKey) -> l
         raise InputError(f"{len(problems)} problem(s) in {path}; nothing was written", problems)
     with appending(engine) as app:
         require_operator(app.conn, operator)
+        existing = load_factors(app.conn)
+        fresh: list[dict[str, Any]] = []
+        skipped = 0
         for parsed in rows:
-            if queries.factor_exists(app.conn, parsed["factor_id"], parsed["version"]):
+            known = existing.get((parsed["factor_id"], parsed["version"]))
+            if known is None:
+                fresh.append(parsed)
+            elif factor_fields(known) == parsed:
+                skipped += 1  # the same definition again: re-importing a file is a no-op
+            else:
                 raise ConflictError(
-                    f"factor {parsed['factor_id']} version {parsed['version']} already exists; "
-                    "factors are immutable: add a new version"
+                    f"factor {parsed['factor_id']} version {parsed['version']} already exists "
+                    "with a different definition; factors are immutable: add a new version"
                 )
-        return [_append_signed(app, "factor", parsed, operator) for parsed in rows]
+        return FactorImport([_append_signed(app, "factor", p, operator) for p in fresh], skipped)
+
+
+@dataclass(frozen=True)
+class FactorImport:
+    seqs: list[int]  # the new factor entries
+    skipped: int  # identical factor versions already in the ledger
+
+
+def factor_fields(factor: Factor) -> dict[str, Any]:
+    """A stored factor as the payload fields a factor CSV row parses to."""
+    return {
+        name: (fmt(factor.kgco2e_per_unit) if name == "kgco2e_per_unit" else getattr(factor, name))
+        for name in FACTOR_FIELDS
+    }
 
 
 def factor_from_row(row: Any) -> Factor:

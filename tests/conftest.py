@@ -101,6 +101,23 @@ class PostgresServer:
         return self.url(name)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark what needs PostgreSQL or Chromium, so `pytest -m "not postgres and not browser"`
+    is the quick local subset on a laptop that has neither (``.ci/run`` installs both).
+
+    A test is ``postgres`` when any fixture it uses is parametrised to "postgresql" (db_url
+    and the like), or when it uses the server fixture directly."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        params = callspec.params if callspec is not None else {}
+        fixtures = getattr(item, "fixturenames", ())
+        backends = {value for value in params.values() if value in ("sqlite", "postgresql")}
+        if "postgresql" in backends or ("postgres_server" in fixtures and not backends):
+            item.add_marker(pytest.mark.postgres)
+        if "chromium" in fixtures:
+            item.add_marker(pytest.mark.browser)
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     bindir = _pg_bin()

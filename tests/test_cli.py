@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import json
 import stat
@@ -147,11 +148,11 @@ def test_operator_and_supplier_flow(db_url: str, key_dir: Path, tmp_path: Path) 
     assert BEV_KEY_ID in listing[2] and listing[2].endswith("active")
 
     result = ok(run(db_url, "factor", "import", str(SAMPLES / "factors.csv"), "--operator-key", op))
-    assert result.stdout == "imported 13 factor(s)\n"
+    assert result.stdout == "imported 13 factors\n"
     count = entry_count(db_url)
-    refused(run(db_url, "factor", "import", str(SAMPLES / "factors.csv"), "--operator-key", op),
-            "Error: factor cn-grid-electricity version 1 already exists; factors are "
-            "immutable: add a new version")
+    # the same file again is a no-op that says so
+    result = ok(run(db_url, "factor", "import", str(SAMPLES / "factors.csv"), "--operator-key", op))
+    assert result.stdout == "imported 0 factors; skipped 13 factor versions already in the ledger\n"
     assert entry_count(db_url) == count
     factors = json.loads(ok(run(db_url, "--json", "factor", "list")).stdout)
     assert len(factors) == 13
@@ -172,7 +173,7 @@ def test_operator_and_supplier_flow(db_url: str, key_dir: Path, tmp_path: Path) 
     refused(run(db_url, "product", "add", WATER, "--supplier", "sup-bev", "--key", bev,
                 "--name", "dup", "--declared-unit", "piece", "--mass-kg", "1"),
             f"Error: product '{WATER}' is already registered")
-    refused(run(db_url, "product", "add", "690000", "--supplier", "sup-bev", "--key", bev,
+    refused(run(db_url, "product", "add", "96385074", "--supplier", "sup-bev", "--key", bev,
                 "--name", "zero", "--declared-unit", "piece", "--mass-kg", "0"),
             "Error: mass_kg: 0 must be greater than 0")
 
@@ -197,7 +198,7 @@ def test_operator_and_supplier_flow(db_url: str, key_dir: Path, tmp_path: Path) 
     result = ok(run(db_url, "verify", "--checkpoint", str(cp)))
     assert result.stdout.startswith(
         f"OK: {count + 93} entries verified (5 submissions, 85 records, 3 products, "
-        "4 suppliers, 13 factors, 1 checkpoints); tree size ")
+        "4 suppliers, 13 factors, 1 checkpoint); tree size ")
     assert "consistency proof from your checkpoint" in result.stdout
 
 
@@ -284,7 +285,16 @@ def test_rotate_and_revoke_keys(any_ledger: Ledger, tmp_path: Path) -> None:
                       f"at seq {revoked_at}\n")
     assert entry_count(ledger.url) == count
     refused(run(ledger.url, "supplier", "revoke-key", "sup-bev", new_kid, "--operator-key", op),
-            f"Error: key {new_kid} was already retired at seq {revoked_at}")
+            f"Error: key {new_kid} was already revoked at seq {revoked_at}")
+    # a key retired by the rotation can still be revoked (found compromised later), once
+    result = ok(run(ledger.url, "supplier", "revoke-key", "sup-bev", BEV_KEY_ID, "--reason",
+                    "found on a stolen laptop", "--operator-key", op))
+    old_revoked_at = int(result.stdout.rsplit(" ", 1)[1])
+    assert result.stdout == f"revoked key {BEV_KEY_ID} of sup-bev at seq {old_revoked_at}\n"
+    refused(run(ledger.url, "supplier", "revoke-key", "sup-bev", BEV_KEY_ID, "--operator-key",
+                op), f"Error: key {BEV_KEY_ID} was already revoked at seq {old_revoked_at}")
+    count = entry_count(ledger.url)
+    ok(run(ledger.url, "verify"))
     refused(run(ledger.url, "supplier", "revoke-key", "sup-bev", ELEC_KEY_ID,
                 "--operator-key", op),
             f"Error: key {ELEC_KEY_ID} is not registered for supplier 'sup-bev'")
@@ -433,7 +443,7 @@ def test_import_jsonl_and_unknown_type(ledger: Ledger, tmp_path: Path) -> None:
         "period_end": "2024-02-01"}) + "\n")
     result = ok(run(ledger.url, "import", str(path), "--supplier", "sup-bev", "--key",
                     ledger.key("sup-bev")))
-    assert result.stdout.startswith("imported 1 records from rows.jsonl as submission ")
+    assert result.stdout.startswith("imported 1 record from rows.jsonl as submission ")
     other = tmp_path / "rows.xlsx"
     other.write_text("x")
     refused(run(ledger.url, "import", str(other), "--supplier", "sup-bev", "--key",
@@ -474,7 +484,7 @@ def test_log_filters(imported: Ledger) -> None:
            imported.key("sup-bev"), "--reason", "dup"))
 
     table = ok(run(imported.url, "log", "--limit", "3")).stdout.splitlines()
-    assert table[0].split() == ["seq", "kind", "recorded_at", "summary"]
+    assert table[0].split() == ["seq", "kind", "record_id", "status", "recorded_at", "summary"]
     assert [line.split()[1] for line in table[2:]] == ["retraction", "submission", "record"]
     assert f"sup-bev retracted {FIRST_BEV_RECORD}: dup" in table[2]
 
@@ -517,12 +527,12 @@ def test_export_and_verify_bundle(imported: Ledger, tmp_path: Path) -> None:
     size = entry_count(imported.url)
     bundle = tmp_path / "export.jsonl"
     result = ok(run(imported.url, "export", "--out", str(bundle)))
-    assert result.stdout == f"exported {size} entries and 1 checkpoints to {bundle}\n"
+    assert result.stdout == f"exported {size} entries and 1 checkpoint to {bundle}\n"
     result = ok(run("sqlite:///does-not-exist.db", "verify", "--bundle", str(bundle),
                     "--checkpoint", str(cp)))
     assert result.stdout.startswith(
         f"OK: {size} entries verified (7 submissions, 84 records, 6 products, 4 suppliers, "
-        "13 factors, 1 checkpoints)")
+        "13 factors, 1 checkpoint)")
     assert f"root at size {size} matches the checkpoint you saw" in result.stdout
 
     lines = bundle.read_bytes().splitlines(keepends=True)
@@ -559,7 +569,12 @@ def test_checkpoint_and_prove(imported: Ledger, tmp_path: Path) -> None:
     cp = tmp_path / "cp.txt"
     result = ok(run(imported.url, "checkpoint", "--operator-key", op, "--out", str(cp)))
     note = cp.read_text(encoding="utf-8")
-    assert result.stdout == note
+    root_b64 = note.split("\n")[2]
+    root_hex = base64.b64decode(root_b64).hex()
+    # both spellings of the root: base64 as in the note, hex as `verify` prints it
+    assert result.stdout == (
+        f"{note}tree size {size}, root {root_hex} (hex), {root_b64} (base64)\n")
+    assert f"root {root_hex} (hex), {root_b64} (base64)" in ok(run(imported.url, "verify")).stdout
     lines = note.split("\n")
     assert lines[0] == "test.example/cli" and lines[1] == str(size) and lines[3] == ""
     assert lines[4].startswith("— test.example/cli ")
@@ -633,7 +648,7 @@ def test_json_outputs_parse(imported: Ledger) -> None:
     retract = json.loads(ok(run(imported.url, "--json", "retract", FIRST_BEV_RECORD,
                                 "--supplier", "sup-bev", "--key", imported.key("sup-bev"),
                                 "--reason", "x")).stdout)
-    assert set(retract) == {"seq"}
+    assert set(retract) == {"ok", "seq"}
     product = json.loads(ok(run(imported.url, "--json", "product", "add", "urn:test:p1",
                                 "--supplier", "sup-pack", "--key", imported.key("sup-pack"),
                                 "--name", "Box", "--declared-unit", "piece", "--mass-kg",

@@ -300,6 +300,17 @@ def test_html_is_standalone_with_accessible_table(
     assert "<title>Label &lt;1&gt;</title>" in titled
 
 
+def test_long_product_name_wraps_instead_of_being_cut(footprint: ProductFootprint) -> None:
+    """Cut after "500 ml", "x 12" would vanish and "per piece" would read as per bottle."""
+    long_name = "Qinghe Natural Mineral Water 500 ml x 12"
+    svg = to_svg(replace(footprint, product_name=long_name), qr_payload="x")
+    assert '<text x="24" y="84" class="name">Qinghe Natural Mineral Water 500</text>' in svg
+    assert '<text x="24" y="104" class="name">ml x 12</text>' in svg
+    assert '<text x="24" y="124" class="muted small">ID P-100</text>' in svg
+    short = to_svg(replace(footprint, product_name="Oat drink"), qr_payload="x")
+    assert '<text x="24" y="92" class="name">Oat drink</text>' in short
+
+
 @pytest.mark.parametrize("lead", ["=", "+", "-", "@", "\t", "\r"])
 def test_csv_text_cells_are_never_formulas(footprint: ProductFootprint, lead: str) -> None:
     """A product name like `=HYPERLINK(...)` reaches a catalogue spreadsheet as text."""

@@ -473,7 +473,7 @@ def test_untouched_ledger_verifies_with_the_right_counts(ledger: Ledger) -> None
     assert result.exit_code == 0, result.stderr
     assert result.stdout.startswith(
         f"OK: {SIZE} entries verified (9 submissions, 120 records, 6 products, 4 suppliers, "
-        f"13 factors, 1 checkpoints); tree size {SIZE}, root {mth(leaves).hex()}"
+        f"13 factors, 1 checkpoint); tree size {SIZE}, root {mth(leaves).hex()}"
     )
 
 

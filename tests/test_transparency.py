@@ -358,8 +358,14 @@ def test_checkpoint_is_a_c2sp_signed_note_over_the_entries(audited: Audited) -> 
     out = audited.tmp / "cli.cp"
     result = run_cli(audited.url, "checkpoint", "--operator-key", key, "--out", str(out))
     assert result.exit_code == 0, result.stderr
-    note = result.stdout
-    assert out.read_text(encoding="utf-8") == note == audited.note  # nothing new to sign
+    note = out.read_text(encoding="utf-8")
+    assert note == audited.note  # nothing new to sign
+    # stdout: the note, then its root in both spellings (hex as `verify` prints it)
+    root_b64 = note.split("\n")[2]
+    assert result.stdout == (
+        f"{note}tree size {SIZE}, root {base64.b64decode(root_b64).hex()} (hex), "
+        f"{root_b64} (base64)\n"
+    )
     lines = note.split("\n")
     assert len(lines) == 6 and lines[3] == "" and lines[5] == ""
     assert lines[:2] == [ORIGIN, str(SIZE)]

@@ -78,12 +78,17 @@ def test_query_command_refuses_an_iso_week_date(world: dict[str, Any]) -> None:
 def test_product_add_accepts_only_declared_units(world: dict[str, Any]) -> None:
     engine, key = world["engine"], world["keys"]["sup-bev"]
     with pytest.raises(InputError) as info:
-        records.add_product(engine, "sup-bev", key, "urn:x:p1", "P", "m3", "1")
+        records.add_product(
+            engine, "sup-bev", key, "urn:pact:example.com:product-id:p1", "P", "m3", "1"
+        )
     assert str(info.value) == (
         "declared_unit: 'm3' is not one of "
         "piece, kilogram, liter, cubic_meter, kilowatt_hour, megajoule"
     )
-    records.add_product(engine, "sup-bev", key, "urn:x:p2", "Bulk water", "cubic_meter", "1000")
+    records.add_product(
+        engine, "sup-bev", key, "urn:pact:example.com:product-id:p2", "Bulk water", "cubic_meter",
+        "1000"
+    )  # a URN the PACT exporter can export (ledger.products)
 
 
 def test_timestamps_round_trip() -> None:

@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import click
 
 from ledger import keys, note, registry, transparency
+from ledger.decimals import fmt
 from ledger.store import db, queries
-from ledger_cli.app import Ctx, cli, emit, existing_file, output_path, pass_ctx, table
+from ledger_cli.app import (
+    Ctx,
+    cli,
+    emit,
+    existing_file,
+    is_stdio,
+    load_key,
+    output_path,
+    pass_ctx,
+    plural,
+    table,
+    write_out,
+)
 
 KEY = click.Path(path_type=Path, dir_okay=False)
 
@@ -57,7 +71,7 @@ def init(obj: Ctx, operator_key: Path, origin: str | None) -> None:
     \b
     Example:  carbon-ledger init --operator-key keys/operator.key --origin example.com/ledger
     """
-    info = registry.init_ledger(obj.engine, keys.load_private(operator_key), origin)
+    info = registry.init_ledger(obj.engine, load_key(operator_key), origin)
     vkey = note.verifier_key(info.origin, info.operator_public_key)
     emit(
         obj,
@@ -94,9 +108,7 @@ def supplier_add(
                 --public-key sup-bev.key.pub --operator-key operator.key
     """
     pub = keys.load_public(existing_file(public_key))
-    seq = registry.add_supplier(
-        obj.engine, supplier_id, name, country, pub, keys.load_private(operator_key)
-    )
+    seq = registry.add_supplier(obj.engine, supplier_id, name, country, pub, load_key(operator_key))
     emit(
         obj,
         {"seq": seq, "supplier_id": supplier_id, "key_id": keys.key_id(pub)},
@@ -117,7 +129,7 @@ def supplier_rotate(obj: Ctx, supplier_id: str, public_key: Path, operator_key: 
                 --operator-key operator.key
     """
     pub = keys.load_public(existing_file(public_key))
-    seq = registry.rotate_key(obj.engine, supplier_id, pub, keys.load_private(operator_key))
+    seq = registry.rotate_key(obj.engine, supplier_id, pub, load_key(operator_key))
     emit(
         obj,
         {"seq": seq, "key_id": keys.key_id(pub)},
@@ -139,9 +151,7 @@ def supplier_revoke(
     \b
     Example:  carbon-ledger supplier revoke-key sup-bev 3f2a9c0d1e2b4a5c --operator-key operator.key
     """
-    seq = registry.revoke_key(
-        obj.engine, supplier_id, key_id, keys.load_private(operator_key), reason
-    )
+    seq = registry.revoke_key(obj.engine, supplier_id, key_id, load_key(operator_key), reason)
     emit(obj, {"seq": seq}, f"revoked key {key_id} of {supplier_id} at seq {seq}")
 
 
@@ -192,20 +202,29 @@ def factor() -> None:
 def factor_import(obj: Ctx, file: Path, operator_key: Path) -> None:
     """Import emission factors from a CSV file; each becomes an operator-signed entry.
 
-    Columns: factor_id, version, activity, stage, unit, kgco2e_per_unit, gwp, source, year,
-    region. Factors are immutable: a changed value is a new version.
+    Columns: factor_id, version, activity, stage, unit, kgco2e_per_unit, gwp (AR5 or AR6),
+    source, year, region. Factors are immutable: a changed value is a new version. Factor
+    versions already in the ledger with the same definition are skipped, so re-importing a
+    file is a no-op; a different definition under an existing id and version is refused.
 
     \b
     Example:  carbon-ledger factor import samples/factors.csv --operator-key operator.key
     """
-    seqs = registry.import_factors(obj.engine, file, keys.load_private(operator_key))
-    emit(obj, {"imported": len(seqs), "seqs": seqs}, f"imported {len(seqs)} factor(s)")
+    result = registry.import_factors(obj.engine, file, load_key(operator_key))
+    message = f"imported {plural(len(result.seqs), 'factor')}"
+    if result.skipped:
+        message += f"; skipped {plural(result.skipped, 'factor version')} already in the ledger"
+    emit(
+        obj,
+        {"imported": len(result.seqs), "seqs": result.seqs, "skipped": result.skipped},
+        message,
+    )
 
 
 @factor.command("list")
 @pass_ctx
 def factor_list(obj: Ctx) -> None:
-    """List emission factors with their sources.
+    """List emission factors with their stage (a record's stage must match it) and source.
 
     \b
     Example:  carbon-ledger --json factor list
@@ -219,7 +238,7 @@ def factor_list(obj: Ctx) -> None:
             "activity": f.activity,
             "stage": f.stage,
             "unit": f.unit,
-            "kgco2e_per_unit": str(f.kgco2e_per_unit),
+            "kgco2e_per_unit": fmt(f.kgco2e_per_unit),
             "gwp": f.gwp,
             "source": f.source,
             "year": f.year,
@@ -237,6 +256,7 @@ def factor_list(obj: Ctx) -> None:
                         d["factor_id"],
                         d["version"],
                         d["activity"],
+                        d["stage"],
                         d["unit"],
                         d["kgco2e_per_unit"],
                         d["gwp"],
@@ -245,7 +265,17 @@ def factor_list(obj: Ctx) -> None:
                     )
                     for d in data
                 ],
-                ["factor_id", "v", "activity", "unit", "kgCO2e/unit", "gwp", "year", "region"],
+                [
+                    "factor_id",
+                    "v",
+                    "activity",
+                    "stage",
+                    "unit",
+                    "kgCO2e/unit",
+                    "gwp",
+                    "year",
+                    "region",
+                ],
             )
         ),
     )
@@ -282,21 +312,24 @@ def checkpoint(
     \b
     Example:  carbon-ledger checkpoint --operator-key operator.key --out seen.cp
     """
-    if out is not None:
+    if out is not None and not is_stdio(out):
         output_path(out)  # before signing: a stored checkpoint is not taken back
-    private = keys.load_private(existing_file(operator_key))
     state_path = state or transparency.default_state_path(operator_key)
-    cp = transparency.sign_checkpoint(obj.engine, private, state_path, jobs)
-    if out is not None:
-        out.write_text(cp.note, encoding="utf-8")
-    emit(
-        obj,
-        {
-            "id": cp.id,
-            "tree_size": cp.tree_size,
-            "root_hash": cp.root_hash,
-            "note": cp.note,
-            "state": str(state_path),
-        },
-        lambda: click.echo(cp.note, nl=False),
-    )
+    cp = transparency.sign_checkpoint(obj.engine, load_key(operator_key), state_path, jobs)
+    root_b64 = base64.b64encode(bytes.fromhex(cp.root_hash)).decode()
+    root_line = f"tree size {cp.tree_size}, root {cp.root_hash} (hex), {root_b64} (base64)"
+    to_stdout = out is None or is_stdio(out)
+    if not to_stdout:
+        write_out(out, cp.note)
+    if obj.as_json:
+        data = {"id": cp.id, "tree_size": cp.tree_size, "root_hash": cp.root_hash}
+        emit(
+            obj,
+            {**data, "root_hash_base64": root_b64, "note": cp.note, "state": str(state_path)},
+            "",
+        )
+    else:
+        click.echo(cp.note, nl=False)
+        # the note names the root in base64, `verify` in hex: show both. Without --out the
+        # line goes to stderr, so that stdout stays the bare note (`checkpoint > seen.cp`)
+        click.echo(root_line, err=to_stdout)

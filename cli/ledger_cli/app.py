@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger import __version__, keys
 from ledger.errors import InputError, LedgerError, VerificationError
@@ -34,8 +36,72 @@ class Ctx:
         return self._engine
 
 
-class LedgerGroup(click.Group):
-    """Maps every LedgerError to ``Error: ...`` on stderr and exit code 1, in one place."""
+def _set_global(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    """Store ``--db``/``--json``/``-v`` given after a subcommand on the shared :class:`Ctx`."""
+    obj = ctx.find_object(Ctx)
+    if obj is None or value is None or value is False or param.name is None:
+        return
+    setattr(obj, param.name, value)
+
+
+def _global_options() -> list[click.Option]:
+    """``--db``, ``--json`` and ``-v`` as accepted after any subcommand (``factor list --json``).
+
+    They are not exposed to the callback: their callback writes them onto the :class:`Ctx`
+    the root group made, so every command reads ``obj.db_url`` and ``obj.as_json`` whichever
+    side of the subcommand the user typed them.
+    """
+    common: dict[str, Any] = {"expose_value": False, "callback": _set_global, "is_eager": True}
+    return [
+        click.Option(
+            ["--db", "db_url"], default=None, help="Database URL (as before the command).", **common
+        ),
+        click.Option(
+            ["--json", "as_json"],
+            is_flag=True,
+            default=None,
+            help="Machine-readable JSON output.",
+            **common,
+        ),
+        click.Option(
+            ["-v", "--verbose", "verbose"],
+            is_flag=True,
+            default=None,
+            help="Show tracebacks for errors.",
+            **common,
+        ),
+    ]
+
+
+class LedgerCommand(click.Command):
+    """Every leaf command: takes the global options after its name too."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.params.extend(_global_options())
+
+
+class _Group(click.Group):
+    command_class = LedgerCommand
+    group_class: type[click.Group] | type[type] | None = type  # subgroups: same class as parent
+
+
+class LedgerSubGroup(_Group):
+    """A command group below the root (``factor``, ``label``, ...): global options too."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.params.extend(_global_options())
+
+
+class LedgerGroup(_Group):
+    """Maps every LedgerError to ``Error: ...`` on stderr and exit code 1, in one place.
+
+    With ``--json`` the same failure is also one ``{"ok": false, "error": {...}}`` object on
+    stdout, so a script reads every outcome from stdout with the exit code unchanged.
+    """
+
+    group_class = LedgerSubGroup
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -44,18 +110,48 @@ class LedgerGroup(click.Group):
             obj = ctx.obj
             if isinstance(obj, Ctx) and obj.verbose:
                 raise
-            report_error(exc)
+            report_error(exc, isinstance(obj, Ctx) and obj.as_json)
             ctx.exit(1)
+        except click.UsageError as exc:
+            obj = ctx.obj
+            if isinstance(obj, Ctx) and obj.as_json:
+                click.echo(json_text(error_object(type(exc).__name__, exc.format_message())))
+            raise
 
 
-def report_error(exc: LedgerError) -> None:
+def json_text(data: Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def error_object(kind: str, message: str, **extra: Any) -> dict[str, Any]:
+    """The one JSON shape of a failure: ``{"ok": false, "error": {"type", "message", ...}}``."""
+    return {"ok": False, "error": {"type": kind, "message": message, **extra}}
+
+
+#: problems listed under an error message; the rest are counted ("… and N more")
+MAX_SHOWN = 100
+
+
+def report_error(exc: LedgerError, as_json: bool = False) -> None:
     message = str(exc)
     if isinstance(exc, VerificationError) and exc.seq is not None:
         message = f"verification failed at seq {exc.seq}: {message}"
     click.echo(f"Error: {message}", err=True)
-    if isinstance(exc, InputError):
-        for problem in exc.problems:
-            click.echo(f"  {problem}", err=True)
+    problems = exc.problems if isinstance(exc, InputError) else []
+    shown, more = problems[:MAX_SHOWN], max(0, len(problems) - MAX_SHOWN)
+    for problem in shown:
+        click.echo(f"  {problem}", err=True)
+    if more:
+        click.echo(f"  … and {more} more (import --errors FILE writes them all)", err=True)
+    if as_json:
+        extra: dict[str, Any] = {}
+        if isinstance(exc, VerificationError) and exc.seq is not None:
+            extra["seq"] = exc.seq
+        if problems:
+            extra["problems"] = shown
+        if more:
+            extra["more"] = more
+        click.echo(json_text(error_object(type(exc).__name__, str(exc), **extra)))
 
 
 @click.group(cls=LedgerGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -66,9 +162,14 @@ def report_error(exc: LedgerError) -> None:
     default=DEFAULT_URL,
     show_default=True,
     help="Database URL: sqlite:///PATH or postgresql+psycopg://USER@HOST/DB "
-    "(env CARBON_LEDGER_DB).",
+    "(env CARBON_LEDGER_DB). Accepted before or after the command.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Machine-readable JSON output (before or after the command).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks for errors.")
 @click.version_option(__version__, prog_name="carbon-ledger")
 @click.pass_context
@@ -91,7 +192,9 @@ pass_ctx = click.make_pass_decorator(Ctx)
 def emit(obj: Ctx, data: Any, human: Callable[[], None] | str) -> None:
     """Print JSON in --json mode, else the human rendering."""
     if obj.as_json:
-        click.echo(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, default=str))
+        if isinstance(data, dict):
+            data = {"ok": True, **data}
+        click.echo(json_text(data))
     elif callable(human):
         human()
     else:
@@ -104,9 +207,7 @@ def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
 
     def numeric(text: str) -> bool:
-        return (
-            text.replace(".", "", 1).replace("-", "", 1).replace("%", "").replace(",", "").isdigit()
-        )
+        return text.replace(".", "", 1).lstrip("+-").replace("%", "").replace(",", "").isdigit()
 
     lines = []
     for n, row in enumerate(cells):
@@ -117,20 +218,6 @@ def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)
-
-
-def show_progress() -> bool:
-    """Progress bars only on an interactive terminal; quiet when piped."""
-    return sys.stderr.isatty() and not os.environ.get("CI")
-
-
-@contextmanager
-def progress_bar(total: int, label: str) -> Iterator[Callable[[int], None] | None]:
-    if not show_progress():
-        yield None
-        return
-    with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
-        yield bar.update
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -167,6 +254,63 @@ def existing_file(path: Path) -> Path:
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     return path
+
+
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """``1 record``, ``2 records``: counts in messages read as English."""
+    return f"{count} {noun if count == 1 else (many or noun + 's')}"
+
+
+def is_stdio(path: Path | None) -> bool:
+    return path is not None and str(path) == "-"
+
+
+def write_out(out: Path | None, body: str) -> None:
+    """Write ``body`` to ``out``; ``None`` or ``-`` means stdout (every ``--out`` takes ``-``)."""
+    if out is None or is_stdio(out):
+        click.echo(body, nl=not body.endswith("\n"))
+        return
+    try:
+        out.write_text(body if body.endswith("\n") else body + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot write {out}: {exc.strerror}") from exc
+
+
+@contextmanager
+def input_file(path: Path) -> Iterator[Path]:
+    """``path`` itself, or for ``-`` a temporary copy of stdin.
+
+    The importer hashes the file, sizes its progress line and picks CSV or JSONL by suffix,
+    so stdin is spooled once to a file named ``stdin.csv`` or ``stdin.jsonl`` (a first
+    non-blank byte ``{`` means JSONL).
+    """
+    if not is_stdio(path):
+        yield existing_file(path)
+        return
+    stream = sys.stdin.buffer
+    head = stream.read(1 << 16)
+    kind = "jsonl" if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{") else "csv"
+    with tempfile.TemporaryDirectory(prefix="carbon-ledger-stdin-") as tmp:
+        target = Path(tmp) / f"stdin.{kind}"
+        with target.open("wb") as handle:
+            handle.write(head)
+            shutil.copyfileobj(stream, handle, 1 << 20)
+        yield target
+
+
+def interactive() -> bool:
+    """A person at a terminal (who can answer a passphrase prompt)."""
+    return sys.stdin.isatty()
+
+
+def load_key(path: Path) -> Ed25519PrivateKey:
+    """A private key; an encrypted one asks for its passphrase on a terminal (hidden input)
+    when CARBON_LEDGER_PASSPHRASE is unset."""
+
+    def ask(question: str) -> str:
+        return str(click.prompt(question, hide_input=True, err=True))
+
+    return keys.load_private(path, ask if interactive() else None)
 
 
 def read_text(path: Path) -> str:

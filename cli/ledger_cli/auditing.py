@@ -2,30 +2,38 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import shutil
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import click
 from sqlalchemy import text
 
-from ledger import audit, keys, transparency
-from ledger.errors import InputError
-from ledger.store import db
+from ledger import audit, keys, registry, transparency
+from ledger.entry import KINDS
+from ledger.errors import InputError, NotFoundError
+from ledger.store import db, queries
+from ledger.suggest import did_you_mean
 from ledger_cli.app import (
     Ctx,
     cli,
     emit,
     existing_file,
+    is_stdio,
     output_path,
     pass_ctx,
-    progress_bar,
+    plural,
     read_text,
-    show_progress,
     table,
     witness_options,
     witness_quorum,
+    write_out,
 )
+from ledger_cli.progress import progress_bar, show_progress
 
 FILE = click.Path(path_type=Path, dir_okay=False)
 
@@ -80,6 +88,13 @@ def verify(
     witnesses, quorum = witness_quorum(witness_pub, min_witnesses)
     if witnesses and seen_note is None:
         raise InputError("--witness-pub checks the cosignatures of --checkpoint: give one")
+    if trusted is not None:
+        key_id, key_source = keys.key_id(trusted), f"--operator-pub {operator_pub}"
+    elif bundle is not None:
+        key_id, key_source = _bundle_operator_key_id(existing_file(bundle)), "the genesis entry"
+    else:
+        with db.reading(obj.engine) as conn:
+            key_id, key_source = registry.ledger_info(conn).operator_key_id, "the genesis entry"
     if bundle is not None:
         # the bar's length costs a pass over the file: only pay it on a terminal
         with existing_file(bundle).open("rb") as handle:
@@ -99,18 +114,49 @@ def verify(
                 witnesses=witnesses,
                 min_witnesses=quorum,
             )
-    data = report.__dict__
+    root_b64 = base64.b64encode(bytes.fromhex(report.root_hash)).decode()
+    data = {
+        **report.__dict__,
+        "root_hash_base64": root_b64,
+        "operator_key_id": key_id,
+        "operator_key_source": key_source,
+    }
+    counts = ", ".join(
+        plural(n, noun)
+        for n, noun in (
+            (report.submissions, "submission"),
+            (report.records, "record"),
+            (report.products, "product"),
+            (report.suppliers, "supplier"),
+            (report.factors, "factor"),
+            (report.checkpoints, "checkpoint"),
+        )
+    )
     emit(
         obj,
         data,
         lambda: click.echo(
-            f"OK: {report.entries} entries verified ({report.submissions} submissions, "
-            f"{report.records} records, {report.products} products, {report.suppliers} suppliers, "
-            f"{report.factors} factors, {report.checkpoints} checkpoints); "
-            f"tree size {report.tree_size}, root {report.root_hash}"
+            f"OK: {plural(report.entries, 'entry', 'entries')} verified ({counts}); "
+            f"tree size {report.tree_size}, root {report.root_hash} (hex), {root_b64} (base64)"
+            f"\n  trusted operator key {key_id} (from {key_source})"
             + "".join(f"\n  {c}" for c in report.checks)
         ),
     )
+
+
+def _bundle_operator_key_id(bundle: Path) -> str:
+    """The operator key id in an export's genesis entry (the key verify trusts without a pin)."""
+    with bundle.open("rb") as handle:
+        for line in handle:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                break
+            if isinstance(entry, dict) and entry.get("kind") == "genesis":
+                return str(entry.get("payload", {}).get("operator_key_id", "unknown"))
+            if isinstance(entry, dict) and "kind" in entry:
+                break
+    return "unknown"
 
 
 @cli.command()
@@ -134,9 +180,7 @@ def prove(obj: Ctx, record_id: str | None, old: Path | None, out: Path | None) -
     if (record_id is None) == (old is None):
         raise click.UsageError("give either RECORD_ID or --consistency OLD.cp")
     if old is not None:
-        doc = transparency.prove_consistency(
-            obj.engine, existing_file(old).read_text(encoding="utf-8")
-        )
+        doc = transparency.prove_consistency(obj.engine, read_text(old))
         done = f"wrote consistency proof from size {doc['old_size']} to {doc['new_size']} to {out}"
         summary = {"out": str(out), "old_size": doc["old_size"], "new_size": doc["new_size"]}
     else:
@@ -145,10 +189,10 @@ def prove(obj: Ctx, record_id: str | None, old: Path | None, out: Path | None) -
         done = f"wrote proof of seq {doc['seq']} under checkpoint size {doc['tree_size']} to {out}"
         summary = {"out": str(out), "seq": doc["seq"], "tree_size": doc["tree_size"]}
     body = json.dumps(doc, indent=2, ensure_ascii=False)
-    if out is None:
+    if out is None or is_stdio(out):
         click.echo(body)
     else:
-        out.write_text(body + "\n", encoding="utf-8")
+        write_out(out, body)
         emit(obj, summary, done)
 
 
@@ -161,14 +205,26 @@ def prove(obj: Ctx, record_id: str | None, old: Path | None, out: Path | None) -
 def log(obj: Ctx, supplier: str | None, product: str | None, kind: str | None, limit: int) -> None:
     """Show the newest ledger entries, optionally filtered.
 
+    Records show their record_id and status: effective, superseded or retracted (with the
+    seq of the entry that did it).
+
     \b
     Example:  carbon-ledger log --supplier sup-logi --kind record --limit 5
     """
     clauses: list[str] = []
     params: dict[str, object] = {"limit": limit}
     if kind:
+        if kind not in KINDS:
+            raise InputError(
+                f"unknown kind {kind!r}; kinds are {', '.join(KINDS)}{did_you_mean(kind, KINDS)}"
+            )
         clauses.append("e.kind = :kind")
         params["kind"] = kind
+    with db.reading(obj.engine) as conn:
+        if supplier and not queries.supplier_exists(conn, supplier):
+            raise NotFoundError(f"supplier {supplier!r} is not registered")
+        if product and not queries.product_exists(conn, product):
+            raise NotFoundError(f"product {product!r} is not registered")
     if product:
         clauses.append("r.product_id = :product")
         params["product"] = product
@@ -185,7 +241,8 @@ def log(obj: Ctx, supplier: str | None, product: str | None, kind: str | None, l
         params["supplier"] = supplier
     where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
     sql = text(
-        "SELECT e.seq, e.kind, e.recorded_at, e.entry_bytes FROM entries e "
+        "SELECT e.seq, e.kind, e.recorded_at, e.entry_bytes, r.record_id, r.status, "
+        "r.status_seq FROM entries e "
         "LEFT JOIN records r ON r.seq = e.seq LEFT JOIN submissions s ON s.seq = e.seq "
         "LEFT JOIN submissions cs ON cs.seq = e.submission_seq "
         f"{where} ORDER BY e.seq DESC LIMIT :limit"
@@ -198,6 +255,7 @@ def log(obj: Ctx, supplier: str | None, product: str | None, kind: str | None, l
             "kind": r[1],
             "recorded_at": r[2],
             "payload": json.loads(bytes(r[3]))["payload"],
+            **({"record_id": r[4], "status": r[5], "status_seq": r[6]} if r[4] else {}),
         }
         for r in rows
     ]
@@ -207,13 +265,27 @@ def log(obj: Ctx, supplier: str | None, product: str | None, kind: str | None, l
         lambda: click.echo(
             table(
                 [
-                    (e["seq"], e["kind"], e["recorded_at"], _summary(e["kind"], e["payload"]))
+                    (
+                        e["seq"],
+                        e["kind"],
+                        e.get("record_id", ""),
+                        _status(e),
+                        e["recorded_at"],
+                        _summary(e["kind"], e["payload"]),
+                    )
                     for e in entries
                 ],
-                ["seq", "kind", "recorded_at", "summary"],
+                ["seq", "kind", "record_id", "status", "recorded_at", "summary"],
             )
         ),
     )
+
+
+def _status(entry: dict[str, Any]) -> str:
+    status = entry.get("status")
+    if status is None:
+        return ""
+    return status if status == "effective" else f"{status} (seq {entry['status_seq']})"
 
 
 def _summary(kind: str, p: dict[str, Any]) -> str:
@@ -244,11 +316,21 @@ def export(obj: Ctx, out: Path) -> None:
     \b
     Example:  carbon-ledger export --out ledger-export.jsonl
     """
+    if is_stdio(out):
+        with tempfile.TemporaryDirectory(prefix="carbon-ledger-export-") as tmp:
+            spooled = Path(tmp) / "export.jsonl"
+            audit.export_bundle(obj.engine, spooled)
+            with spooled.open("rb") as handle:
+                sys.stdout.flush()
+                shutil.copyfileobj(handle, sys.stdout.buffer)
+                sys.stdout.buffer.flush()
+        return
     output_path(out)
     with progress_bar(audit.ledger_size(obj.engine), "exporting") as update:
         header = audit.export_bundle(obj.engine, out, progress=update)
     emit(
         obj,
         header,
-        f"exported {header['tree_size']} entries and {header['checkpoints']} checkpoints to {out}",
+        f"exported {plural(header['tree_size'], 'entry', 'entries')} and "
+        f"{plural(header['checkpoints'], 'checkpoint')} to {out}",
     )

@@ -8,9 +8,9 @@ from typing import Any
 
 import click
 
-from ledger import keys, outputs, records
+from ledger import outputs, records
 from ledger.submit import SubmissionResult
-from ledger_cli.app import Ctx, cli, emit, pass_ctx
+from ledger_cli.app import Ctx, cli, emit, load_key, pass_ctx
 from ledger_cli.supply import _supplier_options
 
 
@@ -58,7 +58,7 @@ def output_add(obj: Ctx, /, product_id: str, supplier: str, key_path: Path, **fi
     row = {k: v for k, v in fields.items() if v is not None}
     row["product_id"] = product_id
     payloads, result = records.declare_outputs(
-        obj.engine, supplier, keys.load_private(key_path), iter([(1, row)])
+        obj.engine, supplier, load_key(key_path), iter([(1, row)])
     )
     _report(obj, payloads, result)
 
@@ -79,6 +79,6 @@ def output_import(obj: Ctx, file: Path, supplier: str, key_path: Path) -> None:
     """
     sha = hashlib.sha256(file.read_bytes()).hexdigest()
     payloads, result = records.declare_outputs(
-        obj.engine, supplier, keys.load_private(key_path), outputs.read_rows(file), sha
+        obj.engine, supplier, load_key(key_path), outputs.read_rows(file), sha
     )
     _report(obj, payloads, result)

@@ -33,7 +33,7 @@ def demo(obj: Ctx, directory: Path, samples: Path | None) -> None:
     """
     from ledger import demo as demo_lib
     from ledger import query
-    from ledger_cli.render import render_frame
+    from ledger_cli.render import render_frame, terminal_width
 
     result = demo_lib.build(directory, samples, say=click.echo)
     r = result.report
@@ -49,7 +49,7 @@ def demo(obj: Ctx, directory: Path, samples: Path | None) -> None:
         result.engine, "supplier", ("2025-01-01", "2026-01-01"), ("2024-01-01", "2025-01-01")
     )
     click.echo("\nSupplier carbon intensity 2025 vs 2024 baseline (kgCO2e per kg of product):")
-    click.echo(render_frame(frame.drop(columns=["missing_stages"]), "table", SHORT))
+    click.echo(render_frame(frame, "table", SHORT, terminal_width()))
     click.echo(
         f"\nlabels: {len(result.labels)} files in {result.label_dir} — check one offline with:\n"
         f"  carbon-ledger label verify {result.label_dir}/6923451000013.label.json "

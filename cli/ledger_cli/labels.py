@@ -9,16 +9,20 @@ import click
 
 from ledger import keys
 from ledger.errors import InputError
-from ledger.labels.formats import DEFAULT_EXTENSION_BASE, FORMATS
+from ledger.labels.formats import FORMATS
 from ledger_cli.app import (
     Ctx,
     cli,
     emit,
+    is_stdio,
+    load_key,
     pass_ctx,
     read_text,
     witness_options,
     witness_quorum,
+    write_out,
 )
+from ledger_cli.progress import phases
 
 
 @cli.group()
@@ -44,7 +48,9 @@ def label() -> None:
     "--out", type=click.Path(path_type=Path), help="Output file (a directory with --all)."
 )
 @click.option(
-    "--qr-url", help="QR URL template with {product_id}; default a compact verification string."
+    "--qr-url",
+    help="QR URL template with {product_id} {from} {to} {label_id}; default the /verify page "
+    "at https://<log origin> when the origin names a host, else a compact string.",
 )
 @click.option(
     "--operator-key",
@@ -59,9 +65,9 @@ def label() -> None:
 )
 @click.option(
     "--pact-extension-base",
-    default=DEFAULT_EXTENSION_BASE,
-    show_default=True,
-    help="Public base URL of the PACT extension schema.",
+    default=None,
+    help="Public base URL of the PACT extension schema "
+    "[default: https://<log origin>/schemas/pact-extensions].",
 )
 @pass_ctx
 def label_export_cmd(
@@ -75,7 +81,7 @@ def label_export_cmd(
     qr_url: str | None,
     operator_key: Path | None,
     as_of: str,
-    pact_extension_base: str,
+    pact_extension_base: str | None,
 ) -> None:
     """Export the carbon label of PRODUCT_ID (or --all products) from a logged statement.
 
@@ -93,15 +99,16 @@ def label_export_cmd(
     from ledger.labels import export as label_export  # pandas only when needed
 
     options = label_export.LabelOptions(qr_url, pact_extension_base)
-    operator = keys.load_private(operator_key) if operator_key is not None else None
+    operator = load_key(operator_key) if operator_key is not None else None
     if all_products == (product_id is not None):
         raise InputError("give a PRODUCT_ID or --all (not both)")
     if all_products:
         if out is None:
             raise InputError("--all needs --out DIR")
-        written, skipped = label_export.export_all(
-            obj.engine, start, end, fmt_name, out, options, operator, as_of
-        )
+        with phases() as tracker:
+            written, skipped = label_export.export_all(
+                obj.engine, start, end, fmt_name, out, options, operator, as_of, tracker
+            )
         emit(
             obj,
             {"written": [str(p) for p in written], "skipped": skipped},
@@ -111,13 +118,14 @@ def label_export_cmd(
         )
         return
     assert product_id is not None
-    body = label_export.export_one(
-        obj.engine, product_id, start, end, fmt_name, options, operator, as_of
-    )
-    if out is None:
+    with phases() as tracker:
+        body = label_export.export_one(
+            obj.engine, product_id, start, end, fmt_name, options, operator, as_of, tracker
+        )
+    if out is None or is_stdio(out):
         click.echo(body, nl=False)
     else:
-        out.write_text(body, encoding="utf-8")
+        write_out(out, body)
         emit(obj, {"out": str(out)}, f"wrote {fmt_name} label of {product_id} to {out}")
 
 
@@ -157,7 +165,10 @@ def label_verify_cmd(
     except ValueError as exc:
         raise InputError(f"{file} is not JSON: {exc}") from exc
     witnesses, quorum = witness_quorum(witness_pub, min_witnesses)
-    fp, seen = verify_witnessed_label(doc, keys.load_verifier(operator_pub), witnesses, quorum)
+    with phases() as tracker:
+        fp, seen = verify_witnessed_label(
+            doc, keys.load_verifier(operator_pub), witnesses, quorum, tracker
+        )
     cosigners = [f"{w.name}+{w.key_hash} at {w.time}" for w in seen.witnesses]
     emit(
         obj,

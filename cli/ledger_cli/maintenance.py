@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ledger_cli.app import Ctx, cli, emit, pass_ctx, show_progress
+from ledger_cli.app import Ctx, cli, emit, pass_ctx
+from ledger_cli.progress import show_progress
 
 
 @cli.command()

@@ -5,12 +5,18 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import shutil
+import sys
+import textwrap
 from decimal import Decimal
 from typing import Any
 
 import pandas as pd
 
 from ledger.decimals import fmt
+from ledger.errors import InputError
+from ledger.suggest import did_you_mean
 from ledger_cli.app import table
 
 
@@ -48,7 +54,160 @@ def human(value: Any, column: str) -> str:
     return str(value)
 
 
-def render_frame(frame: pd.DataFrame, fmt_name: str, short: dict[str, str] | None = None) -> str:
+#: columns that carry the answer: kept as long as anything fits
+KEEP = (
+    "supplier_id",
+    "product_id",
+    "stage",
+    "name",
+    "product_name",
+    "intensity_kgco2e_per_kg",
+    "footprint_kgco2e_per_unit",
+    "change_pct",
+    "comparable",
+    "meets_target",
+    "missing_stages",
+)
+#: dropped first when a table is too wide (then any other column, right to left)
+DROP_FIRST = (
+    "baseline_missing_stages",
+    "records",
+    "primary_data_share",
+    "production",
+    "warehousing",
+    "transport",
+    "packaging",
+    "reference_units",
+    "total_kgco2e",
+)
+MIN_TEXT = 12  # a name column is abbreviated down to this many characters, no further
+
+
+def sort_frame(
+    frame: pd.DataFrame, column: str | None, desc: bool, short: dict[str, str]
+) -> pd.DataFrame:
+    """Rows ordered by ``column`` (its name or its table heading); missing values last."""
+    if column is None:
+        return frame
+    by_heading = {heading: name for name, heading in short.items() if name in frame.columns}
+    name = column if column in frame.columns else by_heading.get(column)
+    if name is None:
+        choices = list(frame.columns)
+        raise InputError(
+            f"--sort: no column {column!r}; columns are {', '.join(choices)}"
+            f"{did_you_mean(column, choices)}"
+        )
+    present = frame[frame[name].notna()]
+    absent = frame[frame[name].isna()]
+    keys = [_sort_key(v) for v in present[name]]
+    order = sorted(range(len(keys)), key=keys.__getitem__, reverse=desc)
+    return pd.concat([present.iloc[order], absent])
+
+
+def _sort_key(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return (len(value), ",".join(map(str, value)))
+    return value
+
+
+def _cells(records: list[dict[str, Any]], columns: list[str]) -> list[list[str]]:
+    return [[human(r[c], c) for c in columns] for r in records]
+
+
+def _width(cells: list[list[str]], headers: list[str], column: int) -> int:
+    return max([len(headers[column])] + [len(row[column]) for row in cells])
+
+
+def _abbreviate(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+#: stage names shortened in lists (missing_stages) when a table is too wide
+STAGE_ABBREVIATIONS = {
+    "production": "prod",
+    "warehousing": "wareh",
+    "transport": "transp",
+    "packaging": "pack",
+}
+
+
+def _compact(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [STAGE_ABBREVIATIONS.get(v, v) for v in value]
+    return value
+
+
+def fit_columns(
+    records: list[dict[str, Any]], columns: list[str], short: dict[str, str], width: int
+) -> tuple[list[str], list[list[str]], list[str]]:
+    """Headings, cells and the dropped columns of a table at most ``width`` characters wide.
+
+    Steps, each only while the table is still too wide: abbreviate long text (names) with
+    "…" to 24 characters; shorten stage names in lists; hide the :data:`DROP_FIRST` columns;
+    abbreviate text to :data:`MIN_TEXT`; hide any other column not in :data:`KEEP`, from the
+    right. Works on whatever columns the query returns.
+    """
+    columns = list(columns)
+    dropped: list[str] = []
+    steps: list[tuple[str, int]] = [
+        ("compact", 0),
+        ("abbreviate", 24),
+        ("drop", 0),
+        ("abbreviate", MIN_TEXT),
+        ("drop-any", 0),
+    ]
+    step = 0
+    while True:
+        headers = [short.get(c, c) for c in columns]
+        cells = _cells(records, columns)
+        widths = [_width(cells, headers, i) for i in range(len(columns))]
+        excess = sum(widths) + 2 * (len(columns) - 1) - width
+        if excess <= 0 or step == len(steps):
+            return headers, cells, dropped
+        action, limit = steps[step]
+        textual = [
+            i
+            for i, c in enumerate(columns)
+            if c not in ("supplier_id", "product_id")
+            and not any(_numeric_cell(row[i]) for row in cells)
+        ]
+        if action == "abbreviate":
+            wide = [i for i in textual if widths[i] > max(limit, len(headers[i]))]
+            if not wide:
+                step += 1
+                continue
+            i = max(wide, key=widths.__getitem__)
+            target = max(limit, len(headers[i]), widths[i] - excess)
+            for record in records:
+                record[columns[i]] = _abbreviate(human(record[columns[i]], columns[i]), target)
+        elif action == "compact":
+            for record in records:
+                for c in columns:
+                    record[c] = _compact(record[c])
+            step += 1
+        else:
+            victims = [c for c in DROP_FIRST if c in columns]
+            if action == "drop-any":
+                victims = [c for c in reversed(columns) if c not in KEEP]
+            if not victims:
+                step += 1
+                continue
+            columns.remove(victims[0])
+            dropped.append(victims[0])
+
+
+def _numeric_cell(text: str) -> bool:
+    stripped = text.replace(",", "").replace("%", "").lstrip("+-")
+    return stripped.replace(".", "", 1).isdigit() or ("e" in stripped and stripped[0].isdigit())
+
+
+def render_frame(
+    frame: pd.DataFrame,
+    fmt_name: str,
+    short: dict[str, str] | None = None,
+    width: int | None = None,
+) -> str:
+    """The frame as csv/json (exact, every column) or a table (rounded, fitted to ``width``)."""
     columns = list(frame.columns)
     records = [dict(zip(columns, row, strict=True)) for row in frame.itertuples(index=False)]
     if fmt_name == "json":
@@ -65,6 +224,26 @@ def render_frame(frame: pd.DataFrame, fmt_name: str, short: dict[str, str] | Non
             )
         return out.getvalue().rstrip("\n")
     short = short or {}
-    return table(
-        [[human(r[c], c) for c in columns] for r in records], [short.get(c, c) for c in columns]
-    )
+    if width is None:
+        return table(_cells(records, columns), [short.get(c, c) for c in columns])
+    headers, cells, dropped = fit_columns(records, columns, short, width)
+    body = table(cells, headers)
+    if dropped:
+        hidden = ", ".join(short.get(c, c) for c in dropped)
+        noun = "column" if len(dropped) == 1 else "columns"
+        note = (
+            f"({len(dropped)} {noun} hidden to fit {width} columns: {hidden}; "
+            "widen the terminal or use --format csv)"
+        )
+        body += "\n" + textwrap.fill(note, width)
+    return body
+
+
+def terminal_width() -> int | None:
+    """Width to fit tables to: ``COLUMNS`` if set, else the terminal's; None when stdout is
+    not a terminal (a file or a pipe gets the whole table)."""
+    if os.environ.get("COLUMNS", "").isdigit():
+        return int(os.environ["COLUMNS"])
+    if not sys.stdout.isatty():
+        return None
+    return shutil.get_terminal_size((120, 24)).columns

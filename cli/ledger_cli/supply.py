@@ -7,8 +7,10 @@ from typing import Any
 
 import click
 
-from ledger import keys, records, vocab
-from ledger_cli.app import Ctx, cli, emit, pass_ctx, progress_bar
+from ledger import records, vocab
+from ledger.errors import InputError
+from ledger_cli.app import Ctx, cli, emit, input_file, load_key, pass_ctx, plural, table, write_out
+from ledger_cli.progress import phases
 
 KEY = click.Path(path_type=Path, dir_okay=False)
 
@@ -52,7 +54,7 @@ def product_add(
     result = records.add_product(
         obj.engine,
         supplier,
-        keys.load_private(key_path),
+        load_key(key_path),
         product_id,
         name,
         declared_unit,
@@ -63,6 +65,38 @@ def product_add(
         obj,
         {"seq": result.first_seq, "submission_seq": result.submission_seq},
         f"registered product {product_id} at seq {result.first_seq}",
+    )
+
+
+@product.command("list")
+@click.option("--supplier", help="Only products owned by this supplier.")
+@pass_ctx
+def product_list(obj: Ctx, supplier: str | None) -> None:
+    """List registered products with their owner, declared unit and mass per unit.
+
+    \b
+    Example:  carbon-ledger product list --supplier sup-bev
+    """
+    rows = records.list_products(obj.engine, supplier)
+    emit(
+        obj,
+        rows,
+        lambda: click.echo(
+            table(
+                [
+                    (
+                        r["product_id"],
+                        r["supplier_id"],
+                        r["name"],
+                        r["declared_unit"],
+                        r["mass_kg"],
+                        r["category"] or "",
+                    )
+                    for r in rows
+                ],
+                ["product_id", "supplier_id", "name", "unit", "kg/unit", "category"],
+            )
+        ),
     )
 
 
@@ -109,7 +143,7 @@ def append(obj: Ctx, /, supplier: str, key_path: Path, **fields: Any) -> None:
                 --units-covered 10000 --period-start 2025-01-01 --period-end 2025-02-01
     """
     row = {k: (str(v) if v is not None else None) for k, v in fields.items()}
-    payload, result = records.append_record(obj.engine, supplier, keys.load_private(key_path), row)
+    payload, result = records.append_record(obj.engine, supplier, load_key(key_path), row)
     emit(
         obj,
         {"record": payload, "seq": result.first_seq, "submission_seq": result.submission_seq},
@@ -119,35 +153,64 @@ def append(obj: Ctx, /, supplier: str, key_path: Path, **fields: Any) -> None:
 
 
 @cli.command("import")
-@click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.argument(
+    "file", type=click.Path(path_type=Path, exists=True, allow_dash=True, dir_okay=False)
+)
 @_supplier_options
 @click.option("--dry-run", is_flag=True, help="Validate every row and write nothing.")
 @click.option(
     "--allow-duplicate", is_flag=True, help="Import a file whose SHA-256 was imported before."
 )
+@click.option(
+    "--delimiter",
+    type=click.Choice([",", ";", "tab"]),
+    help="CSV field separator (default: sniffed from the header line).",
+)
+@click.option(
+    "--errors",
+    "errors_file",
+    type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
+    help="Write every problem (one per line) here when the file is refused.",
+)
 @pass_ctx
 def import_(
-    obj: Ctx, file: Path, supplier: str, key_path: Path, dry_run: bool, allow_duplicate: bool
+    obj: Ctx,
+    file: Path,
+    supplier: str,
+    key_path: Path,
+    dry_run: bool,
+    allow_duplicate: bool,
+    delimiter: str | None,
+    errors_file: Path | None,
 ) -> None:
-    """Import a CSV or JSONL file of records as one signed submission.
+    """Import a CSV or JSONL file (or - for stdin) of records as one signed submission.
 
     Every row is validated first; if any is bad, each bad row is listed as
-    `line N: field: problem` and nothing is written.
+    `line N: field: problem` and nothing is written. Header problems are reported once,
+    with the closest valid column name.
 
     \b
     Example:  carbon-ledger import records-2025.csv --supplier sup-bev --key sup-bev.key
+              carbon-ledger import - --supplier sup-bev --key sup-bev.key < records.jsonl
     """
-    private = keys.load_private(key_path)
-    with progress_bar(file.stat().st_size, f"importing {file.name}") as update:
-        report = records.import_records(
-            obj.engine,
-            file,
-            supplier,
-            private,
-            dry_run=dry_run,
-            allow_duplicate=allow_duplicate,
-            progress=update,
-        )
+    private = load_key(key_path)
+    with input_file(file) as path, phases() as tracker:
+        try:
+            report = records.import_records(
+                obj.engine,
+                path,
+                supplier,
+                private,
+                dry_run=dry_run,
+                allow_duplicate=allow_duplicate,
+                delimiter="\t" if delimiter == "tab" else delimiter,
+                phases=tracker,
+            )
+        except InputError as exc:
+            if errors_file is not None:
+                write_out(errors_file, "\n".join(exc.problems or [str(exc)]))
+            raise
+    name = "stdin" if str(file) == "-" else file.name
     data: dict[str, Any] = {
         "rows": report.rows,
         "source_sha256": report.source_sha256,
@@ -161,12 +224,14 @@ def import_(
             records_root=report.result.records_root,
         )
         message = (
-            f"imported {report.rows} records from {file.name} as submission "
+            f"imported {plural(report.rows, 'record')} from {name} as submission "
             f"{report.result.submission_seq} "
             f"(seq {report.result.first_seq}-{report.result.last_seq})"
         )
     else:
-        message = f"dry run: all {report.rows} rows of {file.name} are valid; nothing was written"
+        message = (
+            f"dry run: all {plural(report.rows, 'row')} of {name} are valid; nothing was written"
+        )
     emit(obj, data, message)
 
 
@@ -182,5 +247,5 @@ def retract(obj: Ctx, record_id: str, supplier: str, key_path: Path, reason: str
     Example:  carbon-ledger retract 7c9e... --supplier sup-bev --key sup-bev.key \\
                 --reason "double counted"
     """
-    result = records.retract(obj.engine, supplier, keys.load_private(key_path), record_id, reason)
+    result = records.retract(obj.engine, supplier, load_key(key_path), record_id, reason)
     emit(obj, {"seq": result.first_seq}, f"retracted {record_id} at seq {result.first_seq}")

@@ -42,6 +42,8 @@ from ledger.errors import NotFoundError, ProofError, VerificationError
 from ledger.footprint import STAGES, Factor, ProductFootprint
 from ledger.keyring import KEY_KINDS, Keyring
 from ledger.labels.formats import LABEL_FORMAT
+from ledger.progress import Phases, counted
+from ledger.progress import start as start_phase
 from ledger.registry import ledger_info, load_factors
 from ledger.transparency import latest_checkpoint
 from ledger.vocab import Window
@@ -132,7 +134,11 @@ def statement_basis(
 
 
 def build_label(
-    conn: Connection, product_id: str, window: Window, statement_seq: int
+    conn: Connection,
+    product_id: str,
+    window: Window,
+    statement_seq: int,
+    phases: Phases | None = None,
 ) -> tuple[dict[str, Any], ProductFootprint]:
     """The label of a logged footprint statement, with all its evidence under the latest
     checkpoint (which must cover the statement)."""
@@ -156,7 +162,8 @@ def build_label(
         ).all()
     )
     entries = _entries(conn, sorted(set(covered) | set(subs.values()) | {statement_seq}))
-    parsed = {s: parse_entry(b, s) for s, b in entries.items()}
+    advance = start_phase(phases, "decoding entries", len(entries), "entries")
+    parsed = {s: parse_entry(b, s) for s, b in counted(entries.items(), advance)}
     factor_keys = {
         (p.payload["factor_id"], p.payload["factor_version"])
         for p in parsed.values()
@@ -310,6 +317,7 @@ def _open_evidence(
     evidence: Mapping[str, Any],
     operator: Ed25519PublicKey | None,
     decoded: Mapping[int, ParsedEntry] | None = None,
+    phases: Phases | None = None,
 ) -> tuple[dict[int, Any], int]:
     """Check checkpoint, inclusion proofs, operator and submission signatures, in-submission
     proofs. Returns parsed entries by seq and the tree size. ``decoded`` lets the exporter
@@ -320,7 +328,8 @@ def _open_evidence(
     if decoded is not None and decoded.keys() == entries.keys():
         parsed = dict(decoded)
     else:
-        parsed = {s: parse_entry(b, s) for s, b in entries.items()}
+        advance = start_phase(phases, "decoding entries", len(entries), "entries")
+        parsed = {s: parse_entry(b, s) for s, b in counted(entries.items(), advance)}
     genesis = parsed.get(0)
     if genesis is None or genesis.kind != "genesis":
         raise VerificationError("label evidence lacks the genesis entry")
@@ -409,10 +418,11 @@ def footprint_from_evidence(
     window: Window,
     operator: Ed25519PublicKey | None = None,
     parsed: Mapping[int, ParsedEntry] | None = None,
+    phases: Phases | None = None,
 ) -> tuple[ProductFootprint, int]:
     """Verify the evidence, check it holds exactly the record set of its logged footprint
     statement, recompute the figures from it, and return them with the statement's seq."""
-    parsed, _size = _open_evidence(evidence, operator, parsed)
+    parsed, _size = _open_evidence(evidence, operator, parsed, phases)
     names = {
         p.payload["supplier_id"]: p.payload["name"] for p in parsed.values() if p.kind == "supplier"
     }
@@ -533,7 +543,9 @@ def check_evidence_shape(evidence: Any) -> None:
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
-def verify_label(doc: Mapping[str, Any], operator: Ed25519PublicKey) -> ProductFootprint:
+def verify_label(
+    doc: Mapping[str, Any], operator: Ed25519PublicKey, phases: Phases | None = None
+) -> ProductFootprint:
     """Offline check of a carbon-label/v2 document; raises naming what failed."""
     if not isinstance(doc, Mapping) or doc.get("format") != LABEL_FORMAT:
         raise VerificationError(f"not a {LABEL_FORMAT} document")
@@ -550,7 +562,9 @@ def verify_label(doc: Mapping[str, Any], operator: Ed25519PublicKey) -> ProductF
     if evidence_digest(evidence) != doc.get("evidence_sha256"):
         raise VerificationError("evidence_sha256 does not match the evidence")
     try:
-        fp, statement_seq = footprint_from_evidence(evidence, product_id, window, operator)
+        fp, statement_seq = footprint_from_evidence(
+            evidence, product_id, window, operator, phases=phases
+        )
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, ArithmeticError) as exc:
         raise VerificationError(f"label evidence is malformed: {exc!r}") from exc
     expected = label_document(fp, evidence, statement_seq)

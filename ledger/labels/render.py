@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import string
+import textwrap
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from urllib.parse import quote
@@ -89,16 +90,29 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "\u2026"
 
 
+def _wrap(text: str, limit: int, max_lines: int) -> list[str]:
+    """Word-wrapped lines; only text beyond ``max_lines`` is clipped. A product's name is
+    wrapped, not cut: "Water 500 ml x 12" cut after "ml" reads as a different product."""
+    lines = textwrap.wrap(text, limit) or [""]
+    if len(lines) > max_lines:
+        lines = [*lines[: max_lines - 1], _clip(" ".join(lines[max_lines - 1 :]), limit)]
+    return lines
+
+
 def qr_payload_for(
     fp: ProductFootprint, *, qr_url_template: str | None, evidence_digest: str
 ) -> str:
     """What the QR code carries: a URL from the template, or a compact verification string.
 
-    The template may use only ``{product_id}``, which is percent-encoded so any product id
-    yields a valid URL. Attribute or index lookups (``{product_id.__class__}``) are refused
-    because ``str.format`` would evaluate them. Without a template the payload is
-    ``CL1:<product_id>:<period_start>:<period_end>:<kgco2e_per_unit>:<digest[:16]>`` with the
-    exact per-unit figure and the half-open period, enough to match a label to the ledger.
+    The template may use ``{product_id}``, ``{from}``, ``{to}`` (the half-open window) and
+    ``{label_id}`` (the label's evidence SHA-256), each percent-encoded so any product id
+    yields a valid URL; a typical one opens the verification page served by
+    ``carbon-ledger serve``: ``https://HOST/verify?label=https%3A%2F%2FHOST%2Flabels%2F
+    {product_id}.json%3Ffrom%3D{from}%26to%3D{to}``. Attribute or index lookups
+    (``{product_id.__class__}``) are refused because ``str.format`` would evaluate them.
+    Without a template the payload is ``CL1:<product_id>:<period_start>:<period_end>:
+    <kgco2e_per_unit>:<digest[:16]>`` with the exact per-unit figure and the half-open period,
+    enough to match a label to the ledger.
     """
     digest = check_digest(evidence_digest)
     if qr_url_template is None:
@@ -116,12 +130,21 @@ def qr_payload_for(
         fields = [name for _, name, _, _ in string.Formatter().parse(qr_url_template)]
     except ValueError as exc:
         raise InputError(f"QR URL template {qr_url_template!r} is malformed: {exc}") from None
+    values = {
+        "product_id": quote(fp.product_id, safe=""),
+        "from": fp.period_start.isoformat(),
+        "to": fp.period_end.isoformat(),
+        "label_id": digest,
+    }
     for name in fields:
-        if name is not None and name != "product_id":
-            raise InputError(f"QR URL template uses {{{name}}}; only {{product_id}} is available")
-    if "product_id" not in fields:
-        raise InputError("QR URL template must contain {product_id}")
-    return qr_url_template.format(product_id=quote(fp.product_id, safe=""))
+        if name is not None and name not in values:
+            raise InputError(
+                f"QR URL template uses {{{name}}}; only {{product_id}}, {{from}}, {{to}} and "
+                "{label_id} are available"
+            )
+    if "product_id" not in fields and "label_id" not in fields:
+        raise InputError("QR URL template must contain {product_id} or {label_id}")
+    return qr_url_template.format(**values)
 
 
 def _qr_group(payload: str, x: int, y: int, size: int) -> str:
@@ -196,6 +219,17 @@ def _stage_rows(fp: ProductFootprint, top: int) -> list[str]:
     return parts
 
 
+def _name_lines(fp: ProductFootprint) -> list[str]:
+    """The product's name on one or two lines under the title bar, then its id."""
+    name = _wrap(fp.product_name, 34, 2)
+    top = 92 if len(name) == 1 else 84
+    parts = [_text(24, top + 20 * i, esc(line), "name") for i, line in enumerate(name)]
+    parts.append(
+        _text(24, top + 20 * len(name), esc(_clip(f"ID {fp.product_id}", 56)), "muted small")
+    )
+    return parts
+
+
 def to_svg(fp: ProductFootprint, *, qr_payload: str) -> str:
     """A 400×560 label for people: headline figure, a bar per stage, period, data, QR code.
 
@@ -221,8 +255,7 @@ def to_svg(fp: ProductFootprint, *, qr_payload: str) -> str:
         f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#ffffff"/>',
         f'<rect width="{WIDTH}" height="60" fill="{ACCENT}"/>',
         _text(24, 39, "Carbon footprint", "title"),
-        _text(24, 92, esc(_clip(fp.product_name, 34)), "name"),
-        _text(24, 112, esc(_clip(f"ID {fp.product_id}", 56)), "muted small"),
+        *_name_lines(fp),
         _text(22, 170, headline, "big"),
         _text(24, 196, unit, "unit"),
         _text(24, 220, f"{per_kg} kg CO\u2082e per kg of product", "muted"),

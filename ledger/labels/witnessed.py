@@ -12,7 +12,7 @@ from typing import Any
 
 from ledger.errors import VerificationError
 from ledger.footprint import ProductFootprint
-from ledger.labels.evidence import verify_label
+from ledger.labels.evidence import Phases, verify_label
 from ledger.note import VerifierKey
 from ledger.witness import Witnessed, verify_witnessed
 
@@ -22,6 +22,7 @@ def verify_witnessed_label(
     operator: VerifierKey,
     witnesses: Sequence[VerifierKey] = (),
     min_witnesses: int = 0,
+    phases: Phases | None = None,
 ) -> tuple[ProductFootprint, Witnessed]:
     """Verify a label offline and the quorum of cosignatures on its checkpoint."""
     try:
@@ -31,4 +32,4 @@ def verify_witnessed_label(
     if not isinstance(signed, str):
         raise VerificationError("label evidence checkpoint is not a signed note")
     witnessed = verify_witnessed(signed, operator, witnesses, min_witnesses)
-    return verify_label(doc, operator.public_key), witnessed
+    return verify_label(doc, operator.public_key, phases), witnessed

@@ -134,6 +134,40 @@ def footprint_seqs(
     return [int(r[0]) for r in rows]
 
 
+def entry_kind(conn: Connection, seq: int) -> str | None:
+    """The kind of the entry at ``seq`` (None past the end)."""
+    found = conn.execute(text("SELECT kind FROM entries WHERE seq = :s"), {"s": seq}).first()
+    return None if found is None else str(found[0])
+
+
+def supplier_names(conn: Connection) -> dict[str, str]:
+    """supplier_id -> registered name, for tables that show names next to ids."""
+    rows = conn.execute(text("SELECT supplier_id, name FROM suppliers")).all()
+    return {str(r[0]): str(r[1]) for r in rows}
+
+
+def product_exists(conn: Connection, product_id: str) -> bool:
+    found = conn.execute(
+        text("SELECT 1 FROM products WHERE product_id = :p"), {"p": product_id}
+    ).first()
+    return found is not None
+
+
+PRODUCT_COLUMNS = ("product_id", "supplier_id", "name", "declared_unit", "mass_kg", "category")
+
+
+def products(conn: Connection, supplier_id: str | None = None) -> list[dict[str, Any]]:
+    """Registered products (all, or one supplier's), by product_id."""
+    rows = conn.execute(
+        text(
+            f"SELECT {', '.join(PRODUCT_COLUMNS)} FROM products "
+            "WHERE :s IS NULL OR supplier_id = :s ORDER BY product_id"
+        ),
+        {"s": supplier_id},
+    ).all()
+    return [dict(zip(PRODUCT_COLUMNS, row, strict=True)) for row in rows]
+
+
 def taken_record_ids(conn: Connection, record_ids: list[str]) -> set[str]:
     """Which of these record ids the ledger already holds (in batches of 500)."""
     stmt = text("SELECT record_id FROM records WHERE record_id IN :ids").bindparams(
