@@ -185,7 +185,5 @@ def label_verify_cmd(
         f"{fp.declared_unit}, {fp.record_count} records; footprint statement at seq "
         f"{doc['statement']['seq']} (as of size {doc['statement']['as_of_size']}); "
         f"origin {seen.checkpoint.origin}, checkpoint size {seen.checkpoint.size} signed "
-        f"by the operator"
-        f"\n  signed by {seen.operator}"
-        f"\n  witnessed by {'; '.join(cosigners) if cosigners else 'no witness you named'}",
+        f"by the operator {seen.operator}" + "".join(f"; witnessed by {c}" for c in cosigners),
     )

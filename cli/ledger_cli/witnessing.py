@@ -9,7 +9,6 @@ import click
 
 from ledger import keys, witness
 from ledger.errors import InputError
-from ledger.store.db import make_engine
 from ledger_cli.app import Ctx, cli, emit, existing_file, pass_ctx
 
 FILE = click.Path(path_type=Path, dir_okay=False)
@@ -39,11 +38,6 @@ def witness_group() -> None:
     help="The log operator's public key you trust (PEM file or name+hash+base64).",
 )
 @click.option(
-    "--db",
-    "db_url",
-    help="The ledger to compute the consistency proof from (default: the global --db).",
-)
-@click.option(
     "--bundle", type=FILE, help="Compute the consistency proof from this export, not --db."
 )
 @click.option("--out", type=FILE, help="Write the cosigned note here (default: stdout).")
@@ -55,7 +49,6 @@ def cosign_cmd(
     name: str | None,
     state_dir: Path,
     operator_pub: str,
-    db_url: str | None,
     bundle: Path | None,
     out: Path | None,
 ) -> None:
@@ -71,12 +64,11 @@ def cosign_cmd(
                   --operator-pub operator.key.pub --bundle ledger.jsonl --out seen.w1.cp
     """
     signed = existing_file(checkpoint).read_text(encoding="utf-8")
-    if bundle is not None and db_url is not None:
-        raise click.UsageError("give --db or --bundle, not both")
-    if bundle is not None:
-        proofs = witness.bundle_proof_source(existing_file(bundle))
-    else:
-        proofs = witness.db_proof_source(make_engine(db_url) if db_url else obj.engine)
+    proofs = (
+        witness.bundle_proof_source(existing_file(bundle))
+        if bundle is not None
+        else witness.db_proof_source(obj.engine)  # --db, before or after the command
+    )
     cosigned = witness.cosign(
         signed,
         keys.load_verifier(operator_pub),
