@@ -258,8 +258,8 @@ def _check_index_tables(conn: Connection, verifier: ChainVerifier, size: int) ->
             text("SELECT record_id, status, status_seq FROM records WHERE status <> 'effective'")
         )
     }
-    if statuses != verifier.status:
-        bad = min(rid for rid, _ in set(statuses.items()) ^ set(verifier.status.items()))
+    if statuses != verifier.history.status:
+        bad = min(rid for rid, _ in set(statuses.items()) ^ set(verifier.history.status.items()))
         seq_row = conn.execute(
             text("SELECT seq FROM records WHERE record_id = :r"), {"r": bad}
         ).first()

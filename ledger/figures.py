@@ -26,11 +26,11 @@ from fractions import Fraction
 from typing import Any
 
 from ledger.footprint import STAGES
+from ledger.vocab import Window
 
 RATIO_PLACES = 12
 _Q = Decimal(1).scaleb(-RATIO_PLACES)
 _CTX = Context(prec=80, rounding=ROUND_HALF_EVEN)
-Window = tuple[date, date]
 ZERO = Fraction(0)
 ONE = Fraction(1)
 
@@ -85,7 +85,8 @@ class ProductInfo:
 
 def record_contribution(payload: Mapping[str, Any], gwp: str | None) -> Contribution:
     """One record payload as a contribution (labels and ``verify`` read entries, not tables)."""
-    tkm = Fraction(Decimal(payload["amount"])) if payload["unit"] == "tkm" else None
+    is_tkm = payload["unit"] == "tkm" and payload["stage"] == "transport"
+    tkm = Fraction(Decimal(payload["amount"])) if is_tkm else None
     return Contribution(
         supplier_id=payload["supplier_id"],
         product_id=payload["product_id"],

@@ -29,11 +29,10 @@ from ledger.figures import RATIO_PLACES, IntensityFigures, ProductFigures, Windo
 from ledger.footprint import STAGES
 from ledger.store import facts as store_facts
 from ledger.transparency import resolve_as_of
-from ledger.vocab import parse_date
+from ledger.vocab import Window, parse_window
 
 __all__ = ["RATIO_PLACES", "Scorecard", "intensity", "parse_window", "resolve_as_of", "scorecard"]
 
-Window = tuple[date, date]
 SUPPLIER_COLUMNS = [
     "supplier_id",
     "records",
@@ -92,15 +91,6 @@ _TEXT_COLUMNS = {
     "baseline_missing_stages",
     "root_hash",
 }
-
-
-def parse_window(start: str | date, end: str | date) -> Window:
-    """A half-open window ``[start, end)`` of ``YYYY-MM-DD`` dates (the records' own format)."""
-    a = start if isinstance(start, date) else parse_date(start)
-    b = end if isinstance(end, date) else parse_date(end)
-    if b <= a:
-        raise InputError(f"window end {b} must be after its start {a}")
-    return a, b
 
 
 def window_facts(conn: Any, window: Window, as_of: int) -> WindowFacts:

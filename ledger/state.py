@@ -1,7 +1,8 @@
-"""How each entry changes the index tables: the one replay rule, shared by append and verify.
+"""The shapes of index-table changes, and the row layouts of records and outputs.
 
-Append applies these changes to the database as it writes the entry; ``verify`` re-derives
-them from the entry bytes alone and compares them with what the database holds.
+Which rows each entry kind inserts or updates is the kind's own rule
+(:meth:`ledger.kinds.Kind.changes`); the appender applies them to the database, ``reindex``
+rebuilds from them, and ``verify`` re-derives them from the entry bytes and compares.
 """
 
 from __future__ import annotations
@@ -81,125 +82,6 @@ def record_row(seq: int, submission_seq: int, payload: dict[str, Any]) -> dict[s
     return row
 
 
-def changes_for(
-    kind: str, seq: int, payload: dict[str, Any], submission_seq: int | None
-) -> list[Change]:
-    """Index changes caused by one entry."""
-    if kind == "record":
-        assert submission_seq is not None
-        out: list[Change] = [Insert("records", record_row(seq, submission_seq, payload))]
-        if "supersedes" in payload:
-            out.append(
-                Update(
-                    "records",
-                    "record_id",
-                    payload["supersedes"],
-                    {"status": "superseded", "status_seq": seq},
-                )
-            )
-        return out
-    if kind == "output":
-        assert submission_seq is not None
-        row = {name: payload.get(name) for name in OUTPUT_INDEX_FIELDS}
-        row.update(seq=seq, submission_seq=submission_seq, status="effective", status_seq=None)
-        out = [Insert("outputs", row)]
-        if "supersedes" in payload:
-            out.append(
-                Update(
-                    "outputs",
-                    "output_id",
-                    payload["supersedes"],
-                    {"status": "superseded", "status_seq": seq},
-                )
-            )
-        return out
-    if kind == "footprint":
-        return [
-            Insert(
-                "footprints",
-                {
-                    "seq": seq,
-                    "product_id": payload["product_id"],
-                    "window_from": payload["window"]["from"],
-                    "window_to": payload["window"]["to"],
-                    "as_of_size": payload["as_of_size"],
-                    "records_digest": payload["records_digest"],
-                },
-            )
-        ]
-    if kind == "retraction":
-        table, column = (
-            ("outputs", "output_id") if "output_id" in payload else ("records", "record_id")
-        )
-        return [Update(table, column, payload[column], {"status": "retracted", "status_seq": seq})]
-    if kind == "submission":
-        return [
-            Insert(
-                "submissions",
-                {
-                    "seq": seq,
-                    "supplier_id": payload["supplier_id"],
-                    "key_id": payload["key_id"],
-                    "count": payload["count"],
-                    "source_sha256": payload.get("source_sha256"),
-                },
-            )
-        ]
-    if kind == "product":
-        return [
-            Insert(
-                "products",
-                {
-                    "product_id": payload["product_id"],
-                    "supplier_id": payload["supplier_id"],
-                    "name": payload["name"],
-                    "declared_unit": payload["declared_unit"],
-                    "mass_kg": payload["mass_kg"],
-                    "category": payload.get("category"),
-                    "seq": seq,
-                },
-            )
-        ]
-    if kind == "factor":
-        row = {k: payload[k] for k in FACTOR_FIELDS}
-        row["seq"] = seq
-        return [Insert("factors", row)]
-    if kind == "supplier":
-        return [
-            Insert(
-                "suppliers",
-                {
-                    "supplier_id": payload["supplier_id"],
-                    "name": payload["name"],
-                    "country": payload["country"],
-                    "seq": seq,
-                },
-            ),
-            _key_insert(seq, payload, payload.get("created_at", "")),
-        ]
-    if kind == "key_rotate":
-        retired: list[Change] = [
-            Update(
-                "supplier_keys",
-                "key_id",
-                old,
-                {"revoked_seq": seq, "revoked_at": payload["effective_at"]},
-            )
-            for old in payload.get("retires", [])
-        ]
-        return [*retired, _key_insert(seq, payload, payload["effective_at"])]
-    if kind == "key_revoke":
-        return [
-            Update(
-                "supplier_keys",
-                "key_id",
-                payload["key_id"],
-                {"revoked_seq": seq, "revoked_at": payload["effective_at"]},
-            )
-        ]
-    return []  # genesis
-
-
 FACTOR_FIELDS = (
     "factor_id",
     "version",
@@ -214,7 +96,7 @@ FACTOR_FIELDS = (
 )
 
 
-def _key_insert(seq: int, payload: dict[str, Any], effective_at: str) -> Insert:
+def key_insert(seq: int, payload: dict[str, Any], effective_at: str) -> Insert:
     return Insert(
         "supplier_keys",
         {

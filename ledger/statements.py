@@ -32,8 +32,9 @@ from ledger.canonical import canonical_bytes
 from ledger.decimals import fmt
 from ledger.entry import ParsedEntry
 from ledger.errors import NotFoundError, VerificationError
-from ledger.figures import Contribution, OutputFact, ProductInfo, Window, rounded
+from ledger.figures import Contribution, OutputFact, ProductInfo, rounded
 from ledger.footprint import STAGES, Factor
+from ledger.vocab import Window
 
 METHOD = "carbon-ledger SPEC §6 v2 (declared reference flow, allocation groups, window shares)"
 STATEMENT_FIELDS = ("product_id", "window", "as_of_size", "figures", "method", "records_digest")

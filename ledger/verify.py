@@ -15,27 +15,22 @@ import re
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ledger import keys, merkle, note
-from ledger.accounting import RowProblems, recompute_co2e
-from ledger.canonical import canonical_bytes
+from ledger.accounting import recompute_co2e
 from ledger.entry import (
     GENESIS_PREV,
-    OPERATOR_KINDS,
     SUBMITTED_KINDS,
     ParsedEntry,
     parse_entry,
 )
 from ledger.errors import LedgerError, ProofError, VerificationError
 from ledger.footprint import Factor
-from ledger.keyring import KEY_KINDS, Keyring
-from ledger.outputs import OutputBook, build_output
-from ledger.state import RECORD_INDEX_FIELDS, Insert, Update, changes_for
-from ledger.statements import Replay
+from ledger.kinds import RULES, History, changes_for, factor_of, verify_operator_signature
+from ledger.state import RECORD_INDEX_FIELDS, Insert, Update
 
 _TIME_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z\Z")
 _HEX64 = re.compile(r"[0-9a-f]{64}\Z")
@@ -120,13 +115,6 @@ class Digested:
     co2e: tuple[str | None, int] | None = None
 
 
-def factor_of(payload: Mapping[str, Any]) -> Factor:
-    return Factor(
-        **{k: payload[k] for k in Factor.__dataclass_fields__ if k != "kgco2e_per_unit"},
-        kgco2e_per_unit=Decimal(payload["kgco2e_per_unit"]),
-    )
-
-
 def digest_entry(
     data: bytes, seq: int, factors: Mapping[tuple[str, int], tuple[int, Factor]] | None = None
 ) -> Digested:
@@ -156,6 +144,16 @@ def digest_entry(
 
 
 _NO_DIGEST = Digested(VerificationError("no entry"), "", b"")
+#: report field -> entry kind it counts
+_COUNTED = {
+    "submissions": "submission",
+    "records": "record",
+    "outputs": "output",
+    "footprints": "footprint",
+    "products": "product",
+    "suppliers": "supplier",
+    "factors": "factor",
+}
 
 
 class ChainVerifier:
@@ -173,17 +171,8 @@ class ChainVerifier:
         self.prev = GENESIS_PREV
         self.last_time = ""
         self.tree = merkle.CompactRange()
-        self.operator: Ed25519PublicKey | None = None
-        self.origin = ""
-        self.keyring = Keyring()  # supplier keys and when each stopped being valid
-        self.factors: dict[tuple[str, int], Factor] = {}
-        self.factor_seq: dict[tuple[str, int], int] = {}
+        self.history = History(footprint_products)
         self._digested: Digested = _NO_DIGEST
-        self.products: set[str] = set()
-        self.output_book = OutputBook()
-        self.statements = Replay(footprint_products)
-        self.records: dict[str, str] = {}  # record_id -> supplier_id
-        self.status: dict[str, tuple[str, int]] = {}  # record_id -> (status, status_seq)
         self.tables: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {
             t: {} for t in SMALL_TABLE_KEYS
         }
@@ -219,6 +208,7 @@ class ChainVerifier:
         if parsed.seq != seq:
             raise VerificationError(f"entry bytes say seq {parsed.seq}, expected {seq}", seq)
         self._digested = digested
+        self.history.worker_co2e = digested.co2e
         if stored is not None:  # integrity of the row first: edited bytes say so, not "bad co2e"
             _check_stored(stored, parsed.kind, parsed.recorded_at, parsed.prev, entry_hash, leaf)
         if parsed.prev != self.prev:
@@ -279,7 +269,7 @@ class ChainVerifier:
                 if level > 0:
                     self.digests.add(("submission_nodes", sub.seq, level), node_bytes(idx, node))
             sub.remaining -= 1
-            getattr(self, f"_check_{kind}")(seq, payload)
+            self._check_rules(seq, kind, payload)
             if sub.remaining == 0:
                 root = sub.tree.root().hex()
                 if root != sub.records_root:
@@ -297,135 +287,27 @@ class ChainVerifier:
             )
         if (seq == 0 and kind != "genesis") or (seq != 0 and kind == "genesis"):
             raise VerificationError("genesis must be exactly the first entry", seq)
-        if kind in OPERATOR_KINDS:
-            self._check_operator(seq, kind, payload)
+        history = self.history
+        if kind == "genesis":
+            history.operator = keys.public_from_b64(payload["operator_public_key"])
+            history.origin = payload["origin"]
+        if RULES[kind].signer == "operator":
+            assert history.operator is not None
+            verify_operator_signature(history.operator, seq, kind, payload)
+        self._check_rules(seq, kind, payload)
         if kind == "submission":
-            self._check_submission(seq, payload)
+            count, root = payload.get("count"), payload.get("records_root", "")
+            if not isinstance(count, int) or count < 1 or not _HEX64.match(str(root)):
+                raise VerificationError("submission has a bad count or records_root", seq)
+            self.submission = _Submission(
+                seq, payload["supplier_id"], count, root, merkle.CompactRange()
+            )
         return None
 
-    def _check_operator(self, seq: int, kind: str, payload: dict[str, Any]) -> None:
-        if kind == "genesis":
-            self.operator = keys.public_from_b64(payload["operator_public_key"])
-            self.origin = payload["origin"]
-        assert self.operator is not None
-        fields = {k: v for k, v in payload.items() if k != "signature"}
-        try:
-            keys.verify(
-                self.operator,
-                keys.OPERATOR_DOMAIN,
-                canonical_bytes(fields),
-                str(payload.get("signature", "")),
-            )
-        except VerificationError as exc:
-            raise VerificationError(
-                f"operator signature on {kind} entry does not verify", seq
-            ) from exc
-        if kind in KEY_KINDS:
-            self.keyring.register(seq, kind, payload)
-            self.report.suppliers += kind == "supplier"
-        elif kind == "footprint":
-            self.statements.check(seq, payload)
-            self.report.footprints += 1
-        elif kind == "factor":
-            factor = factor_of(payload)
-            fkey = (factor.factor_id, factor.version)
-            if fkey in self.factors:
-                raise VerificationError(f"factor {fkey[0]} version {fkey[1]} registered twice", seq)
-            self.factors[fkey] = factor
-            self.factor_seq[fkey] = seq
-            self.report.factors += 1
-
-    def _check_submission(self, seq: int, payload: dict[str, Any]) -> None:
-        supplier = self.keyring.check_submission(seq, payload)
-        count, root = payload.get("count"), payload.get("records_root", "")
-        if not isinstance(count, int) or count < 1 or not _HEX64.match(str(root)):
-            raise VerificationError("submission has a bad count or records_root", seq)
-        self.submission = _Submission(seq, supplier, count, root, merkle.CompactRange())
-        self.report.submissions += 1
-
-    def _check_product(self, seq: int, payload: dict[str, Any]) -> None:
-        if payload["product_id"] in self.products:
-            raise VerificationError(f"product {payload['product_id']!r} registered twice", seq)
-        self.products.add(payload["product_id"])
-        self.output_book.product(payload["product_id"], payload["supplier_id"])
-        self.statements.product(payload)
-        self.report.products += 1
-
-    def _check_output(self, seq: int, payload: dict[str, Any]) -> None:
-        try:
-            canonical = build_output(payload, payload["supplier_id"])
-        except RowProblems as exc:
-            field, message = exc.problems[0]
-            raise VerificationError(f"output {field}: {message}", seq) from None
-        if canonical != payload:
-            raise VerificationError("output payload is not in its canonical form", seq)
-        refused = self.output_book.admit(payload)
-        if refused is not None:
-            raise VerificationError(f"output {payload['output_id']!r}: {refused[1]}", seq)
-        self.statements.output(seq, payload)
-        self.report.outputs += 1
-
-    def _check_record(self, seq: int, payload: dict[str, Any]) -> None:
-        rid = payload["record_id"]
-        if rid in self.records:
-            raise VerificationError(f"record_id {rid!r} appears twice", seq)
-        if payload["product_id"] not in self.products:
-            raise VerificationError(
-                f"record names unregistered product {payload['product_id']}", seq
-            )
-        factor = None
-        if "factor_id" in payload:
-            factor = self.factors.get((payload["factor_id"], payload["factor_version"]))
-            if factor is None:
-                raise VerificationError(
-                    f"record pins factor {payload['factor_id']} v{payload['factor_version']}, "
-                    "which does not exist at this point",
-                    seq,
-                )
-            if factor.stage != payload["stage"] or factor.activity != payload["activity"]:
-                raise VerificationError(
-                    f"record {rid} is {payload['stage']}/{payload['activity']} but its factor "
-                    f"is for {factor.stage}/{factor.activity}",
-                    seq,
-                )
-            key = (payload["factor_id"], payload["factor_version"])
-            worker = self._digested.co2e
-            if worker is not None and worker[1] == self.factor_seq.get(key):
-                expected = worker[0]  # a worker computed it from this very factor entry
-            else:
-                expected = recompute_co2e(payload, factor)
-            if expected != payload["co2e_kg"]:
-                raise VerificationError(
-                    f"co2e_kg {payload['co2e_kg']} of record {rid} is not amount × factor "
-                    f"= {expected}",
-                    seq,
-                )
-        elif payload.get("data_quality") != "primary" or "evidence_sha256" not in payload:
-            raise VerificationError(f"measured record {rid} lacks primary quality or evidence", seq)
-        if "supersedes" in payload:
-            self._check_target(seq, payload["supersedes"], payload["supplier_id"], "supersedes")
-        self.records[rid] = payload["supplier_id"]
-        self.statements.record(seq, payload, factor.gwp if factor is not None else None)
-        self.report.records += 1
-
-    def _check_retraction(self, seq: int, payload: dict[str, Any]) -> None:
-        if ("output_id" in payload) == ("record_id" in payload):
-            raise VerificationError("a retraction names exactly one record_id or output_id", seq)
-        if "output_id" in payload:
-            problem = self.output_book.retract(payload["output_id"], payload["supplier_id"])
-            if problem:
-                raise VerificationError(problem, seq)
-        else:
-            self._check_target(seq, payload["record_id"], payload["supplier_id"], "retraction")
-        self.statements.retraction(seq, payload)
-
-    def _check_target(self, seq: int, rid: str, supplier: str, what: str) -> None:
-        if self.records.get(rid) != supplier:
-            raise VerificationError(
-                f"{what} targets {rid!r}, not an earlier record of {supplier!r}", seq
-            )
-        if rid in self.status:
-            raise VerificationError(f"{what} targets {rid!r}, already {self.status[rid][0]}", seq)
+    def _check_rules(self, seq: int, kind: str, payload: dict[str, Any]) -> None:
+        """The kind's own rule (ledger.kinds), given the history so far; then count it."""
+        RULES[kind].check(self.history, seq, payload)
+        self.history.count(kind)
 
     def _replay(self, kind: str, seq: int, payload: dict[str, Any], covering: int | None) -> None:
         for change in changes_for(kind, seq, payload, covering):
@@ -433,7 +315,7 @@ class ChainVerifier:
                 if isinstance(change, Insert):
                     self.digests.add(("records",), record_key(change.row))
                 else:
-                    self.status[change.key] = (
+                    self.history.status[change.key] = (
                         str(change.values["status"]),
                         int(change.values["status_seq"]),
                     )
@@ -476,6 +358,9 @@ class ChainVerifier:
                 f"{self.tree.size}: entries were cut off",
                 self.tree.size,
             )
+        counts = self.history.counts
+        for name, kind in _COUNTED.items():
+            setattr(self.report, name, counts.get(kind, 0))
         self.report.tree_size = self.tree.size
         self.report.root_hash = self.tree.root().hex()
         return self.report

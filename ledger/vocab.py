@@ -28,9 +28,11 @@ __all__ = [
     "TIMESTAMP_FORMAT",
     "TOKEN_RE",
     "UNITS",
+    "Window",
     "check_token",
     "parse_date",
     "parse_timestamp",
+    "parse_window",
     "utc_now",
 ]
 
@@ -139,6 +141,19 @@ def parse_date(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError as exc:
         raise InputError(f"{text!r} is not a valid calendar date") from exc
+
+
+#: a half-open window [from, to) of dates: the one window type of query, labels and export
+Window = tuple[date, date]
+
+
+def parse_window(start: str | date, end: str | date) -> Window:
+    """A half-open window ``[start, end)`` of ``YYYY-MM-DD`` dates (the records' own format)."""
+    a = start if isinstance(start, date) else parse_date(start)
+    b = end if isinstance(end, date) else parse_date(end)
+    if b <= a:
+        raise InputError(f"window end {b} must be after its start {a}")
+    return a, b
 
 
 def utc_now() -> str:

@@ -45,6 +45,7 @@ from ledger.labels.formats import LABEL_FORMAT
 from ledger.registry import ledger_info, load_factors
 from ledger.store import queries
 from ledger.transparency import latest_checkpoint
+from ledger.vocab import Window
 
 METHOD = {
     "standards": ["ISO 14067:2018", "GHG Protocol Product Standard"],
@@ -107,9 +108,7 @@ def _product_seq(conn: Connection, product_id: str, size: int) -> int:
     return int(product[0])
 
 
-def contributing_seqs(
-    conn: Connection, product_id: str, window: tuple[date, date], as_of: int
-) -> list[int]:
+def contributing_seqs(conn: Connection, product_id: str, window: Window, as_of: int) -> list[int]:
     """Seqs of the product's effective records overlapping the window and its effective
     outputs, as of tree size ``as_of``: the set a footprint statement commits to."""
     params = {
@@ -122,7 +121,7 @@ def contributing_seqs(
 
 
 def statement_basis(
-    conn: Connection, product_id: str, window: tuple[date, date], as_of: int
+    conn: Connection, product_id: str, window: Window, as_of: int
 ) -> statements.Basis:
     """What a footprint statement as of ``as_of`` is computed from, read from the entries."""
     seqs = [
@@ -134,7 +133,7 @@ def statement_basis(
 
 
 def build_label(
-    conn: Connection, product_id: str, window: tuple[date, date], statement_seq: int
+    conn: Connection, product_id: str, window: Window, statement_seq: int
 ) -> tuple[dict[str, Any], ProductFootprint]:
     """The label of a logged footprint statement, with all its evidence under the latest
     checkpoint (which must cover the statement)."""
@@ -406,7 +405,7 @@ def _covering_submission(parsed: Mapping[int, Any], submissions: list[int], seq:
 def footprint_from_evidence(
     evidence: Mapping[str, Any],
     product_id: str,
-    window: tuple[date, date],
+    window: Window,
     operator: Ed25519PublicKey | None = None,
     parsed: Mapping[int, ParsedEntry] | None = None,
 ) -> tuple[ProductFootprint, int]:

@@ -13,7 +13,6 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +25,9 @@ from ledger.footprint import ProductFootprint
 from ledger.labels import pact, render
 from ledger.labels.evidence import build_label, statement_basis
 from ledger.labels.formats import DEFAULT_EXTENSION_BASE, FORMATS, SUFFIX
-from ledger.query import parse_window
 from ledger.store import Connection, Engine, db, queries
 from ledger.transparency import latest_checkpoint
-from ledger.vocab import parse_timestamp
+from ledger.vocab import Window, parse_timestamp, parse_window
 
 
 @dataclass(frozen=True)
@@ -53,7 +51,7 @@ class Label:
         return str(self.document["evidence_sha256"])
 
 
-def _logged(conn: Connection, product_id: str, window: tuple[date, date]) -> list[int]:
+def _logged(conn: Connection, product_id: str, window: Window) -> list[int]:
     """Seqs of the footprint statements logged for this product and window, newest first."""
     return queries.footprint_seqs(conn, product_id, window[0].isoformat(), window[1].isoformat())
 
@@ -61,7 +59,7 @@ def _logged(conn: Connection, product_id: str, window: tuple[date, date]) -> lis
 def log_statements(
     engine: Engine,
     product_ids: list[str],
-    window: tuple[date, date],
+    window: Window,
     operator: Ed25519PrivateKey,
     as_of: int | str | None = "checkpoint",
 ) -> tuple[dict[str, int], list[str]]:
@@ -113,7 +111,7 @@ def _payload(conn: Connection, seq: int) -> dict[str, Any]:
     return dict(parse_entry(queries.entry_bytes(conn, seq), seq).payload)
 
 
-def logged_statement(engine: Engine, product_id: str, window: tuple[date, date]) -> int:
+def logged_statement(engine: Engine, product_id: str, window: Window) -> int:
     """The newest statement for the product and window that the latest checkpoint covers."""
     with db.reading(engine) as conn:
         checkpoint = latest_checkpoint(conn)
@@ -127,9 +125,7 @@ def logged_statement(engine: Engine, product_id: str, window: tuple[date, date])
     )
 
 
-def compute(
-    engine: Engine, product_id: str, window: tuple[date, date], statement_seq: int
-) -> Label:
+def compute(engine: Engine, product_id: str, window: Window, statement_seq: int) -> Label:
     """The label of the logged statement at ``statement_seq``, with its evidence."""
     with db.reading(engine) as conn:
         doc, fp = build_label(conn, product_id, window, statement_seq)
@@ -140,7 +136,7 @@ def compute(
 def statement_seqs(
     engine: Engine,
     product_ids: list[str],
-    window: tuple[date, date],
+    window: Window,
     operator: Ed25519PrivateKey | None,
     as_of: int | str | None,
 ) -> tuple[dict[str, int], list[str]]:

@@ -19,13 +19,13 @@ from sqlalchemy.exc import IntegrityError
 from ledger import merkle
 from ledger.entry import GENESIS_PREV, SUBMITTED_KINDS, Entry, make_entry, utc_now
 from ledger.errors import ConflictError
+from ledger.kinds import changes_for
 from ledger.state import (
     RECORD_INDEX_FIELDS,
     RECORD_TABLE_COLUMNS,
     Change,
     Insert,
     Update,
-    changes_for,
 )
 from ledger.store import db
 
@@ -61,7 +61,7 @@ class Appender:
         """Append one entry whose payload is already canonical.
 
         ``index`` is the record's :func:`ledger.state.record_values` for a record, else the
-        payload dict (from which :func:`ledger.state.changes_for` derives the index rows).
+        payload dict (from which :func:`ledger.kinds.changes_for` derives the index rows).
         """
         seq = self.next_seq
         entry = make_entry(seq, kind, self.recorded_at, self.prev, payload_bytes)

@@ -20,8 +20,9 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 from sqlmodel import Session
 
-from ledger.figures import Contribution, OutputFact, ProductInfo, Window
+from ledger.figures import Contribution, OutputFact, ProductInfo
 from ledger.store import db
+from ledger.vocab import Window
 
 #: far beyond any real tree size: "as of now"
 LATEST = 2**62
@@ -30,7 +31,7 @@ LATEST = 2**62
 # covering index ix_records_groups instead of walking the primary key in seq order.
 _CONTRIBUTIONS_SQL = """
 SELECT r.supplier_id, r.product_id, r.stage, r.allocation_group, r.data_quality, f.gwp,
-       CASE WHEN r.unit = 'tkm' THEN 1 ELSE 0 END AS is_tkm,
+       CASE WHEN r.unit = 'tkm' AND r.stage = 'transport' THEN 1 ELSE 0 END AS is_tkm,
        CASE WHEN r.period_start >= :start AND r.period_end <= :end THEN NULL
             ELSE r.period_start END AS ps,
        CASE WHEN r.period_start >= :start AND r.period_end <= :end THEN NULL

@@ -4,7 +4,7 @@ The ``entries`` table is the only source of truth; ``meta`` and ``checkpoints`` 
 tables that are not derived. Every other table of the schema is an index: it is dropped,
 created again from the current table definitions (so a column a newer version added is
 there) and refilled by replaying the entries through the appender's own rule,
-:func:`ledger.state.changes_for`, plus the Merkle subtree tables. It is one transaction: a
+:func:`ledger.kinds.changes_for`, plus the Merkle subtree tables. It is one transaction: a
 failure leaves the database as it was. Then the current schema version is stamped, which is
 how a database written by an older carbon-ledger is brought up to date.
 """
@@ -19,7 +19,8 @@ from sqlalchemy import Connection, Engine, Table, text
 
 from ledger import merkle
 from ledger.entry import SUBMITTED_KINDS, parse_entry
-from ledger.state import Update, changes_for
+from ledger.kinds import changes_for
+from ledger.state import Update
 from ledger.store import db
 from ledger.store.appender import BATCH, buffer_changes, write_rows
 
