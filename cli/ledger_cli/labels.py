@@ -9,7 +9,7 @@ import click
 
 from ledger import keys
 from ledger.errors import InputError
-from ledger.labels.formats import DEFAULT_EXTENSION_BASE, FORMATS
+from ledger.labels.formats import FORMATS
 from ledger_cli.app import Ctx, cli, emit, pass_ctx, read_text
 
 
@@ -36,7 +36,9 @@ def label() -> None:
     "--out", type=click.Path(path_type=Path), help="Output file (a directory with --all)."
 )
 @click.option(
-    "--qr-url", help="QR URL template with {product_id}; default a compact verification string."
+    "--qr-url",
+    help="QR URL template with {product_id} {from} {to} {label_id}; default the /verify page "
+    "at https://<log origin> when the origin names a host, else a compact string.",
 )
 @click.option(
     "--operator-key",
@@ -51,9 +53,9 @@ def label() -> None:
 )
 @click.option(
     "--pact-extension-base",
-    default=DEFAULT_EXTENSION_BASE,
-    show_default=True,
-    help="Public base URL of the PACT extension schema.",
+    default=None,
+    help="Public base URL of the PACT extension schema "
+    "[default: https://<log origin>/schemas/pact-extensions].",
 )
 @pass_ctx
 def label_export_cmd(
@@ -67,7 +69,7 @@ def label_export_cmd(
     qr_url: str | None,
     operator_key: Path | None,
     as_of: str,
-    pact_extension_base: str,
+    pact_extension_base: str | None,
 ) -> None:
     """Export the carbon label of PRODUCT_ID (or --all products) from a logged statement.
 

@@ -10,6 +10,7 @@ from ledger_cli import (  # noqa: F401  (importing a module registers its comman
     labels,
     maintenance,
     querying,
+    serving,
     supply,
 )
 from ledger_cli.app import cli

@@ -11,10 +11,10 @@ import csv
 import io
 import json
 import re
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -24,19 +24,20 @@ from ledger.errors import InputError, LedgerError, NotFoundError
 from ledger.footprint import ProductFootprint
 from ledger.labels import pact, render
 from ledger.labels.evidence import build_label, statement_basis
-from ledger.labels.formats import DEFAULT_EXTENSION_BASE, FORMATS, SUFFIX
+from ledger.labels.formats import FORMATS, SUFFIX
 from ledger.store import Connection, Engine, db, queries
 from ledger.transparency import latest_checkpoint
-from ledger.vocab import Window, parse_timestamp, parse_window
+from ledger.vocab import Window, parse_window
 
 
 @dataclass(frozen=True)
 class LabelOptions:
     """Rendering choices: the QR URL template of SVG/HTML labels and the base URL of the
-    PACT extension schema (``None`` leaves the extension out)."""
+    PACT extension schema. ``None`` means derived from the log origin when it names a host
+    (``https://ORIGIN``, where ``carbon-ledger serve`` publishes the same paths), else none."""
 
     qr_url: str | None = None
-    pact_extension_base: str | None = DEFAULT_EXTENSION_BASE
+    pact_extension_base: str | None = None
 
 
 @dataclass(frozen=True)
@@ -155,12 +156,12 @@ def statement_seqs(
     return chosen, skipped
 
 
-def _issuer_domain(origin: str) -> str:
+def issuer_domain(origin: str) -> str:
     host = origin.split("/", 1)[0].lower()
     return host if re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", host) else "carbon-ledger.invalid"
 
 
-def _product_urn(product_id: str, domain: str) -> str:
+def product_urn(product_id: str, domain: str) -> str:
     try:
         return pact.gtin_urn(product_id)
     except InputError:
@@ -169,25 +170,36 @@ def _product_urn(product_id: str, domain: str) -> str:
         return pact.pact_urn(domain, "product-id", product_id)
 
 
-def render_label(label: Label, fmt_name: str, options: LabelOptions) -> str:
+def default_qr_template(public_base: str) -> str:
+    """The verification page URL with the label JSON URL in ``label=`` (SPEC §7, §10)."""
+    inner = quote(f"{public_base}/labels/", safe="")
+    return (
+        f"{public_base}/verify?label={inner}{{product_id}}{quote('.json?from=', safe='')}"
+        f"{{from}}{quote('&to=', safe='')}{{to}}"
+    )
+
+
+def render_label(
+    label: Label, fmt_name: str, options: LabelOptions, engine: Engine | None = None
+) -> str:
+    """Render one format; ``pact`` issues (or reuses) the PCF version, so it needs ``engine``."""
+    from ledger.labels import publish
+
     fp = label.footprint
+    public_base = publish.default_public_base(label.origin)
     if fmt_name == "json":
         return json.dumps(label.document, indent=2, ensure_ascii=False) + "\n"
     if fmt_name == "pact":
-        domain = _issuer_domain(label.origin)
-        created = parse_timestamp(label.signed_at)
-        doc = pact.to_pact(
-            fp,
-            footprint_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"carbon-ledger:{label.digest}")),
-            created=created,
-            company_name=fp.owner_supplier_name,
-            company_ids=[pact.pact_urn(domain, "supplier-id", fp.owner_supplier_id)],
-            product_ids=[_product_urn(fp.product_id, domain)],
-            evidence_digest=label.digest,
-            extensions_base_url=options.pact_extension_base,
-        )
-        return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
-    qr = render.qr_payload_for(fp, qr_url_template=options.qr_url, evidence_digest=label.digest)
+        if engine is None:
+            raise InputError("a PACT export issues a PCF version and needs the ledger database")
+        base = options.pact_extension_base
+        if base is None and public_base is not None:
+            base = public_base + publish.EXTENSIONS_PATH
+        return publish.issue(engine, label, base).document
+    template = options.qr_url
+    if template is None and public_base is not None:
+        template = default_qr_template(public_base)
+    qr = render.qr_payload_for(fp, qr_url_template=template, evidence_digest=label.digest)
     if fmt_name == "svg":
         return render.to_svg(fp, qr_payload=qr)
     if fmt_name == "html":
@@ -224,7 +236,8 @@ def export_one(
     chosen, skipped = statement_seqs(engine, [product_id], window, operator, as_of)
     if skipped:
         raise NotFoundError(skipped[0].split(": ", 1)[1])
-    return render_label(compute(engine, product_id, window, chosen[product_id]), fmt_name, options)
+    label = compute(engine, product_id, window, chosen[product_id])
+    return render_label(label, fmt_name, options, engine)
 
 
 def product_ids(engine: Engine) -> list[str]:
@@ -265,7 +278,7 @@ def export_all(
         for fmt_name in formats:
             if fmt_name != "csv":
                 path = out_dir / f"{safe_name(pid)}{SUFFIX[fmt_name]}"
-                path.write_text(render_label(label, fmt_name, options), encoding="utf-8")
+                path.write_text(render_label(label, fmt_name, options, engine), encoding="utf-8")
                 written.append(path)
     if "csv" in formats:
         path = out_dir / f"labels-{window[0]}-{window[1]}.csv"

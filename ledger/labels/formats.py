@@ -13,6 +13,5 @@ SUFFIX = {
     "html": ".html",
     "csv": ".csv",
 }
-DEFAULT_EXTENSION_BASE = "https://carbon-ledger.example/schemas/pact-extensions"
 #: the self-verifying label JSON (SPEC §7)
 LABEL_FORMAT = "carbon-label/v2"

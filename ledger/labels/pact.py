@@ -176,6 +176,23 @@ def _comment(fp: ProductFootprint, evidence_digest: str, carbon_content_known: b
     )
 
 
+def _coverage_note(fp: ProductFootprint) -> str:
+    """Stages whose records cover fewer (or more) units than the declared output: a data gap
+    the ledger knows of, stated rather than hidden (SPEC §6 coverage)."""
+    gaps = [
+        f"{stage} {decimal_str(value * 100)} %"
+        for stage, value in sorted(fp.coverage.items(), key=lambda kv: STAGES.index(kv[0]))
+        if value is not None and value != 1
+    ]
+    if not gaps:
+        return ""
+    return (
+        " Records cover a share of the declared units other than 100 % in: "
+        + ", ".join(gaps)
+        + "; the stage figures are per declared unit as recorded, not extrapolated."
+    )
+
+
 def _factor_sources(fp: ProductFootprint) -> list[dict[str, str]]:
     pairs = sorted({(f.source, str(f.year)) for f in fp.factors if f.source})
     return [{"name": name, "version": year} for name, year in pairs]
@@ -248,7 +265,7 @@ def _carbon_footprint(
         if not missing
         else f"No emissions were exempted; stages without records ({missing}) are not "
         "quantified and not included in exemptedEmissionsPercent."
-    )
+    ) + _coverage_note(fp)
     sources = _factor_sources(fp)
     if sources and fp.primary_data_share < 100:  # v3: MUST be undefined without secondary data
         pcf["secondaryEmissionFactorSources"] = sources
@@ -271,6 +288,7 @@ def to_pact(
     cross_sectoral_standards: Sequence[str] = DEFAULT_STANDARDS,
     geography_country: str | None = None,
     fossil_carbon_content: Decimal | None = None,
+    product_classifications: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Render ``fp`` as a PACT v3.0 ``ProductFootprint`` (a JSON-ready dict, numbers as strings).
 
@@ -289,9 +307,12 @@ def to_pact(
     - ``fossilCarbonContent`` is required but the ledger does not assess it: pass
       ``fossil_carbon_content`` when known, otherwise ``"0"`` is written and ``comment`` says so;
     - a missing stage is reported as missing, not as exempted: ``exemptedEmissionsPercent``
-      is ``"0"`` and ``exemptedEmissionsDescription`` names the stages;
+      is ``"0"`` and ``exemptedEmissionsDescription`` names the stages, and any stage whose
+      coverage of the declared units is not 100 %;
     - geography is left undefined (v3 "Global" granularity) unless ``geography_country``
-      is given;
+      is given (the exporter passes the owning supplier's registered country);
+    - ``productClassifications`` is written only when ``product_classifications`` is given
+      (the exporter passes the product's UN CPC category when it is registered);
     - without ``extensions_base_url`` no extension is emitted, because a DataModelExtension's
       ``dataSchema`` MUST be a publicly accessible URL and we will not invent one; the
       evidence digest still appears in ``comment``.
@@ -331,6 +352,11 @@ def to_pact(
             "productDescription": description,
             "productIds": _urns(product_ids, "product_ids"),
             "productNameCompany": fp.product_name,
+            **(
+                {"productClassifications": _urns(product_classifications, "classifications")}
+                if product_classifications
+                else {}
+            ),
             "comment": _comment(fp, digest, fossil_carbon_content is not None),
             "pcf": _carbon_footprint(
                 fp,

@@ -94,11 +94,15 @@ def qr_payload_for(
 ) -> str:
     """What the QR code carries: a URL from the template, or a compact verification string.
 
-    The template may use only ``{product_id}``, which is percent-encoded so any product id
-    yields a valid URL. Attribute or index lookups (``{product_id.__class__}``) are refused
-    because ``str.format`` would evaluate them. Without a template the payload is
-    ``CL1:<product_id>:<period_start>:<period_end>:<kgco2e_per_unit>:<digest[:16]>`` with the
-    exact per-unit figure and the half-open period, enough to match a label to the ledger.
+    The template may use ``{product_id}``, ``{from}``, ``{to}`` (the half-open window) and
+    ``{label_id}`` (the label's evidence SHA-256), each percent-encoded so any product id
+    yields a valid URL; a typical one opens the verification page served by
+    ``carbon-ledger serve``: ``https://HOST/verify?label=https%3A%2F%2FHOST%2Flabels%2F
+    {product_id}.json%3Ffrom%3D{from}%26to%3D{to}``. Attribute or index lookups
+    (``{product_id.__class__}``) are refused because ``str.format`` would evaluate them.
+    Without a template the payload is ``CL1:<product_id>:<period_start>:<period_end>:
+    <kgco2e_per_unit>:<digest[:16]>`` with the exact per-unit figure and the half-open period,
+    enough to match a label to the ledger.
     """
     digest = check_digest(evidence_digest)
     if qr_url_template is None:
@@ -116,12 +120,21 @@ def qr_payload_for(
         fields = [name for _, name, _, _ in string.Formatter().parse(qr_url_template)]
     except ValueError as exc:
         raise InputError(f"QR URL template {qr_url_template!r} is malformed: {exc}") from None
+    values = {
+        "product_id": quote(fp.product_id, safe=""),
+        "from": fp.period_start.isoformat(),
+        "to": fp.period_end.isoformat(),
+        "label_id": digest,
+    }
     for name in fields:
-        if name is not None and name != "product_id":
-            raise InputError(f"QR URL template uses {{{name}}}; only {{product_id}} is available")
-    if "product_id" not in fields:
-        raise InputError("QR URL template must contain {product_id}")
-    return qr_url_template.format(product_id=quote(fp.product_id, safe=""))
+        if name is not None and name not in values:
+            raise InputError(
+                f"QR URL template uses {{{name}}}; only {{product_id}}, {{from}}, {{to}} and "
+                "{label_id} are available"
+            )
+    if "product_id" not in fields and "label_id" not in fields:
+        raise InputError("QR URL template must contain {product_id} or {label_id}")
+    return qr_url_template.format(**values)
 
 
 def _qr_group(payload: str, x: int, y: int, size: int) -> str:

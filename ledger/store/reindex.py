@@ -1,12 +1,12 @@
 """Rebuild every index table from the entries: ``carbon-ledger reindex`` (SPEC §9). Internal.
 
-The ``entries`` table is the only source of truth; ``meta`` and ``checkpoints`` are the other
-tables that are not derived. Every other table of the schema is an index: it is dropped,
-created again from the current table definitions (so a column a newer version added is
-there) and refilled by replaying the entries through the appender's own rule,
-:func:`ledger.kinds.changes_for`, plus the Merkle subtree tables. It is one transaction: a
-failure leaves the database as it was. Then the current schema version is stamped, which is
-how a database written by an older carbon-ledger is brought up to date.
+The ``entries`` table is the only source of truth; ``meta``, ``checkpoints`` and
+``pcf_versions`` are the other tables that are not derived. Every other table of the schema
+is an index: it is dropped, created again from the current table definitions (so a column a
+newer version added is there) and refilled by replaying the entries through the appender's
+own rule, :func:`ledger.kinds.changes_for`, plus the Merkle subtree tables. It is one
+transaction: a failure leaves the database as it was. Then the current schema version is
+stamped, which is how a database written by an older carbon-ledger is brought up to date.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from ledger.state import Update
 from ledger.store import db
 from ledger.store.appender import BATCH, buffer_changes, write_rows
 
-#: tables that are not derived from the entries and are never rebuilt
-SOURCE_TABLES = ("meta", "entries", "checkpoints")
+#: tables that are not derived from the entries and are never rebuilt (``pcf_versions`` is
+#: the register of PACT footprints published to partners: ids and bytes they already hold)
+SOURCE_TABLES = ("meta", "entries", "checkpoints", "pcf_versions")
 
 Progress = Callable[[int, int], None]
 

@@ -191,3 +191,26 @@ class FootprintRow(SQLModel, table=True):
     window_to: str
     as_of_size: int
     records_digest: str
+
+
+class PcfVersionRow(SQLModel, table=True):
+    """One issued PACT ProductFootprint (a publication register, not an index of entries).
+
+    A PCF is immutable: each distinct figure for a (product, window) is one row, in issue
+    order (``version`` 1, 2, ...). The latest row is Active, earlier ones are Deprecated, and a
+    row's document lists the ids issued before it in ``precedingPfIds``. ``document`` keeps the
+    exact JSON text
+    first issued, so an unchanged figure is served with the same id and bytes later. Unlike
+    the index tables this one is not rebuilt from the entries: it records what was published
+    to partners, so a reindex must keep it.
+    """
+
+    __tablename__ = "pcf_versions"
+    pcf_id: str = Field(primary_key=True)
+    product_id: str = Field(index=True)
+    period_start: str
+    period_end: str
+    version: int
+    issued_at: str
+    figures_sha256: str
+    document: str
