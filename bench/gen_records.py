@@ -125,6 +125,27 @@ def write_records(
     return path
 
 
+def write_outputs(path: Path | str, products: Sequence[str], seed: int = 0) -> Path:
+    """Write the monthly declared outputs (2023-2025) of ``products`` to a CSV at ``path``.
+
+    Accounting v2 divides a product's footprint by its declared output, and a label refuses
+    a product without one, so a benchmarked label product needs these rows (imported with
+    ``carbon-ledger output import`` by the product's owner). One row per product and month,
+    never overlapping, with deterministic ids.
+    """
+    path = Path(path)
+    rng = random.Random(f"outputs/{seed}")
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(("output_id", "product_id", "units", "period_start", "period_end"))
+        for product_id in products:
+            for start, end in _months():
+                output_id = uuid.uuid5(uuid.NAMESPACE_URL, f"bench/{product_id}/{start}/{seed}")
+                units = 2_000_000 + int(rng.random() * 1_000_000)
+                writer.writerow((str(output_id), product_id, units, start, end))
+    return path
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)

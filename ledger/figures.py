@@ -193,8 +193,14 @@ def weigh(
 ) -> WindowFacts:
     """Apply φ to every contribution and sum per (supplier, product, stage) and group."""
     facts = WindowFacts(window, products, outputs)
+    shares: dict[tuple[str, str, Window | None], Fraction] = {}
     for c in contributions:
-        phi = share(c, window, outputs.get(c.product_id, ()))
+        # φ depends only on the product, whether it is production, and the period: records
+        # share a handful of periods, so each share is computed once, not once per record
+        period_key = (c.product_id, "production" if c.stage == "production" else "", c.period)
+        phi = shares.get(period_key)
+        if phi is None:
+            phi = shares[period_key] = share(c, window, outputs.get(c.product_id, ()))
         key = (c.supplier_id, c.product_id, c.stage)
         facts.sums.setdefault(key, _Sums()).add(c, phi)
         groups = facts.covered.setdefault(key, {})

@@ -86,6 +86,10 @@ def init_ledger(
 
 
 def ledger_info_from(payload: dict[str, Any]) -> LedgerInfo:
+    """The ledger's identity from its genesis payload; text fields must be text."""
+    for name in ("ledger_id", "origin", "operator_key_id", "created_at"):
+        if not isinstance(payload[name], str):
+            raise TypeError(f"genesis {name} is not text")
     return LedgerInfo(
         ledger_id=payload["ledger_id"],
         origin=payload["origin"],

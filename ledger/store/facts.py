@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
-from decimal import Decimal
+from decimal import Context, Decimal, Inexact
 from fractions import Fraction
 from typing import Any
 
@@ -69,11 +69,22 @@ def connected(source: Engine | Connection | Session) -> Iterator[Connection]:
         yield source
 
 
+#: decimal addition that raises rather than rounds: the sum of decimal strings is exact
+_EXACT = Context(prec=200, traps=[Inexact])
+
+
 def exact_sum(value: Any) -> Fraction:
-    """A group sum: a Decimal from PostgreSQL, or SQLite's comma-joined decimal strings."""
+    """A group sum: a Decimal from PostgreSQL, or SQLite's comma-joined decimal strings.
+
+    Added as Decimals in a context that traps inexact results, so the sum is exact and one
+    Fraction is made per group, not per record.
+    """
     if isinstance(value, Decimal):
         return Fraction(value)
-    return sum((Fraction(Decimal(v)) for v in str(value).split(",")), Fraction(0))
+    total = Decimal(0)
+    for text_ in str(value).split(","):
+        total = _EXACT.add(total, Decimal(text_))
+    return Fraction(total)
 
 
 def contributions(conn: Connection, window: Window, as_of: int = LATEST) -> list[Contribution]:
