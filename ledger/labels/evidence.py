@@ -45,6 +45,7 @@ from ledger.labels.formats import LABEL_FORMAT
 from ledger.progress import Phases, counted
 from ledger.progress import start as start_phase
 from ledger.registry import ledger_info, load_factors
+from ledger.store import queries
 from ledger.transparency import latest_checkpoint
 from ledger.vocab import Window
 
@@ -179,9 +180,7 @@ def build_label(
     # that revoked or rotated it out, so the offline check sees the key's validity window
     key_seqs = [
         seq
-        for kid, added, revoked in conn.execute(
-            text("SELECT key_id, added_seq, revoked_seq FROM supplier_keys")
-        )
+        for kid, added, revoked in queries.key_validity(conn)
         if kid in key_ids
         for seq in (added, revoked)
         if seq is not None and seq < size

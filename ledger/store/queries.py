@@ -177,3 +177,27 @@ def effective_record_values(
         {"p": product_id, "s": period_start, "sup": supplier_id},
     )
     return [(int(seq), tuple(values)) for seq, *values in rows]
+
+
+def key_validity(conn: Connection) -> list[tuple[str, int, int | None]]:
+    """(key_id, added_seq, revoked_seq) of every supplier key."""
+    rows = conn.execute(text("SELECT key_id, added_seq, revoked_seq FROM supplier_keys"))
+    return [(str(r[0]), int(r[1]), r[2]) for r in rows]
+
+
+def merkle_node(conn: Connection, level: int, idx: int) -> bytes | None:
+    """The stored hash of one complete subtree (level >= 1), or None."""
+    row = conn.execute(
+        text("SELECT hash FROM merkle_nodes WHERE level = :l AND idx = :i"),
+        {"l": level, "i": idx},
+    ).first()
+    return None if row is None else bytes(row[0])
+
+
+def entry_bytes_range(conn: Connection, start: int, end: int) -> list[bytes]:
+    """The entry bytes of seqs [start, end), in order."""
+    rows = conn.execute(
+        text("SELECT entry_bytes FROM entries WHERE seq >= :a AND seq < :b ORDER BY seq"),
+        {"a": start, "b": end},
+    )
+    return [bytes(r[0]) for r in rows]
