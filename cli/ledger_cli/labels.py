@@ -147,7 +147,7 @@ def label_verify_cmd(obj: Ctx, file: Path, operator_pub: Path) -> None:
     \b
     Example:  carbon-ledger label verify water.label.json --operator-pub operator.key.pub
     """
-    from ledger.labels.evidence import verify_label
+    from ledger.labels.offline import verify_label
 
     try:
         doc = json.loads(read_text(file))
