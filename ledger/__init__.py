@@ -29,9 +29,9 @@ SPEC_VERSION = 1
 if TYPE_CHECKING:
     from ledger.audit import verify_bundle, verify_database
     from ledger.errors import LedgerError
-    from ledger.labels.offline import verify_label
     from ledger.labels.export import LabelOptions
     from ledger.labels.export import export_one as export_label
+    from ledger.labels.offline import verify_label
     from ledger.query import intensity, scorecard
     from ledger.records import append_record, import_records
     from ledger.registry import init_ledger

@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger import keys, merkle, note, query, records, transparency
 from ledger.errors import LedgerError
-from ledger.labels.offline import evidence_digest, verify_label
 from ledger.labels.export import compute, statement_seqs
+from ledger.labels.offline import evidence_digest, verify_label
 from ledger.outputs import read_rows as read_output_rows
 from ledger_cli.main import cli
 
