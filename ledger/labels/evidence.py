@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, text
-
 from ledger import merkle, statements
 from ledger.entry import parse_entry
 from ledger.errors import NotFoundError, ProofError
@@ -24,7 +22,7 @@ from ledger.labels.offline import (
 from ledger.progress import Phases, counted
 from ledger.progress import start as start_phase
 from ledger.registry import ledger_info, load_factors
-from ledger.store import queries
+from ledger.store import Connection, label_reads, queries
 from ledger.transparency import latest_checkpoint
 from ledger.vocab import Window
 
@@ -36,47 +34,21 @@ def payload_slice(entry_bytes: bytes) -> bytes:
     return entry_bytes[start:end]
 
 
-_LABEL_RECORDS_SQL = """
-SELECT seq FROM records
-WHERE product_id = :p AND period_start < :end AND period_end > :start AND seq < :n
-  AND (status = 'effective' OR status_seq >= :n)
-UNION ALL
-SELECT seq FROM outputs
-WHERE product_id = :p AND seq < :n AND (status = 'effective' OR status_seq >= :n)
-ORDER BY seq
-"""
-
-
 def _entries(conn: Connection, seqs: list[int]) -> dict[int, bytes]:
-    stmt = text("SELECT seq, entry_bytes FROM entries WHERE seq IN :s").bindparams(
-        bindparam("s", expanding=True)
-    )
-    out: dict[int, bytes] = {}
-    for start in range(0, len(seqs), 900):
-        out.update({s: bytes(b) for s, b in conn.execute(stmt, {"s": seqs[start : start + 900]})})
-    return out
+    return label_reads.entries_by_seq(conn, seqs)
 
 
 def _product_seq(conn: Connection, product_id: str, size: int) -> int:
-    product = conn.execute(
-        text("SELECT seq FROM products WHERE product_id = :p AND seq < :n"),
-        {"p": product_id, "n": size},
-    ).first()
-    if product is None:
+    seq = label_reads.product_seq(conn, product_id, size)
+    if seq is None:
         raise NotFoundError(f"product {product_id!r} is not registered (as of size {size})")
-    return int(product[0])
+    return seq
 
 
 def contributing_seqs(conn: Connection, product_id: str, window: Window, as_of: int) -> list[int]:
     """Seqs of the product's effective records overlapping the window and its effective
     outputs, as of tree size ``as_of``: the set a footprint statement commits to."""
-    params = {
-        "p": product_id,
-        "start": window[0].isoformat(),
-        "end": window[1].isoformat(),
-        "n": as_of,
-    }
-    return [int(r[0]) for r in conn.execute(text(_LABEL_RECORDS_SQL), params)]
+    return label_reads.contributing_seqs(conn, product_id, window, as_of)
 
 
 def statement_basis(
@@ -111,14 +83,7 @@ def build_label(
     as_of = int(statement.payload["as_of_size"])
     record_seqs = contributing_seqs(conn, product_id, window, as_of)
     covered = [_product_seq(conn, product_id, as_of), *record_seqs]
-    subs: dict[int, int] = dict(
-        conn.execute(
-            text("SELECT seq, submission_seq FROM entries WHERE seq IN :s").bindparams(
-                bindparam("s", expanding=True)
-            ),
-            {"s": covered},
-        ).all()
-    )
+    subs = label_reads.covering_submissions(conn, covered)
     entries = _entries(conn, sorted(set(covered) | set(subs.values()) | {statement_seq}))
     advance = start_phase(phases, "decoding entries", len(entries), "entries")
     parsed = {s: parse_entry(b, s) for s, b in counted(entries.items(), advance)}
@@ -128,11 +93,7 @@ def build_label(
         if p.kind == "record" and "factor_id" in p.payload
     }
     key_ids = {p.payload["key_id"] for p in parsed.values() if p.kind == "submission"}
-    factor_seqs = [
-        seq
-        for fid, version, seq in conn.execute(text("SELECT factor_id, version, seq FROM factors"))
-        if (fid, version) in factor_keys
-    ]
+    factor_seqs = [seq for key, seq in label_reads.factor_seqs(conn).items() if key in factor_keys]
     # each signing key's registration and, when it happened before the checkpoint, the entry
     # that revoked or rotated it out, so the offline check sees the key's validity window
     key_seqs = [
@@ -191,17 +152,10 @@ def _submission_nodes(
         for level, idx in nodes:
             if level > 0:
                 by_level.setdefault(level, []).append(idx)
-        stmt = text(
-            "SELECT idx, hash FROM submission_nodes WHERE submission_seq = :s "
-            "AND level = :lv AND idx IN :ids"
-        ).bindparams(bindparam("ids", expanding=True))
         for level, ids in by_level.items():
-            found = 0
-            for start in range(0, len(ids), 900):
-                params = {"s": sub_seq, "lv": level, "ids": ids[start : start + 900]}
-                for idx, digest in conn.execute(stmt, params):
-                    out[f"{sub_seq}:{level}:{idx}"] = bytes(digest).hex()
-                    found += 1
-            if found != len(ids):
+            found = label_reads.submission_nodes(conn, sub_seq, level, ids)
+            for idx, digest in found.items():
+                out[f"{sub_seq}:{level}:{idx}"] = digest.hex()
+            if len(found) != len(ids):
                 raise ProofError(f"submission {sub_seq} lacks stored nodes at level {level}")
     return dict(sorted(out.items()))

@@ -201,3 +201,11 @@ def entry_bytes_range(conn: Connection, start: int, end: int) -> list[bytes]:
         {"a": start, "b": end},
     )
     return [bytes(r[0]) for r in rows]
+
+
+def submission_with_source(conn: Connection, source_sha256: str) -> int | None:
+    """The seq of a submission that imported a file with this SHA-256, if any."""
+    row = conn.execute(
+        text("SELECT seq FROM submissions WHERE source_sha256 = :h LIMIT 1"), {"h": source_sha256}
+    ).first()
+    return None if row is None else int(row[0])
