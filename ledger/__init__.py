@@ -29,9 +29,9 @@ SPEC_VERSION = 1
 if TYPE_CHECKING:
     from ledger.audit import verify_bundle, verify_database
     from ledger.errors import LedgerError
-    from ledger.labels.evidence import verify_label
     from ledger.labels.export import LabelOptions
     from ledger.labels.export import export_one as export_label
+    from ledger.labels.offline import verify_label
     from ledger.query import intensity, scorecard
     from ledger.records import append_record, import_records
     from ledger.registry import init_ledger
@@ -72,7 +72,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "sign_checkpoint": ("ledger.transparency", "sign_checkpoint"),
     "verify_bundle": ("ledger.audit", "verify_bundle"),
     "verify_database": ("ledger.audit", "verify_database"),
-    "verify_label": ("ledger.labels.evidence", "verify_label"),
+    "verify_label": ("ledger.labels.offline", "verify_label"),
 }
 
 

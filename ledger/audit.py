@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -19,7 +20,7 @@ from ledger.errors import InputError, LedgerError, ProofError, VerificationError
 from ledger.note import SIG_TYPE_ED25519, VerifierKey
 from ledger.registry import LedgerInfo, ledger_info, ledger_info_from
 from ledger.state import record_row
-from ledger.store import db
+from ledger.store import db, queries
 from ledger.transparency import all_checkpoints, node_fetcher, tree_size
 from ledger.verify import (
     RECORD_DIGEST_FIELDS,
@@ -185,20 +186,11 @@ def _locate_rewrite(conn: Connection, first: int, size: int) -> int | None:
     signed root either way.
     """
 
-    def stored(level: int, idx: int) -> bytes | None:
-        row = conn.execute(
-            text("SELECT hash FROM merkle_nodes WHERE level = :l AND idx = :i"),
-            {"l": level, "i": idx},
-        ).first()
-        return None if row is None else bytes(row[0])
-
     def recomputed(level: int, idx: int) -> bytes:
-        rows = conn.execute(
-            text("SELECT entry_bytes FROM entries WHERE seq >= :a AND seq < :b ORDER BY seq"),
-            {"a": idx << level, "b": (idx + 1) << level},
-        )
-        return merkle.root_hash([merkle.leaf_hash(bytes(data)) for (data,) in rows])
+        datas = queries.entry_bytes_range(conn, idx << level, (idx + 1) << level)
+        return merkle.root_hash([merkle.leaf_hash(data) for data in datas])
 
+    stored = partial(queries.merkle_node, conn)
     for level, idx in merkle.peak_positions(size):
         if level == 0 or (idx + 1) << level <= first:
             continue

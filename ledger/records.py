@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Connection, Engine, text
 
 from ledger.accounting import RowProblems, build_record
 from ledger.canonical import canonical_bytes
@@ -29,7 +28,7 @@ from ledger.registry import load_factors
 from ledger.rules import SubmissionRules
 from ledger.spool import Spool
 from ledger.state import record_values
-from ledger.store import db, queries
+from ledger.store import Connection, Engine, db, queries
 from ledger.store.outputs import load_output_book
 from ledger.submit import SubmissionResult, check_signer, write_submission
 from ledger.suggest import did_you_mean
@@ -58,7 +57,7 @@ class _Validator:
 
     @classmethod
     def load(cls, conn: Connection, supplier_id: str) -> _Validator:
-        products = {r[0] for r in conn.execute(text("SELECT product_id FROM products"))}
+        products = set(queries.product_ids(conn))
         factors = load_factors(conn)
         latest: dict[str, int] = {}
         for fid, version in factors:
@@ -108,14 +107,11 @@ def _precheck(rules: SubmissionRules, source_sha256: str | None) -> Callable[[Co
 
     def check(conn: Connection) -> None:
         if source_sha256 is not None:
-            dup = conn.execute(
-                text("SELECT seq FROM submissions WHERE source_sha256 = :h LIMIT 1"),
-                {"h": source_sha256},
-            ).first()
+            dup = queries.submission_with_source(conn, source_sha256)
             if dup is not None:
                 raise DuplicateFileError(
                     f"this file (sha256 {source_sha256[:16]}…) was already imported in the "
-                    f"submission at seq {dup[0]}; use --allow-duplicate to import it again"
+                    f"submission at seq {dup}; use --allow-duplicate to import it again"
                 )
             same = rules.same_records_in_ledger(conn)
             if same is not None:
@@ -318,9 +314,7 @@ def add_product(
     spool.add(1, "product", canonical_bytes(payload), payload)
 
     def check(conn: Connection) -> None:
-        if conn.execute(
-            text("SELECT 1 FROM products WHERE product_id = :p"), {"p": product_id}
-        ).first():
+        if queries.product_exists(conn, product_id):
             raise ConflictError(f"product {product_id!r} is already registered")
 
     return write_submission(engine, supplier_id, private_key, spool, precheck=check)

@@ -782,6 +782,13 @@ def test_numeric_frames_describe_and_exact_by_default(w: World) -> None:
     assert card.table["intensity_kgco2e_per_kg"].dtype == "float64"
     with w.engine.connect() as conn:  # a Connection is a source too
         pd.testing.assert_frame_equal(query.intensity(conn, "product", JAN), exact)
+    from sqlmodel import Session
+
+    with Session(w.engine) as session:  # and a SQLModel Session
+        pd.testing.assert_frame_equal(query.intensity(session, "product", JAN), exact)
+        assert query.scorecard(session, JAN, JAN, as_of="latest").tree_size == exact.attrs[
+            "tree_size"
+        ]
 
 
 # ---- the demo's scorecard equals the sample generator's own arithmetic ------------------

@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger import keys, merkle, note, query, records, transparency
 from ledger.errors import LedgerError
-from ledger.labels.evidence import evidence_digest, verify_label
 from ledger.labels.export import compute, statement_seqs
+from ledger.labels.offline import evidence_digest, verify_label
 from ledger.outputs import read_rows as read_output_rows
 from ledger_cli.main import cli
 
@@ -208,3 +208,16 @@ def test_cli_exports_every_format_and_verifies_the_json(
     csv_lines = (out / "labels-2025-01-01-2026-01-01.csv").read_text(encoding="utf-8").splitlines()
     assert any(line.startswith(WATER + ",") for line in csv_lines[1:])
     assert keys.key_id(operator_pub(labelled))  # the pinned key is the ledger's operator key
+
+
+def test_the_offline_verifier_imports_no_database_or_pandas() -> None:
+    """A consumer's label verify loads neither SQLAlchemy, SQLModel nor pandas."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, ledger.labels.offline; "
+        "print(sorted(m for m in ('sqlalchemy', 'sqlmodel', 'pandas') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

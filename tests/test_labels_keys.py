@@ -21,8 +21,8 @@ from ledger import audit, keys, note, query, records, registry, submit, transpar
 from ledger.canonical import canonical_bytes
 from ledger.errors import VerificationError
 from ledger.keyring import Keyring
-from ledger.labels.evidence import verify_label
 from ledger.labels.export import compute, statement_seqs
+from ledger.labels.offline import verify_label
 from ledger.outputs import read_rows as read_output_rows
 from ledger.store import db
 from ledger.store.appender import Appender

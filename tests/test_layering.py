@@ -25,8 +25,6 @@ SQL = re.compile(
 KNOWN_VIOLATIONS = {
     "cli/ledger_cli/auditing.py",
     "ledger/audit.py",
-    "ledger/labels/evidence.py",
-    "ledger/records.py",
     "ledger/transparency.py",
 }
 

@@ -113,7 +113,7 @@ def _set(*path: Any, value: Any) -> Callable[[dict[str, Any]], None]:
             target = target[key]
         target[path[-1]] = value
         # a forger recomputes the digest, so the structure itself must be checked
-        from ledger.labels.evidence import evidence_digest
+        from ledger.labels.offline import evidence_digest
 
         if isinstance(doc.get("evidence"), dict):
             with contextlib.suppress(Exception):  # an unencodable value: leave the digest
@@ -406,7 +406,7 @@ def test_fuzz_label_verify(audited: dict[str, Any], data: st.DataObject) -> None
     else:
         mutated = data.draw(json_values)
     if data.draw(st.booleans()) and isinstance(mutated, dict):
-        from ledger.labels.evidence import evidence_digest
+        from ledger.labels.offline import evidence_digest
 
         with contextlib.suppress(Exception):  # no longer encodable: keep the old digest
             mutated["evidence_sha256"] = evidence_digest(mutated["evidence"])

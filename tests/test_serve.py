@@ -37,7 +37,7 @@ from starlette.routing import Route
 from ledger import demo, keys, note, records, transparency
 from ledger.errors import InputError
 from ledger.labels import export as label_export
-from ledger.labels.evidence import verify_label
+from ledger.labels.offline import verify_label
 from ledger.serve import clients as client_registry
 from ledger.serve import tiles
 from ledger.serve.app import ServeConfig, build_app

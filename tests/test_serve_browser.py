@@ -31,7 +31,7 @@ from starlette.routing import Route
 
 from ledger import demo, keys
 from ledger.labels import export as label_export
-from ledger.labels.evidence import evidence_digest
+from ledger.labels.offline import evidence_digest
 from ledger.serve import clients as client_registry
 from ledger.serve.app import ServeConfig, build_app
 

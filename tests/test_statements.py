@@ -23,8 +23,8 @@ from sqlalchemy import text
 from ledger import audit, records, registry, statements, transparency
 from ledger.errors import NotFoundError, VerificationError
 from ledger.labels import evidence
-from ledger.labels.evidence import evidence_digest, verify_label
 from ledger.labels.export import compute, statement_seqs
+from ledger.labels.offline import evidence_digest, verify_label
 from ledger.outputs import read_rows
 from ledger_cli.main import cli
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from ledger import outputs, records
-from ledger.submit import SubmissionResult
 from ledger_cli.app import Ctx, cli, emit, load_key, pass_ctx
 from ledger_cli.supply import _supplier_options
+
+if TYPE_CHECKING:
+    from ledger.submit import SubmissionResult
 
 
 @cli.group("output")
@@ -57,6 +58,8 @@ def output_add(obj: Ctx, /, product_id: str, supplier: str, key_path: Path, **fi
     """
     row = {k: v for k, v in fields.items() if v is not None}
     row["product_id"] = product_id
+    from ledger import records  # imported here: the CLI starts without the database
+
     payloads, result = records.declare_outputs(
         obj.engine, supplier, load_key(key_path), iter([(1, row)])
     )
@@ -78,6 +81,8 @@ def output_import(obj: Ctx, file: Path, supplier: str, key_path: Path) -> None:
     Example:  carbon-ledger output import outputs-2025.csv --supplier sup-bev --key sup-bev.key
     """
     sha = hashlib.sha256(file.read_bytes()).hexdigest()
+    from ledger import outputs, records  # imported here: the CLI starts without the database
+
     payloads, result = records.declare_outputs(
         obj.engine, supplier, load_key(key_path), outputs.read_rows(file), sha
     )

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ledger.errors import InputError
-from ledger.store import db, queries
 from ledger_cli.app import Ctx, cli, pass_ctx, plural, write_out
 
 if TYPE_CHECKING:
@@ -71,6 +70,8 @@ def with_supplier_names(obj: Ctx, frame: pd.DataFrame) -> pd.DataFrame:
     """A ``supplier_name`` column right after ``supplier_id`` (people read names, not ids)."""
     if "supplier_id" not in frame.columns or "supplier_name" in frame.columns:
         return frame
+    from ledger.store import db, queries  # imported here: the CLI starts without the database
+
     with db.reading(obj.engine) as conn:
         names = queries.supplier_names(conn)
     frame = frame.copy()

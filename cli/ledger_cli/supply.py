@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ledger import records, vocab
+from ledger import vocab
 from ledger.errors import InputError
 from ledger_cli.app import Ctx, cli, emit, input_file, load_key, pass_ctx, plural, table, write_out
 from ledger_cli.progress import phases
@@ -51,6 +51,8 @@ def product_add(
     Example:  carbon-ledger product add 6901234567892 --supplier sup-bev --key sup-bev.key \\
                 --name "Green tea 550 ml" --declared-unit piece --mass-kg 0.58
     """
+    from ledger import records  # imported here: the CLI starts without the database
+
     result = records.add_product(
         obj.engine,
         supplier,
@@ -77,6 +79,8 @@ def product_list(obj: Ctx, supplier: str | None) -> None:
     \b
     Example:  carbon-ledger product list --supplier sup-bev
     """
+    from ledger import records  # imported here: the CLI starts without the database
+
     rows = records.list_products(obj.engine, supplier)
     emit(
         obj,
@@ -143,6 +147,8 @@ def append(obj: Ctx, /, supplier: str, key_path: Path, **fields: Any) -> None:
                 --units-covered 10000 --period-start 2025-01-01 --period-end 2025-02-01
     """
     row = {k: (str(v) if v is not None else None) for k, v in fields.items()}
+    from ledger import records  # imported here: the CLI starts without the database
+
     payload, result = records.append_record(obj.engine, supplier, load_key(key_path), row)
     emit(
         obj,
@@ -193,6 +199,8 @@ def import_(
     Example:  carbon-ledger import records-2025.csv --supplier sup-bev --key sup-bev.key
               carbon-ledger import - --supplier sup-bev --key sup-bev.key < records.jsonl
     """
+    from ledger import records  # imported here: the CLI starts without the database
+
     private = load_key(key_path)
     with input_file(file) as path, phases() as tracker:
         try:
@@ -247,5 +255,7 @@ def retract(obj: Ctx, record_id: str, supplier: str, key_path: Path, reason: str
     Example:  carbon-ledger retract 7c9e... --supplier sup-bev --key sup-bev.key \\
                 --reason "double counted"
     """
+    from ledger import records  # imported here: the CLI starts without the database
+
     result = records.retract(obj.engine, supplier, load_key(key_path), record_id, reason)
     emit(obj, {"seq": result.first_seq}, f"retracted {record_id} at seq {result.first_seq}")

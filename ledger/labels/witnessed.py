@@ -12,7 +12,7 @@ from typing import Any
 
 from ledger.errors import VerificationError
 from ledger.footprint import ProductFootprint
-from ledger.labels.evidence import verify_label
+from ledger.labels.offline import verify_label
 from ledger.note import VerifierKey
 from ledger.progress import Phases
 from ledger.witness import Witnessed, verify_witnessed

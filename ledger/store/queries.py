@@ -205,3 +205,35 @@ def effective_record_values(
         {"p": product_id, "s": period_start, "sup": supplier_id},
     )
     return [(int(seq), tuple(values)) for seq, *values in rows]
+
+
+def key_validity(conn: Connection) -> list[tuple[str, int, int | None]]:
+    """(key_id, added_seq, revoked_seq) of every supplier key."""
+    rows = conn.execute(text("SELECT key_id, added_seq, revoked_seq FROM supplier_keys"))
+    return [(str(r[0]), int(r[1]), r[2]) for r in rows]
+
+
+def merkle_node(conn: Connection, level: int, idx: int) -> bytes | None:
+    """The stored hash of one complete subtree (level >= 1), or None."""
+    row = conn.execute(
+        text("SELECT hash FROM merkle_nodes WHERE level = :l AND idx = :i"),
+        {"l": level, "i": idx},
+    ).first()
+    return None if row is None else bytes(row[0])
+
+
+def entry_bytes_range(conn: Connection, start: int, end: int) -> list[bytes]:
+    """The entry bytes of seqs [start, end), in order."""
+    rows = conn.execute(
+        text("SELECT entry_bytes FROM entries WHERE seq >= :a AND seq < :b ORDER BY seq"),
+        {"a": start, "b": end},
+    )
+    return [bytes(r[0]) for r in rows]
+
+
+def submission_with_source(conn: Connection, source_sha256: str) -> int | None:
+    """The seq of a submission that imported a file with this SHA-256, if any."""
+    row = conn.execute(
+        text("SELECT seq FROM submissions WHERE source_sha256 = :h LIMIT 1"), {"h": source_sha256}
+    ).first()
+    return None if row is None else int(row[0])
