@@ -280,7 +280,10 @@ def test_label_export_and_verify_progress_on_a_terminal(
                            cli_env)  # fmt: skip
     done = r"decoding entries: ([0-9,]+)/\1 entries  100%  .*"
     assert any(re.fullmatch(done, f) for f in frames), frames
-    assert frames[-1] == f"wrote json label of {WATER} to {label}"
+    # the statement is logged right after the checkpoint, so its seq is the size it is as of
+    said = rf"wrote json label of {WATER} to {re.escape(str(label))} "
+    said += r"\(footprint statement at seq (\d+); figures as of tree size \1\)"
+    assert re.fullmatch(said, frames[-1]), frames[-1]
     pub = imported.key("operator") + ".pub"
     frames = on_a_terminal(["label", "verify", str(label), "--operator-pub", pub], cli_env)
     assert any(re.fullmatch(done, f) for f in frames), frames

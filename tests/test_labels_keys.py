@@ -71,7 +71,7 @@ def forged_label(world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict
         m.setattr(
             transparency,
             "sign_checkpoint",
-            lambda engine, operator: sign_checkpoint_unaudited(engine, operator),
+            lambda engine, operator, *_state: sign_checkpoint_unaudited(engine, operator),
         )
         m.setattr(Keyring, "check_submission", lambda self, seq, payload: payload["supplier_id"])
         seqs, _skipped = statement_seqs(

@@ -97,9 +97,12 @@ def label_export_cmd(
                  --format svg --out labels/
     """
     from ledger.labels import export as label_export  # pandas only when needed
+    from ledger.transparency import default_state_path
+    from ledger.vocab import parse_window
 
     options = label_export.LabelOptions(qr_url, pact_extension_base)
     operator = load_key(operator_key) if operator_key is not None else None
+    state = default_state_path(operator_key) if operator_key is not None else None
     if all_products == (product_id is not None):
         raise InputError("give a PRODUCT_ID or --all (not both)")
     if all_products:
@@ -107,7 +110,7 @@ def label_export_cmd(
             raise InputError("--all needs --out DIR")
         with phases() as tracker:
             written, skipped = label_export.export_all(
-                obj.engine, start, end, fmt_name, out, options, operator, as_of, tracker
+                obj.engine, start, end, fmt_name, out, options, operator, as_of, tracker, state
             )
         emit(
             obj,
@@ -120,13 +123,18 @@ def label_export_cmd(
     assert product_id is not None
     with phases() as tracker:
         body = label_export.export_one(
-            obj.engine, product_id, start, end, fmt_name, options, operator, as_of, tracker
+            obj.engine, product_id, start, end, fmt_name, options, operator, as_of, tracker, state
         )
     if out is None or is_stdio(out):
         click.echo(body, nl=False)
     else:
         write_out(out, body)
-        emit(obj, {"out": str(out)}, f"wrote {fmt_name} label of {product_id} to {out}")
+        summary = label_export.statement_summary(obj.engine, product_id, parse_window(start, end))
+        emit(
+            obj,
+            {"out": str(out), "statement": summary},
+            f"wrote {fmt_name} label of {product_id} to {out} ({summary})",
+        )
 
 
 @label.command("verify")

@@ -65,6 +65,7 @@ def log_statements(
     window: Window,
     operator: Ed25519PrivateKey,
     as_of: int | str | None = "checkpoint",
+    state_path: Path | None = None,
 ) -> tuple[dict[str, int], list[str]]:
     """Make sure each product's footprint statement for the window is logged and covered by
     a signed checkpoint: reuse an identical logged statement, else append one and sign.
@@ -106,7 +107,7 @@ def log_statements(
         ):
             chosen[pid] = seq
     if chosen and (covered is None or covered.tree_size <= max(chosen.values())):
-        sign_checkpoint(engine, operator)
+        sign_checkpoint(engine, operator, state_path)
     return chosen, skipped
 
 
@@ -126,6 +127,14 @@ def logged_statement(engine: Engine, product_id: str, window: Window) -> int:
         "under the latest checkpoint; the operator logs one with `label export ... "
         "--operator-key K`"
     )
+
+
+def statement_summary(engine: Engine, product_id: str, window: Window) -> str:
+    """Which logged statement a label of this product and window rests on, and its size."""
+    seq = logged_statement(engine, product_id, window)
+    with db.reading(engine) as conn:
+        as_of = _payload(conn, seq)["as_of_size"]
+    return f"footprint statement at seq {seq}; figures as of tree size {as_of}"
 
 
 def compute(
@@ -148,10 +157,14 @@ def statement_seqs(
     window: Window,
     operator: Ed25519PrivateKey | None,
     as_of: int | str | None,
+    state_path: Path | None = None,
 ) -> tuple[dict[str, int], list[str]]:
-    """The statement each label rests on: logged now with the operator key, else found."""
+    """The statement each label rests on: logged now with the operator key, else found.
+
+    ``state_path`` is the operator's signing state (beside its key), so the checkpoint that
+    covers new statements is audited against what this key signed before."""
     if operator is not None:
-        return log_statements(engine, product_ids, window, operator, as_of)
+        return log_statements(engine, product_ids, window, operator, as_of, state_path)
     chosen: dict[str, int] = {}
     skipped: list[str] = []
     for pid in product_ids:
@@ -236,13 +249,14 @@ def export_one(
     operator: Ed25519PrivateKey | None = None,
     as_of: int | str | None = "checkpoint",
     phases: Phases | None = None,
+    state_path: Path | None = None,
 ) -> str:
     """One product's label over ``[start, end)`` in format ``fmt_name`` (json, pact, svg,
     html or csv), logging its footprint statement first with ``operator``."""
     if fmt_name not in FORMATS:
         raise InputError(f"unknown label format {fmt_name!r}; use one of {', '.join(FORMATS)}")
     window = parse_window(start, end)
-    chosen, skipped = statement_seqs(engine, [product_id], window, operator, as_of)
+    chosen, skipped = statement_seqs(engine, [product_id], window, operator, as_of, state_path)
     if skipped:
         raise NotFoundError(skipped[0].split(": ", 1)[1])
     label = compute(engine, product_id, window, chosen[product_id], phases)
@@ -268,6 +282,7 @@ def export_all(
     operator: Ed25519PrivateKey | None = None,
     as_of: int | str | None = "checkpoint",
     phases: Phases | None = None,
+    state_path: Path | None = None,
 ) -> tuple[list[Path], list[str]]:
     """One file per product and format (one CSV for all); products without records skipped.
 
@@ -282,7 +297,9 @@ def export_all(
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     labels: list[Label] = []
-    chosen, skipped = statement_seqs(engine, product_ids(engine), window, operator, as_of)
+    chosen, skipped = statement_seqs(
+        engine, product_ids(engine), window, operator, as_of, state_path
+    )
     advance = start_phase(phases, "exporting labels", len(chosen), "products")
     for pid, seq in counted(sorted(chosen.items()), advance):
         label = compute(engine, pid, window, seq)
