@@ -143,6 +143,9 @@ def parse_date(text: str) -> date:
         raise InputError(f"{text!r} is not a valid calendar date") from exc
 
 
+#: where the ledger lives when neither --db nor CARBON_LEDGER_DB says (SPEC §8)
+DEFAULT_DB_URL = "sqlite:///carbon-ledger.db"
+
 #: a half-open window [from, to) of dates: the one window type of query, labels and export
 Window = tuple[date, date]
 

@@ -7,9 +7,7 @@ from pathlib import Path
 
 import click
 
-from ledger import keys, note, registry, transparency
 from ledger.decimals import fmt
-from ledger.store import db, queries
 from ledger_cli.app import (
     Ctx,
     cli,
@@ -49,6 +47,8 @@ def keygen(obj: Ctx, out: Path, name: str | None, witness: bool) -> None:
     Examples:  carbon-ledger keygen --out keys/sup-bev.key
                carbon-ledger keygen --out keys/w1.key --name witness.example/w1 --witness
     """
+    from ledger import keys, note
+
     private = keys.generate()
     sig_type = note.SIG_TYPE_COSIGNATURE if witness else note.SIG_TYPE_ED25519
     vkey = note.verifier_key(name or out.stem, private.public_key(), sig_type)  # checks the name
@@ -71,6 +71,8 @@ def init(obj: Ctx, operator_key: Path, origin: str | None) -> None:
     \b
     Example:  carbon-ledger init --operator-key keys/operator.key --origin example.com/ledger
     """
+    from ledger import note, registry
+
     info = registry.init_ledger(obj.engine, load_key(operator_key), origin)
     vkey = note.verifier_key(info.origin, info.operator_public_key)
     emit(
@@ -107,6 +109,8 @@ def supplier_add(
     Example:  carbon-ledger supplier add sup-bev --name "Qinghe Beverages" --country CN \\
                 --public-key sup-bev.key.pub --operator-key operator.key
     """
+    from ledger import keys, registry
+
     pub = keys.load_public(existing_file(public_key))
     seq = registry.add_supplier(obj.engine, supplier_id, name, country, pub, load_key(operator_key))
     emit(
@@ -128,6 +132,8 @@ def supplier_rotate(obj: Ctx, supplier_id: str, public_key: Path, operator_key: 
     Example:  carbon-ledger supplier rotate-key sup-bev --public-key new.key.pub \\
                 --operator-key operator.key
     """
+    from ledger import keys, registry
+
     pub = keys.load_public(existing_file(public_key))
     seq = registry.rotate_key(obj.engine, supplier_id, pub, load_key(operator_key))
     emit(
@@ -151,6 +157,8 @@ def supplier_revoke(
     \b
     Example:  carbon-ledger supplier revoke-key sup-bev 3f2a9c0d1e2b4a5c --operator-key operator.key
     """
+    from ledger import registry
+
     seq = registry.revoke_key(obj.engine, supplier_id, key_id, load_key(operator_key), reason)
     emit(obj, {"seq": seq}, f"revoked key {key_id} of {supplier_id} at seq {seq}")
 
@@ -163,6 +171,8 @@ def supplier_list(obj: Ctx) -> None:
     \b
     Example:  carbon-ledger supplier list
     """
+    from ledger.store import db, queries
+
     with db.reading(obj.engine) as conn:
         rows = queries.supplier_keys(conn)
     data = [
@@ -210,6 +220,8 @@ def factor_import(obj: Ctx, file: Path, operator_key: Path) -> None:
     \b
     Example:  carbon-ledger factor import samples/factors.csv --operator-key operator.key
     """
+    from ledger import registry
+
     result = registry.import_factors(obj.engine, file, load_key(operator_key))
     message = f"imported {plural(len(result.seqs), 'factor')}"
     if result.skipped:
@@ -229,6 +241,9 @@ def factor_list(obj: Ctx) -> None:
     \b
     Example:  carbon-ledger --json factor list
     """
+    from ledger import registry
+    from ledger.store import db
+
     with db.reading(obj.engine) as conn:
         factors = registry.load_factors(conn)
     data = [
@@ -314,6 +329,8 @@ def checkpoint(
     """
     if out is not None and not is_stdio(out):
         output_path(out)  # before signing: a stored checkpoint is not taken back
+    from ledger import transparency
+
     state_path = state or transparency.default_state_path(operator_key)
     cp = transparency.sign_checkpoint(obj.engine, load_key(operator_key), state_path, jobs)
     root_b64 = base64.b64encode(bytes.fromhex(cp.root_hash)).decode()

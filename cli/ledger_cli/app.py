@@ -10,16 +10,19 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger import __version__, keys
+from ledger import __version__
 from ledger.errors import InputError, LedgerError, VerificationError
 from ledger.note import VerifierKey
-from ledger.store import Engine
-from ledger.store.db import DEFAULT_URL, make_engine
+from ledger.vocab import DEFAULT_DB_URL as DEFAULT_URL
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from ledger.store import Engine
 
 
 @dataclass
@@ -32,6 +35,8 @@ class Ctx:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
+            from ledger.store.db import make_engine  # the CLI starts without SQLAlchemy
+
             self._engine = make_engine(self.db_url)
         return self._engine
 
@@ -241,6 +246,8 @@ def witness_quorum(
     witness_pub: Sequence[str], min_witnesses: int | None
 ) -> tuple[list[VerifierKey], int]:
     """Parse the witness keys; without --min-witnesses every given witness must cosign."""
+    from ledger import keys
+
     witnesses = [keys.load_verifier(spec) for spec in witness_pub]
     if min_witnesses is not None and min_witnesses > len(witnesses):
         raise InputError(
@@ -309,6 +316,8 @@ def load_key(path: Path) -> Ed25519PrivateKey:
 
     def ask(question: str) -> str:
         return str(click.prompt(question, hide_input=True, err=True))
+
+    from ledger import keys
 
     return keys.load_private(path, ask if interactive() else None)
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 
-from ledger import keys
 from ledger.errors import InputError
 from ledger.labels.formats import FORMATS
 from ledger_cli.app import (
@@ -173,6 +172,8 @@ def label_verify_cmd(
     except ValueError as exc:
         raise InputError(f"{file} is not JSON: {exc}") from exc
     witnesses, quorum = witness_quorum(witness_pub, min_witnesses)
+    from ledger import keys
+
     with phases() as tracker:
         fp, seen = verify_witnessed_label(
             doc, keys.load_verifier(operator_pub), witnesses, quorum, tracker

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 
-from ledger import keys, witness
 from ledger.errors import InputError
 from ledger_cli.app import Ctx, cli, emit, existing_file, pass_ctx
 
@@ -63,6 +62,8 @@ def cosign_cmd(
     Example:  carbon-ledger witness cosign seen.cp --witness-key w1.key --state w1-state \\
                   --operator-pub operator.key.pub --bundle ledger.jsonl --out seen.w1.cp
     """
+    from ledger import keys, witness  # the CLI starts without the database
+
     signed = existing_file(checkpoint).read_text(encoding="utf-8")
     proofs = (
         witness.bundle_proof_source(existing_file(bundle))
@@ -98,6 +99,8 @@ def attach_cmd(obj: Ctx, cosigned: tuple[Path, ...]) -> None:
     if not cosigned:
         raise InputError("give at least one cosigned checkpoint file")
     notes = [existing_file(p).read_text(encoding="utf-8") for p in cosigned]
+    from ledger import witness  # the CLI starts without the database
+
     stored = witness.attach(obj.engine, notes)
     emit(
         obj,

@@ -17,8 +17,9 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from ledger.errors import StorageError
+from ledger.vocab import DEFAULT_DB_URL
 
-DEFAULT_URL = "sqlite:///carbon-ledger.db"
+DEFAULT_URL = DEFAULT_DB_URL  # defined in ledger.vocab, so the CLI starts without SQLAlchemy
 SCHEMA_VERSION = 2  # 2: outputs and footprints tables (0.1.0 wrote 1; `reindex` upgrades)
 APPEND_ONLY_TABLES = ("entries", "checkpoints")
 _ADVISORY_LOCK_KEY = 0x6C6564676572  # "ledger"
