@@ -16,13 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Connection, Engine, text
 
 from ledger import merkle, note
 from ledger.entry import utc_now
 from ledger.errors import ConflictError, InputError, NotFoundError, ProofError, VerificationError
 from ledger.registry import ledger_info, require_operator
-from ledger.store import db, queries
+from ledger.store import Connection, Engine, audit_reads, db, queries
 from ledger.store.appender import fetch_nodes
 
 if TYPE_CHECKING:
@@ -43,17 +42,11 @@ def node_fetcher(conn: Connection) -> merkle.NodeFetcher:
 
 
 def tree_size(conn: Connection) -> int:
-    row = conn.execute(text("SELECT MAX(seq) FROM entries")).first()
-    return 0 if row is None or row[0] is None else int(row[0]) + 1
+    return audit_reads.tree_size(conn)
 
 
 def latest_checkpoint(conn: Connection) -> StoredCheckpoint | None:
-    row = conn.execute(
-        text(
-            "SELECT id, tree_size, root_hash, note, signed_at FROM checkpoints "
-            "ORDER BY tree_size DESC, id DESC LIMIT 1"
-        )
-    ).first()
+    row = audit_reads.latest_checkpoint_row(conn)
     return StoredCheckpoint(*row) if row is not None else None
 
 
@@ -83,10 +76,7 @@ def resolve_as_of(conn: Connection, as_of: int | str | None) -> tuple[int, str]:
 
 
 def all_checkpoints(conn: Connection) -> list[StoredCheckpoint]:
-    rows = conn.execute(
-        text("SELECT id, tree_size, root_hash, note, signed_at FROM checkpoints ORDER BY id")
-    )
-    return [StoredCheckpoint(*row) for row in rows]
+    return [StoredCheckpoint(*row) for row in audit_reads.checkpoint_rows(conn)]
 
 
 # ---- the operator's signing state -------------------------------------------------------
@@ -288,12 +278,10 @@ def sign_checkpoint(
 def prove(engine: Engine, record_id: str) -> dict[str, Any]:
     """Proof document for a record against the latest checkpoint (SPEC §4)."""
     with db.reading(engine) as conn:
-        row = conn.execute(
-            text("SELECT seq FROM records WHERE record_id = :r"), {"r": record_id}
-        ).first()
-        if row is None:
+        found = audit_reads.record_seq(conn, record_id)
+        if found is None:
             raise NotFoundError(f"record {record_id!r} is not in the ledger")
-        seq = int(row[0])
+        seq = found
         checkpoint = latest_checkpoint(conn)
         if checkpoint is None:
             raise NotFoundError(
@@ -305,9 +293,7 @@ def prove(engine: Engine, record_id: str) -> dict[str, Any]:
                 f"record {record_id} is at seq {seq}, after the latest checkpoint "
                 f"(size {checkpoint.tree_size}); the operator must sign a new checkpoint"
             )
-        data = conn.execute(
-            text("SELECT entry_bytes, leaf_hash FROM entries WHERE seq = :s"), {"s": seq}
-        ).one()
+        data = audit_reads.entry_and_leaf(conn, seq)
         proof = merkle.inclusion_proof_from(seq, checkpoint.tree_size, node_fetcher(conn))
     return {
         "record_id": record_id,

@@ -25,7 +25,6 @@ SQL = re.compile(
 KNOWN_VIOLATIONS = {
     "cli/ledger_cli/auditing.py",
     "ledger/audit.py",
-    "ledger/transparency.py",
 }
 
 

@@ -1,0 +1,205 @@
+"""Reads behind verify, export, proofs and ``log`` (SPEC §4, §6). Internal.
+
+The auditor's checks compare the index tables with what the entries replay to; the SQL
+that reads both sides lives here so that a new backend implements one interface. Values
+come back as stored (no conversion): a column of the wrong type is itself evidence that
+``verify`` reports, so the caller, not the store, decides what a stored value means.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+_STREAM = {"stream_results": True, "yield_per": 5000}
+
+
+def tree_size(conn: Connection) -> int:
+    """How many entries the ledger holds (one past the highest seq; 0 when empty)."""
+    row = conn.execute(text("SELECT MAX(seq) FROM entries")).first()
+    return 0 if row is None or row[0] is None else int(row[0]) + 1
+
+
+_CHECKPOINT_COLUMNS = "id, tree_size, root_hash, note, signed_at"
+
+
+def latest_checkpoint_row(conn: Connection) -> tuple[Any, ...] | None:
+    """(id, tree_size, root_hash, note, signed_at) of the checkpoint over the largest tree
+    (the newest row among equals), or None before the first checkpoint."""
+    row = conn.execute(
+        text(
+            f"SELECT {_CHECKPOINT_COLUMNS} FROM checkpoints "
+            "ORDER BY tree_size DESC, id DESC LIMIT 1"
+        )
+    ).first()
+    return tuple(row) if row is not None else None
+
+
+def checkpoint_rows(conn: Connection) -> list[tuple[Any, ...]]:
+    """Every stored checkpoint as (id, tree_size, root_hash, note, signed_at), oldest first."""
+    rows = conn.execute(text(f"SELECT {_CHECKPOINT_COLUMNS} FROM checkpoints ORDER BY id"))
+    return [tuple(row) for row in rows]
+
+
+def record_seq(conn: Connection, record_id: str) -> int | None:
+    """The seq of the entry that created a record, or None for an unknown record_id."""
+    row = conn.execute(
+        text("SELECT seq FROM records WHERE record_id = :r"), {"r": record_id}
+    ).first()
+    return None if row is None else int(row[0])
+
+
+def entry_and_leaf(conn: Connection, seq: int) -> tuple[Any, Any]:
+    """(entry_bytes, leaf_hash) as stored for entry ``seq`` (which must exist)."""
+    row = conn.execute(
+        text("SELECT entry_bytes, leaf_hash FROM entries WHERE seq = :s"), {"s": seq}
+    ).one()
+    return row[0], row[1]
+
+
+def entry_row_batches(conn: Connection, size: int) -> Iterator[Sequence[Any]]:
+    """Entries below ``size`` in seq order, streamed in batches of 5000, as rows of
+    (seq, kind, recorded_at, prev_hash, entry_hash, leaf_hash, submission_seq, entry_bytes).
+    The query runs now; consume the batches inside the same transaction."""
+    result = conn.execute(
+        text(
+            "SELECT seq, kind, recorded_at, prev_hash, entry_hash, leaf_hash, "
+            "submission_seq, entry_bytes FROM entries WHERE seq < :n ORDER BY seq"
+        ).execution_options(**_STREAM),
+        {"n": size},
+    )
+    return result.partitions(5000)
+
+
+def factor_entries(conn: Connection, size: int) -> list[tuple[int, Any]]:
+    """(seq, entry_bytes as stored) of the factor entries below ``size``: parallel verify
+    workers need every factor before they replay their share of the records."""
+    rows = conn.execute(
+        text("SELECT seq, entry_bytes FROM entries WHERE kind = 'factor' AND seq < :n"),
+        {"n": size},
+    )
+    return [(seq, data) for seq, data in rows]
+
+
+def footprint_entry_bytes(conn: Connection) -> list[Any]:
+    """Entry bytes (as stored) of every entry whose kind column says ``footprint``."""
+    return [
+        data
+        for (data,) in conn.execute(
+            text("SELECT entry_bytes FROM entries WHERE kind = 'footprint'")
+        )
+    ]
+
+
+def table_rows(conn: Connection, table: str) -> list[dict[str, Any]]:
+    """Every row of one small index table (a name from ``ledger.verify.SMALL_TABLE_KEYS``),
+    as column -> value."""
+    return [dict(row) for row in conn.execute(text(f"SELECT * FROM {table}")).mappings()]
+
+
+def record_column_batches(
+    conn: Connection, columns: Sequence[str]
+) -> Iterator[list[tuple[Any, ...]]]:
+    """Every row of ``records`` (not only those below a size: a row no entry creates must
+    be seen), those columns in seq order, in batches of 10,000."""
+    rows = conn.execute(text(f"SELECT {', '.join(columns)} FROM records ORDER BY seq"))
+    for batch in rows.partitions(10_000):
+        yield [tuple(row) for row in batch]
+
+
+def record_statuses(conn: Connection) -> dict[str, tuple[str, int | None]]:
+    """record_id -> (status, status_seq) of every record that is not effective."""
+    rows = conn.execute(
+        text("SELECT record_id, status, status_seq FROM records WHERE status <> 'effective'")
+    )
+    return {rid: (status, status_seq) for rid, status, status_seq in rows}
+
+
+def merkle_node_rows(conn: Connection) -> Iterator[tuple[Any, Any, Any]]:
+    """(level, idx, hash) of every stored complete subtree, by level then index."""
+    rows = conn.execute(text("SELECT level, idx, hash FROM merkle_nodes ORDER BY level, idx"))
+    return ((level, idx, node) for level, idx, node in rows)
+
+
+def submission_node_rows(conn: Connection) -> Iterator[tuple[Any, Any, Any, Any]]:
+    """(submission_seq, level, idx, hash) of every stored records_root subtree, in order."""
+    rows = conn.execute(
+        text(
+            "SELECT submission_seq, level, idx, hash FROM submission_nodes "
+            "ORDER BY submission_seq, level, idx"
+        )
+    )
+    return ((sub_seq, level, idx, node) for sub_seq, level, idx, node in rows)
+
+
+def record_entries(conn: Connection, size: int) -> list[tuple[int, Any, Any]]:
+    """(seq, submission_seq, entry_bytes) of the record entries below ``size``, in order."""
+    rows = conn.execute(
+        text(
+            "SELECT seq, submission_seq, entry_bytes FROM entries "
+            "WHERE kind = 'record' AND seq < :n ORDER BY seq"
+        ),
+        {"n": size},
+    ).all()
+    return [(seq, sub_seq, data) for seq, sub_seq, data in rows]
+
+
+def record_rows_by_seq(conn: Connection) -> dict[Any, dict[str, Any]]:
+    """Every row of ``records`` as column -> value, by its seq column."""
+    rows = conn.execute(text("SELECT * FROM records")).mappings()
+    return {r["seq"]: dict(r) for r in rows}
+
+
+def entry_bytes_stream(conn: Connection, size: int) -> Iterator[Any]:
+    """The entry bytes (as stored) of seqs below ``size`` in order, streamed. The query runs
+    now; consume the stream inside the same transaction."""
+    result = conn.execute(
+        text("SELECT entry_bytes FROM entries WHERE seq < :n ORDER BY seq").execution_options(
+            **_STREAM
+        ),
+        {"n": size},
+    )
+    return (data for (data,) in result)
+
+
+def entry_log(
+    conn: Connection,
+    *,
+    kind: str | None = None,
+    product: str | None = None,
+    supplier: str | None = None,
+    limit: int = 20,
+) -> list[tuple[Any, ...]]:
+    """The newest ``limit`` entries matching every filter given, newest first, as
+    (seq, kind, recorded_at, entry_bytes, record_id, status, status_seq); the last three are
+    None for an entry that is not a record."""
+    clauses: list[str] = []
+    params: dict[str, object] = {"limit": limit}
+    if kind:
+        clauses.append("e.kind = :kind")
+        params["kind"] = kind
+    if product:
+        clauses.append("r.product_id = :product")
+        params["product"] = product
+    if supplier:
+        # from the index tables, not a LIKE on entry_bytes (a BLOB never matches a text
+        # pattern in SQLite): submissions and the entries they cover, plus the operator's
+        # supplier, key_rotate and key_revoke entries for this supplier
+        clauses.append(
+            "(s.supplier_id = :supplier OR cs.supplier_id = :supplier "
+            "OR e.seq IN (SELECT seq FROM suppliers WHERE supplier_id = :supplier) "
+            "OR e.seq IN (SELECT added_seq FROM supplier_keys WHERE supplier_id = :supplier) "
+            "OR e.seq IN (SELECT revoked_seq FROM supplier_keys WHERE supplier_id = :supplier))"
+        )
+        params["supplier"] = supplier
+    where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+    sql = text(
+        "SELECT e.seq, e.kind, e.recorded_at, e.entry_bytes, r.record_id, r.status, "
+        "r.status_seq FROM entries e "
+        "LEFT JOIN records r ON r.seq = e.seq LEFT JOIN submissions s ON s.seq = e.seq "
+        "LEFT JOIN submissions cs ON cs.seq = e.submission_seq "
+        f"{where} ORDER BY e.seq DESC LIMIT :limit"
+    )
+    return [tuple(row) for row in conn.execute(sql, params).all()]
