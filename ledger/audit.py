@@ -13,14 +13,13 @@ from pathlib import Path
 from typing import IO, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Connection, Engine, text
 
 from ledger import keys, merkle
 from ledger.errors import InputError, LedgerError, ProofError, VerificationError
 from ledger.note import SIG_TYPE_ED25519, VerifierKey
 from ledger.registry import LedgerInfo, ledger_info, ledger_info_from
 from ledger.state import record_row
-from ledger.store import db, queries
+from ledger.store import Connection, Engine, audit_reads, db, queries
 from ledger.transparency import all_checkpoints, node_fetcher, tree_size
 from ledger.verify import (
     RECORD_DIGEST_FIELDS,
@@ -88,7 +87,7 @@ def verify_database(
         damage = db.integrity_problems(conn)
         if damage:
             raise VerificationError(
-                "the SQLite file is damaged (PRAGMA integrity_check: "
+                f"the SQLite file is damaged ({db.INTEGRITY_CHECK}: "
                 f"{'; '.join(damage)}): queries and labels read through its indexes and "
                 "would silently miss rows; restore it from a backup, or run REINDEX and "
                 "verify again",
@@ -108,27 +107,13 @@ def verify_database(
             extra.append(f"consistency proof from your checkpoint (size {seen.size}) verified")
             checkpoints.append(seen)
         verifier = ChainVerifier(checkpoints, _footprint_products(conn))
-        rows = conn.execute(
-            text(
-                "SELECT seq, kind, recorded_at, prev_hash, entry_hash, leaf_hash, "
-                "submission_seq, entry_bytes FROM entries WHERE seq < :n ORDER BY seq"
-            ).execution_options(stream_results=True, yield_per=5000),
-            {"n": size},
-        )
+        stored = audit_reads.entry_row_batches(conn, size)
         factor_entries = (
-            [
-                (seq, bytes(data))
-                for seq, data in conn.execute(
-                    text("SELECT seq, entry_bytes FROM entries WHERE kind = 'factor' AND seq < :n"),
-                    {"n": size},
-                )
-            ]
+            [(seq, bytes(data)) for seq, data in audit_reads.factor_entries(conn, size)]
             if jobs > 1
             else None
         )
-        batches: Iterator[Batch] = (
-            [_stored_row(row) for row in batch] for batch in rows.partitions(5000)
-        )
+        batches: Iterator[Batch] = ([_stored_row(row) for row in batch] for batch in stored)
         try:
             feed_all(verifier, batches, jobs, factor_entries, progress)
         except RootMismatch as exc:
@@ -214,7 +199,7 @@ def _footprint_products(conn: Connection) -> set[str]:
     Read through the kind column; if that column lies, the replay's row check fails first.
     """
     out: set[str] = set()
-    for (data,) in conn.execute(text("SELECT entry_bytes FROM entries WHERE kind = 'footprint'")):
+    for data in audit_reads.footprint_entry_bytes(conn):
         try:
             out.add(str(json.loads(bytes(data))["payload"]["product_id"]))
         except (ValueError, KeyError, TypeError):
@@ -249,8 +234,7 @@ def _check_index_tables(conn: Connection, verifier: ChainVerifier, size: int) ->
     """Every index table must equal what the entries replay to."""
     for table, pk in SMALL_TABLE_KEYS.items():
         expected = verifier.tables[table]
-        result = conn.execute(text(f"SELECT * FROM {table}"))
-        actual = {tuple(r[k] for k in pk): dict(r) for r in result.mappings()}
+        actual = {tuple(r[k] for k in pk): r for r in audit_reads.table_rows(conn, table)}
         for key in sorted(set(expected) | set(actual), key=repr):
             want, have = expected.get(key), actual.get(key)
             if want != have:
@@ -262,35 +246,23 @@ def _check_index_tables(conn: Connection, verifier: ChainVerifier, size: int) ->
                     seq,
                 )
     # every row, not only seq < size: a row no entry creates must fail (queries would count it)
-    columns = ", ".join(RECORD_DIGEST_FIELDS)
     digests = OrderedDigests()
-    rows = conn.execute(text(f"SELECT {columns} FROM records ORDER BY seq"))
-    for batch in rows.partitions(10_000):
+    for batch in audit_reads.record_column_batches(conn, RECORD_DIGEST_FIELDS):
         for row in batch:
-            digests.add(("records",), repr(tuple(row)).encode("utf-8"))
+            digests.add(("records",), repr(row).encode("utf-8"))
     if digests.result("records") != verifier.digests.result("records"):
         seq, column = _locate_record_mismatch(conn, size)
         raise VerificationError(
             f"index table records is out of step with the entries ({column})", seq
         )
-    statuses = {
-        rid: (status, status_seq)
-        for rid, status, status_seq in conn.execute(
-            text("SELECT record_id, status, status_seq FROM records WHERE status <> 'effective'")
-        )
-    }
+    statuses = audit_reads.record_statuses(conn)
     if statuses != verifier.history.status:
         bad = min(rid for rid, _ in set(statuses.items()) ^ set(verifier.history.status.items()))
-        seq_row = conn.execute(
-            text("SELECT seq FROM records WHERE record_id = :r"), {"r": bad}
-        ).first()
         raise VerificationError(
             f"index table records has the wrong status for {bad!r}",
-            seq_row[0] if seq_row else None,
+            audit_reads.record_seq(conn, bad),
         )
-    for level, idx, node in conn.execute(
-        text("SELECT level, idx, hash FROM merkle_nodes ORDER BY level, idx")
-    ):
+    for level, idx, node in audit_reads.merkle_node_rows(conn):
         digests.add(("merkle_nodes", level), node_bytes(idx, node))
     mismatch = _first_stream_difference(digests, verifier.digests, "merkle_nodes")
     if mismatch is not None:
@@ -299,12 +271,7 @@ def _check_index_tables(conn: Connection, verifier: ChainVerifier, size: int) ->
             f"(level {mismatch[1]})",
             None,
         )
-    for sub_seq, level, idx, node in conn.execute(
-        text(
-            "SELECT submission_seq, level, idx, hash FROM submission_nodes "
-            "ORDER BY submission_seq, level, idx"
-        )
-    ):
+    for sub_seq, level, idx, node in audit_reads.submission_node_rows(conn):
         digests.add(("submission_nodes", sub_seq, level), node_bytes(idx, node))
     mismatch = _first_stream_difference(digests, verifier.digests, "submission_nodes")
     if mismatch is not None:
@@ -335,14 +302,8 @@ def _first_difference(want: dict[str, Any] | None, have: dict[str, Any] | None) 
 
 def _locate_record_mismatch(conn: Connection, size: int) -> tuple[int | None, str]:
     """Slow path: walk record entries and record rows in seq order to name the first diff."""
-    entries = conn.execute(
-        text(
-            "SELECT seq, submission_seq, entry_bytes FROM entries "
-            "WHERE kind = 'record' AND seq < :n ORDER BY seq"
-        ),
-        {"n": size},
-    ).all()
-    rows = {r["seq"]: dict(r) for r in conn.execute(text("SELECT * FROM records")).mappings()}
+    entries = audit_reads.record_entries(conn, size)
+    rows = audit_reads.record_rows_by_seq(conn)
     for seq, sub_seq, data in entries:
         want = record_row(seq, sub_seq, json.loads(bytes(data))["payload"])
         have = rows.pop(seq, None)
@@ -377,13 +338,7 @@ def export_bundle(engine: Engine, out: Path, progress: Progress = None) -> dict[
         for cp in checkpoints:
             line = {"checkpoint": cp.note, "tree_size": cp.tree_size, "signed_at": cp.signed_at}
             handle.write(json.dumps(line, sort_keys=True, ensure_ascii=False).encode() + b"\n")
-        rows = conn.execute(
-            text("SELECT entry_bytes FROM entries WHERE seq < :n ORDER BY seq").execution_options(
-                stream_results=True, yield_per=5000
-            ),
-            {"n": size},
-        )
-        for n, (data,) in enumerate(rows, start=1):
+        for n, data in enumerate(audit_reads.entry_bytes_stream(conn, size), start=1):
             handle.write(bytes(data) + b"\n")
             if progress is not None and n % 10_000 == 0:
                 progress(10_000)

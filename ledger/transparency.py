@@ -281,7 +281,7 @@ def prove(engine: Engine, record_id: str) -> dict[str, Any]:
         found = audit_reads.record_seq(conn, record_id)
         if found is None:
             raise NotFoundError(f"record {record_id!r} is not in the ledger")
-        seq = found
+        seq = int(found)
         checkpoint = latest_checkpoint(conn)
         if checkpoint is None:
             raise NotFoundError(

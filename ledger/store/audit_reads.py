@@ -43,12 +43,12 @@ def checkpoint_rows(conn: Connection) -> list[tuple[Any, ...]]:
     return [tuple(row) for row in rows]
 
 
-def record_seq(conn: Connection, record_id: str) -> int | None:
-    """The seq of the entry that created a record, or None for an unknown record_id."""
+def record_seq(conn: Connection, record_id: str) -> Any:
+    """The seq column (as stored) of a record's row, or None for an unknown record_id."""
     row = conn.execute(
         text("SELECT seq FROM records WHERE record_id = :r"), {"r": record_id}
     ).first()
-    return None if row is None else int(row[0])
+    return None if row is None else row[0]
 
 
 def entry_and_leaf(conn: Connection, seq: int) -> tuple[Any, Any]:

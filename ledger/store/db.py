@@ -275,6 +275,11 @@ def check_schema(conn: Connection, *, allow_older: bool = False) -> None:
         )
 
 
+#: How :func:`integrity_problems` names its check in messages (they quote it, so that an
+#: operator knows what failed and what to run by hand).
+INTEGRITY_CHECK = "PRAGMA integrity_check"
+
+
 def integrity_problems(conn: Connection, limit: int = 5) -> list[str]:
     """What SQLite's full ``PRAGMA integrity_check`` finds wrong (empty when sound).
 
