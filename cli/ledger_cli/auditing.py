@@ -11,12 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy import text
 
 from ledger import audit, keys, registry, transparency
 from ledger.entry import KINDS
 from ledger.errors import InputError, NotFoundError
-from ledger.store import db, queries
+from ledger.store import audit_reads, db, queries
 from ledger.suggest import did_you_mean
 from ledger_cli.app import (
     Ctx,
@@ -211,44 +210,18 @@ def log(obj: Ctx, supplier: str | None, product: str | None, kind: str | None, l
     \b
     Example:  carbon-ledger log --supplier sup-logi --kind record --limit 5
     """
-    clauses: list[str] = []
-    params: dict[str, object] = {"limit": limit}
-    if kind:
-        if kind not in KINDS:
-            raise InputError(
-                f"unknown kind {kind!r}; kinds are {', '.join(KINDS)}{did_you_mean(kind, KINDS)}"
-            )
-        clauses.append("e.kind = :kind")
-        params["kind"] = kind
+    if kind and kind not in KINDS:
+        raise InputError(
+            f"unknown kind {kind!r}; kinds are {', '.join(KINDS)}{did_you_mean(kind, KINDS)}"
+        )
     with db.reading(obj.engine) as conn:
         if supplier and not queries.supplier_exists(conn, supplier):
             raise NotFoundError(f"supplier {supplier!r} is not registered")
         if product and not queries.product_exists(conn, product):
             raise NotFoundError(f"product {product!r} is not registered")
-    if product:
-        clauses.append("r.product_id = :product")
-        params["product"] = product
-    if supplier:
-        # from the index tables, not a LIKE on entry_bytes (a BLOB never matches a text
-        # pattern in SQLite): submissions and the entries they cover, plus the operator's
-        # supplier, key_rotate and key_revoke entries for this supplier
-        clauses.append(
-            "(s.supplier_id = :supplier OR cs.supplier_id = :supplier "
-            "OR e.seq IN (SELECT seq FROM suppliers WHERE supplier_id = :supplier) "
-            "OR e.seq IN (SELECT added_seq FROM supplier_keys WHERE supplier_id = :supplier) "
-            "OR e.seq IN (SELECT revoked_seq FROM supplier_keys WHERE supplier_id = :supplier))"
+        rows = audit_reads.entry_log(
+            conn, kind=kind, product=product, supplier=supplier, limit=limit
         )
-        params["supplier"] = supplier
-    where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-    sql = text(
-        "SELECT e.seq, e.kind, e.recorded_at, e.entry_bytes, r.record_id, r.status, "
-        "r.status_seq FROM entries e "
-        "LEFT JOIN records r ON r.seq = e.seq LEFT JOIN submissions s ON s.seq = e.seq "
-        "LEFT JOIN submissions cs ON cs.seq = e.submission_seq "
-        f"{where} ORDER BY e.seq DESC LIMIT :limit"
-    )
-    with db.reading(obj.engine) as conn:
-        rows = conn.execute(sql, params).all()
     entries = [
         {
             "seq": r[0],
