@@ -12,10 +12,8 @@ from typing import Any
 
 import click
 
-from ledger import audit, keys, registry, transparency
 from ledger.entry import KINDS
 from ledger.errors import InputError, NotFoundError
-from ledger.store import audit_reads, db, queries
 from ledger.suggest import did_you_mean
 from ledger_cli.app import (
     Ctx,
@@ -82,6 +80,9 @@ def verify(
                carbon-ledger verify --jobs 2 --operator-pub operator.key.pub
                carbon-ledger verify --bundle ledger-export.jsonl --checkpoint seen.cp
     """
+    from ledger import audit, keys, registry
+    from ledger.store import db
+
     seen_note = read_text(seen) if seen else None
     trusted = keys.load_verifier(operator_pub).public_key if operator_pub is not None else None
     witnesses, quorum = witness_quorum(witness_pub, min_witnesses)
@@ -176,6 +177,8 @@ def prove(obj: Ctx, record_id: str | None, old: Path | None, out: Path | None) -
     Examples:  carbon-ledger prove 7c9e6679-7425-40de-944b-e07fc1f90ae7 --out proof.json
                carbon-ledger prove --consistency seen.cp --out consistency.json
     """
+    from ledger import transparency
+
     if (record_id is None) == (old is None):
         raise click.UsageError("give either RECORD_ID or --consistency OLD.cp")
     if old is not None:
@@ -210,6 +213,8 @@ def log(obj: Ctx, supplier: str | None, product: str | None, kind: str | None, l
     \b
     Example:  carbon-ledger log --supplier sup-logi --kind record --limit 5
     """
+    from ledger.store import audit_reads, db, queries
+
     if kind and kind not in KINDS:
         raise InputError(
             f"unknown kind {kind!r}; kinds are {', '.join(KINDS)}{did_you_mean(kind, KINDS)}"
@@ -289,6 +294,8 @@ def export(obj: Ctx, out: Path) -> None:
     \b
     Example:  carbon-ledger export --out ledger-export.jsonl
     """
+    from ledger import audit
+
     if is_stdio(out):
         with tempfile.TemporaryDirectory(prefix="carbon-ledger-export-") as tmp:
             spooled = Path(tmp) / "export.jsonl"
