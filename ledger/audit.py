@@ -15,6 +15,7 @@ from typing import IO, Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ledger import keys, merkle
+from ledger.cosignatures import verify_witnessed
 from ledger.errors import InputError, LedgerError, ProofError, VerificationError
 from ledger.note import SIG_TYPE_ED25519, VerifierKey
 from ledger.registry import LedgerInfo, ledger_info, ledger_info_from
@@ -36,7 +37,6 @@ from ledger.verify import (
     open_checkpoint_note,
     record_key,
 )
-from ledger.witness import verify_witnessed
 
 BUNDLE_FORMAT = "carbon-ledger-export/v1"
 Progress = Callable[[int], None] | None

@@ -211,12 +211,13 @@ def test_cli_exports_every_format_and_verifies_the_json(
 
 
 def test_the_offline_verifier_imports_no_database_or_pandas() -> None:
-    """A consumer's label verify loads neither SQLAlchemy, SQLModel nor pandas."""
+    """A consumer's label verify (the CLI and the witnessed check) loads neither SQLAlchemy,
+    SQLModel nor pandas."""
     import subprocess
     import sys
 
     code = (
-        "import sys, ledger.labels.offline; "
+        "import sys, ledger.labels.offline, ledger.labels.witnessed, ledger_cli.main; "
         "print(sorted(m for m in ('sqlalchemy', 'sqlmodel', 'pandas') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives.serialization import (
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
-from ledger import audit, records, submit, transparency, witness
+from ledger import audit, cosignatures, records, submit, transparency, witness
 from ledger.errors import ConflictError, ProofError, VerificationError
 from ledger.outputs import read_rows as read_output_rows
 from ledger.store import db
@@ -772,7 +772,7 @@ def test_witness_library_checks_quorum_and_ignores_unknown_lines(
     assert c2sp_cosignature(two, "w1.example", w1.public_key().public_bytes(
         Encoding.Raw, PublicFormat.Raw)) == 1_700_000_000  # fmt: skip
     trusted = [note.VerifierKey(None, w2.public_key()), note.VerifierKey(None, w1.public_key())]
-    seen = witness.verify_witnessed(two, operator, trusted, 2)
+    seen = cosignatures.verify_witnessed(two, operator, trusted, 2)
     assert [(w.name, w.timestamp) for w in seen.witnesses] == [
         ("w2.example", 1_700_000_001),
         ("w1.example", 1_700_000_000),
@@ -782,7 +782,7 @@ def test_witness_library_checks_quorum_and_ignores_unknown_lines(
         two, operator, w1, "w1.example", tmp_path / "s1", proofs, now=1_700_000_002
     )
     assert again.count(f"{EM_DASH} w1.example ") == 1
-    assert witness.verify_witnessed(again, operator, trusted, 2).witnesses[1].timestamp == (
+    assert cosignatures.verify_witnessed(again, operator, trusted, 2).witnesses[1].timestamp == (
         1_700_000_002
     )
     shutil.rmtree(tmp_path / "s1")  # a fresh witness accepts any checkpoint signed by the log

@@ -1,7 +1,7 @@
 """A label's checkpoint, checked for witness cosignatures as well as the operator's signature.
 
 ``label verify`` and ``verify --checkpoint`` require the same thing of a checkpoint, so both
-go through :func:`ledger.witness.verify_witnessed`; this module only puts it next to the
+go through :func:`ledger.cosignatures.verify_witnessed`; this module only puts it next to the
 label's own offline check.
 """
 
@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ledger.cosignatures import Witnessed, verify_witnessed
 from ledger.errors import VerificationError
 from ledger.footprint import ProductFootprint
 from ledger.labels.offline import verify_label
 from ledger.note import VerifierKey
 from ledger.progress import Phases
-from ledger.witness import Witnessed, verify_witnessed
 
 
 def verify_witnessed_label(
