@@ -9,9 +9,7 @@ PCF deprecation, the C2SP tiles and TLS are all exercised over the wire.
 from __future__ import annotations
 
 import base64
-import datetime
 import hashlib
-import ipaddress
 import json
 import socket
 import ssl
@@ -648,43 +646,8 @@ def test_label_json_and_html(world: demo.DemoResult, server: Running) -> None:
 # --- TLS -----------------------------------------------------------------------------------
 
 
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
-def test_tls(world: demo.DemoResult, partner: dict[str, str], tmp_path: Path) -> None:
-    cert, key = self_signed(tmp_path)
+def test_tls(world: demo.DemoResult, partner: dict[str, str], tls_pair: tuple[Path, Path]) -> None:
+    cert, key = tls_pair
     config = ServeConfig(engine=world.engine, clients=client_registry.load(Path(partner["file"])))
     running = start_server(build_app(config), tls=(cert, key))
     trust = ssl.create_default_context(cafile=str(cert))

@@ -13,16 +13,14 @@ Needs node and npm. CI prepares the tool once (``npm ci`` into a copy) and point
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -63,53 +61,16 @@ def tool(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return copy
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _self_signed(directory: Path) -> tuple[Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 def test_official_conformance_tool_passes_every_mandatory_test(
-    tool: Path, tmp_path: Path, cli_env: dict[str, str]
+    tool: Path,
+    tmp_path: Path,
+    cli_env: dict[str, str],
+    tls_pair: tuple[Path, Path],
+    free_port: Callable[[], int],
 ) -> None:
     world = demo.build(tmp_path / "demo")  # issues the 2025 PACT footprint of every product
-    cert, key = _self_signed(tmp_path)
-    receiver_port, port = _free_port(), _free_port()
+    cert, key = tls_pair
+    receiver_port, port = free_port(), free_port()
     clients = tmp_path / "clients.json"
     exe = [sys.executable, "-c", "from ledger_cli.main import main; main()"]
     env = {**cli_env, "CARBON_LEDGER_DB": world.db_url}
