@@ -15,7 +15,6 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ledger import keys
-from ledger.canonical import canonical_bytes
 from ledger.errors import LedgerError, VerificationError
 
 #: operator entry kinds that change which supplier keys are valid
@@ -67,14 +66,8 @@ class Keyring:
             raise VerificationError(
                 f"submission signed with key {kid}, revoked at seq {self.retired[kid]}", seq
             )
-        fields = {k: v for k, v in payload.items() if k != "signature"}
         try:
-            keys.verify(
-                key,
-                keys.SUBMISSION_DOMAIN,
-                canonical_bytes(fields),
-                str(payload.get("signature", "")),
-            )
+            keys.verify_signed_payload(key, keys.SUBMISSION_DOMAIN, payload)
         except (VerificationError, LedgerError) as exc:
             raise VerificationError(
                 f"submission signature by key {kid} does not verify", seq

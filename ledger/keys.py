@@ -14,13 +14,15 @@ import base64
 import hashlib
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from ledger.canonical import canonical_bytes
 from ledger.errors import KeyMaterialError, ProofError, VerificationError
 from ledger.note import VerifierKey, parse_verifier_key
 
@@ -177,6 +179,15 @@ def load_verifier(spec: str) -> VerifierKey:
 def sign(private_key: Ed25519PrivateKey, domain: bytes, message: bytes) -> str:
     """Base64 Ed25519 signature over ``domain + message``."""
     return base64.b64encode(private_key.sign(domain + message)).decode("ascii")
+
+
+def verify_signed_payload(
+    public_key: Ed25519PublicKey, domain: bytes, payload: Mapping[str, Any]
+) -> None:
+    """Raise VerificationError unless ``payload["signature"]`` signs the rest of the payload
+    (its JCS bytes, domain-separated): the one check of every signed entry payload."""
+    fields = {k: v for k, v in payload.items() if k != "signature"}
+    verify(public_key, domain, canonical_bytes(fields), str(payload.get("signature", "")))
 
 
 def verify(public_key: Ed25519PublicKey, domain: bytes, message: bytes, signature: str) -> None:

@@ -21,7 +21,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ledger import keys
 from ledger.accounting import RowProblems, build_record, recompute_co2e
-from ledger.canonical import canonical_bytes
 from ledger.errors import VerificationError
 from ledger.footprint import Factor
 from ledger.keyring import Keyring
@@ -361,13 +360,7 @@ def verify_operator_signature(
     operator: Ed25519PublicKey, seq: int, kind: str, payload: Mapping[str, Any]
 ) -> None:
     """The operator's domain-separated signature over the payload without its signature."""
-    fields = {k: v for k, v in payload.items() if k != "signature"}
     try:
-        keys.verify(
-            operator,
-            keys.OPERATOR_DOMAIN,
-            canonical_bytes(fields),
-            str(payload.get("signature", "")),
-        )
+        keys.verify_signed_payload(operator, keys.OPERATOR_DOMAIN, payload)
     except VerificationError as exc:
         raise VerificationError(f"operator signature on {kind} entry does not verify", seq) from exc

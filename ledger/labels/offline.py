@@ -176,14 +176,8 @@ def _open_evidence(
     keyring = Keyring()
     for seq, p in sorted(parsed.items()):
         if p.kind in OPERATOR_KINDS:
-            fields = {k: v for k, v in p.payload.items() if k != "signature"}
             try:
-                keys.verify(
-                    ledger_key,
-                    keys.OPERATOR_DOMAIN,
-                    canonical_bytes(fields),
-                    p.payload.get("signature", ""),
-                )
+                keys.verify_signed_payload(ledger_key, keys.OPERATOR_DOMAIN, p.payload)
             except VerificationError as exc:
                 raise VerificationError(f"operator signature on entry {seq} fails", seq) from exc
             if p.kind in KEY_KINDS:
