@@ -59,13 +59,19 @@ DECLARE
     doc text;
     tail text;
 BEGIN
-    SELECT seq, entry_hash INTO head_seq, head_hash FROM entries ORDER BY seq DESC LIMIT 1;
-    IF NOT FOUND THEN
+    -- A point lookup of the predecessor, never a scan: a plan cached while the table was
+    -- small must not turn each insert into a walk of the whole table. Rows only ever enter
+    -- through this check, so seq - 1 present and seq absent means seq is the next one.
+    IF NEW.seq = 0 AND NOT EXISTS (SELECT 1 FROM entries WHERE seq = 0) THEN
         head_seq := -1;
         head_hash := repeat('0', 64);
-    END IF;
-    IF NEW.seq IS DISTINCT FROM head_seq + 1 THEN
-        RAISE EXCEPTION 'entries: seq % rejected, the next seq is %', NEW.seq, head_seq + 1;
+    ELSE
+        head_seq := NEW.seq - 1;
+        SELECT entry_hash INTO head_hash FROM entries WHERE seq = head_seq;
+        IF NOT FOUND OR EXISTS (SELECT 1 FROM entries WHERE seq = NEW.seq) THEN
+            SELECT coalesce(max(seq), -1) INTO head_seq FROM entries;
+            RAISE EXCEPTION 'entries: seq % rejected, the next seq is %', NEW.seq, head_seq + 1;
+        END IF;
     END IF;
     IF NEW.prev_hash IS DISTINCT FROM head_hash THEN
         RAISE EXCEPTION 'entries: seq % rejected, prev_hash is not the entry_hash of seq %',
