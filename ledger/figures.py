@@ -26,6 +26,7 @@ from fractions import Fraction
 from typing import Any
 
 from ledger.footprint import STAGES
+from ledger.state import allocation_group
 from ledger.vocab import Window
 
 RATIO_PLACES = 12
@@ -91,7 +92,7 @@ def record_contribution(payload: Mapping[str, Any], gwp: str | None) -> Contribu
         supplier_id=payload["supplier_id"],
         product_id=payload["product_id"],
         stage=payload["stage"],
-        group=str(payload.get("allocation_group") or payload["activity"]),
+        group=allocation_group(payload),
         data_quality=payload["data_quality"],
         gwp=gwp,
         co2e=Fraction(Decimal(payload["co2e_kg"])),

@@ -7,6 +7,7 @@ rebuilds from them, and ``verify`` re-derives them from the entry bytes and comp
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,7 +64,7 @@ Change = Insert | Update
 RECORD_TABLE_COLUMNS = ("seq", "submission_seq", *RECORD_INDEX_FIELDS, "status", "status_seq")
 
 
-def allocation_group(payload: dict[str, Any]) -> str:
+def allocation_group(payload: Mapping[str, Any]) -> str:
     """A record's allocation group (SPEC §5): stated, or by default its activity."""
     return str(payload.get("allocation_group") or payload["activity"])
 

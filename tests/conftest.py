@@ -86,7 +86,8 @@ class PostgresServer:
     def url(self, dbname: str) -> str:
         return f"postgresql+psycopg://postgres@/{dbname}?host={self.socket_dir}&port={self.port}"
 
-    def create_database(self) -> str:
+    def create_database(self, template: str | None = None) -> str:
+        """A new database (a copy of ``template``'s database when given); returns its URL."""
         import psycopg
 
         name = f"t{os.getpid()}_{next(_counter)}"
@@ -97,7 +98,8 @@ class PostgresServer:
             dbname="postgres",
             autocommit=True,
         ) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
+            copy = f' TEMPLATE "{template}"' if template is not None else ""
+            conn.execute(f'CREATE DATABASE "{name}"{copy}')
         return self.url(name)
 
 

@@ -605,18 +605,7 @@ def world_factory(
         template_name = template["url"].split("@/", 1)[1].split("?", 1)[0]
 
         def clone() -> str:
-            import psycopg
-
-            name = f"{template_name}_w{next(_worlds)}"
-            with psycopg.connect(
-                host=str(server.socket_dir),
-                port=server.port,
-                user="postgres",
-                dbname="postgres",
-                autocommit=True,
-            ) as conn:
-                conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"')
-            return str(server.url(name))
+            return str(server.create_database(template=template_name))
     else:
         template = make_world(f"sqlite:///{tmp_path / 'template.db'}")
         template["engine"].dispose()  # the last connection checkpoints the WAL into the file

@@ -23,7 +23,7 @@ from sqlalchemy import text
 from ledger import audit, records, registry, statements, transparency
 from ledger.errors import NotFoundError, VerificationError
 from ledger.labels import evidence
-from ledger.labels.export import compute, statement_seqs
+from ledger.labels.export import LabelOptions, compute, export_one, statement_seqs
 from ledger.labels.offline import evidence_digest, verify_label
 from ledger.outputs import read_rows
 from ledger_cli.main import cli
@@ -282,15 +282,13 @@ def test_a_product_without_declared_output_gets_no_label(world: dict[str, Any]) 
         "`carbon-ledger output add`"
     ]
     with pytest.raises(NotFoundError):
-        from ledger.labels.export import export_one
-
         export_one(
             engine,
             "6970123000017",
             "2025-01-01",
             "2026-01-01",
             "json",
-            __import__("ledger.labels.export").labels.export.LabelOptions(),
+            LabelOptions(),
             world["operator"],
             "latest",
         )
