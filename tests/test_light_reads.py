@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -156,3 +157,30 @@ def test_the_light_commands_import_neither_sqlalchemy_nor_pandas(ledger: dict[st
             [sys.executable, "-c", code], capture_output=True, text=True, check=True
         )
         assert done.stderr.strip().splitlines()[-1] == "[]", (args, done.stderr)
+
+
+def test_sums_follow_a_correction_inside_one_import(make_world: Any, tmp_path: Path) -> None:
+    """A record and its correction in the same file: the transaction groups its own records
+    with their final status, so only the correction counts (and nothing is subtracted twice)."""
+    import csv
+
+    w = make_world(f"sqlite:///{tmp_path / 'one.db'}")
+    with (SAMPLES / "sup-bev-2025.csv").open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        first = next(reader)
+        fields = list(reader.fieldnames or [])
+    fixed = {**first, "record_id": "fixed-1", "supersedes": first["record_id"], "amount": "1000"}
+    path = tmp_path / "both.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows([first, fixed])
+    records.import_records(w["engine"], path, "sup-bev", w["keys"]["sup-bev"])
+    with db.reading(w["engine"]) as conn:
+        assert sums.first_mismatch(conn) is None
+        (group,) = sums.stored(conn).values()
+        co2e = next(
+            iter(conn.exec_driver_sql("SELECT co2e_kg FROM records WHERE record_id = 'fixed-1'"))
+        )[0]
+    # one effective record left in the group: the correction, 1000 kWh x its factor
+    assert (group.records, group.co2e_kg) == (1, Decimal(co2e))

@@ -154,32 +154,36 @@ def _text(value: Decimal | None) -> str | None:
 
 
 class SumBook:
-    """The groups one write transaction touches: loaded once, changed in memory, written once.
+    """The groups one write transaction touches: summed once, changed in memory, written once.
 
     The appender calls :meth:`add_inserted` after each batch of record rows is inserted and
-    :meth:`retire` with the record ids a batch superseded or retracted (before their status
-    changes), then :meth:`write` before commit.
+    :meth:`retire` with the record ids a batch supersedes or retracts (before their status
+    changes), then :meth:`write` before commit. The records inserted by the transaction are
+    grouped once, in :meth:`write`, with their final status: a record both inserted and
+    retired in one transaction is simply not counted, and an import of N records costs one
+    GROUP BY over them, not one per batch.
     """
 
     def __init__(self, conn: Any) -> None:  # a SQLAlchemy Connection (it writes)
         self.conn = conn
         self._groups: dict[Key, Sums] = {}
         self._dirty: set[Key] = set()
+        self._inserted: tuple[int, int] | None = None  # first and last seq inserted
         self._where = " AND ".join(f"{c} = :{c}" for c in KEY_COLUMNS)
 
     def add_inserted(self, first_seq: int, last_seq: int) -> None:
-        """Add the record rows with seq in ``[first_seq, last_seq]`` (all effective)."""
-        self._apply(
-            group_sums(self.conn, "r.seq >= :a AND r.seq <= :b", {"a": first_seq, "b": last_seq}),
-            1,
-        )
+        """Note record rows with seq in ``[first_seq, last_seq]`` (added in :meth:`write`)."""
+        start = first_seq if self._inserted is None else self._inserted[0]
+        self._inserted = (start, last_seq)
 
     def retire(self, record_ids: Iterable[str]) -> None:
-        """Subtract the still-effective records ``record_ids`` (about to be retired)."""
+        """Subtract the still-effective records ``record_ids`` that this transaction did not
+        insert (about to be retired; the others are grouped with their final status)."""
         ids = sorted(set(record_ids))
+        earlier = "" if self._inserted is None else f" AND r.seq < {int(self._inserted[0])}"
         for start in range(0, len(ids), 900):
             placeholders, params = in_list("id", ids[start : start + 900])
-            where = f"r.record_id IN {placeholders} AND r.status = 'effective'"
+            where = f"r.record_id IN {placeholders} AND r.status = 'effective'{earlier}"
             self._apply(group_sums(self.conn, where, params), -1)
 
     def _apply(self, delta: dict[Key, Sums], sign: int) -> None:
@@ -198,7 +202,12 @@ class SumBook:
         return self._groups[key]
 
     def write(self) -> None:
-        """Write every changed group: upsert it, or delete it when no record is left."""
+        """Add the inserted records, then write every changed group."""
+        if self._inserted is not None:
+            first_seq, last_seq = self._inserted
+            where = "r.seq >= :a AND r.seq <= :b AND r.status = 'effective'"
+            self._apply(group_sums(self.conn, where, {"a": first_seq, "b": last_seq}), 1)
+            self._inserted = None
         write_groups(self.conn, {k: self._groups[k] for k in self._dirty})
         self._dirty.clear()
 
