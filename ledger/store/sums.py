@@ -155,6 +155,50 @@ def stored(
     return out
 
 
+_PERIOD_OR_NONE = (
+    "CASE WHEN period_start >= :start AND period_end <= :end THEN NULL ELSE {column} END"
+)
+_TABLE_AGGREGATES = {
+    "sqlite": (
+        "group_concat(co2e_kg, ',')",
+        "group_concat(units_covered, ',')",
+        "group_concat(tkm, ',')",
+    ),
+    "postgresql": (
+        "SUM(CAST(co2e_kg AS numeric))",
+        "SUM(CAST(units_covered AS numeric))",
+        "SUM(CAST(tkm AS numeric))",
+    ),
+}
+#: a group of ``record_sums`` in a window: the key without its period, and the period when
+#: the group straddles the window (None when it lies inside, merged over periods)
+WindowKey = tuple[str, str, str, str, str, str, int, tuple[str, str] | None]
+
+
+def window_groups(conn: Reader, window: tuple[str, str]) -> dict[WindowKey, Sums]:
+    """The ``record_sums`` groups overlapping ``window``; groups inside it are merged over
+    their periods in the database (one row per key, not per month of it)."""
+    co2e, units, tkm = _TABLE_AGGREGATES[dialect(conn)]
+    sql = (
+        f"SELECT {', '.join(KEY_COLUMNS[:7])}, "
+        f"{_PERIOD_OR_NONE.format(column='period_start')}, "
+        f"{_PERIOD_OR_NONE.format(column='period_end')}, "
+        f"SUM(records), {co2e}, {units}, {tkm} FROM record_sums "
+        "WHERE period_start < :end AND period_end > :start GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9"
+    )
+    out: dict[WindowKey, Sums] = {}
+    for row in rows(conn, sql, {"start": window[0], "end": window[1]}):
+        period = None if row[7] is None else (row[7], row[8])
+        key: WindowKey = (*row[:6], int(row[6]), period)  # type: ignore[assignment]
+        out[key] = Sums(
+            int(row[9]),
+            exact_sum(row[10]),
+            exact_sum(row[11]),
+            None if row[12] is None else exact_sum(row[12]),
+        )
+    return out
+
+
 def _sums_of(row: Any) -> Sums:
     records, co2e, units, tkm = row
     return Sums(int(records), Decimal(co2e), Decimal(units), None if tkm is None else Decimal(tkm))
