@@ -14,8 +14,8 @@ import multiprocessing
 import re
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -25,12 +25,13 @@ from ledger.entry import (
     GENESIS_PREV,
     SUBMITTED_KINDS,
     ParsedEntry,
+    decode_canonical,
     parse_entry,
 )
 from ledger.errors import LedgerError, ProofError, VerificationError
 from ledger.footprint import Factor
 from ledger.kinds import RULES, History, changes_for, factor_of, verify_operator_signature
-from ledger.state import RECORD_INDEX_FIELDS, Insert, Update
+from ledger.state import RECORD_INDEX_FIELDS, Insert, Update, record_values
 
 _TIME_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z\Z")
 _HEX64 = re.compile(r"[0-9a-f]{64}\Z")
@@ -55,9 +56,9 @@ class RootMismatch(VerificationError):
         self.size = size
 
 
-@dataclass(frozen=True)
-class StoredColumns:
-    """The derived columns a database row holds next to ``entry_bytes``."""
+class StoredColumns(NamedTuple):
+    """The derived columns a database row holds next to ``entry_bytes`` (a named tuple:
+    one is built per entry, and a tuple is the cheapest frozen value to build)."""
 
     seq: int
     kind: str
@@ -104,11 +105,13 @@ class _Submission:
 class Digested:
     """The stateless part of checking one entry, which worker processes can do in parallel.
 
-    ``parsed`` is the decoded entry or the error that decoding raised; ``co2e`` is a record's
-    expected co2e with the seq of the factor entry it was computed from, when known.
+    ``parsed`` is the decoded entry or the error that decoding raised — or None from a
+    worker, meaning "canonical": the parent decodes it again (a plain ``json.loads`` costs
+    less than pickling the decoded payload back); ``co2e`` is a record's expected co2e with
+    the seq of the factor entry it was computed from, when known.
     """
 
-    parsed: ParsedEntry | VerificationError
+    parsed: ParsedEntry | VerificationError | None
     entry_hash: str
     leaf: bytes
     payload_leaf: bytes | None = None
@@ -177,6 +180,7 @@ class ChainVerifier:
             t: {} for t in SMALL_TABLE_KEYS
         }
         self.digests = OrderedDigests()
+        self._merkle_streams: dict[int, Any] = {}
         self.submission: _Submission | None = None
         self.pending = sorted(checkpoints, key=lambda c: c.size)
         self.matched_size = 0  # entries below this are covered by a checkpoint root that matched
@@ -191,7 +195,7 @@ class ChainVerifier:
         """Check the next entry. ``digested`` is its stateless part if a worker did it."""
         seq = self.expected_seq
         try:
-            self._feed(seq, digested or digest_entry(entry_bytes, seq), stored)
+            self._feed(seq, entry_bytes, digested or digest_entry(entry_bytes, seq), stored)
         except VerificationError as exc:
             if exc.seq is None:
                 exc.seq = seq
@@ -199,12 +203,15 @@ class ChainVerifier:
         except LedgerError as exc:
             raise VerificationError(str(exc), seq) from exc
 
-    def _feed(self, seq: int, digested: Digested, stored: StoredColumns | None) -> None:
+    def _feed(
+        self, seq: int, data: bytes, digested: Digested, stored: StoredColumns | None
+    ) -> None:
         if stored is not None and stored.seq != seq:
             raise VerificationError(f"seq gap: expected seq {seq}, found seq {stored.seq}", seq)
         if isinstance(digested.parsed, VerificationError):
             raise digested.parsed
-        parsed, entry_hash, leaf = digested.parsed, digested.entry_hash, digested.leaf
+        parsed = digested.parsed or decode_canonical(data)
+        entry_hash, leaf = digested.entry_hash, digested.leaf
         if parsed.seq != seq:
             raise VerificationError(f"entry bytes say seq {parsed.seq}, expected {seq}", seq)
         self._digested = digested
@@ -229,9 +236,9 @@ class ChainVerifier:
             covering = self._check_kind(seq, parsed.kind, parsed.payload, parsed.payload_bytes)
             if stored is not None and stored.submission_seq != covering:
                 raise VerificationError("submission_seq column does not match the entry bytes", seq)
-            for level, idx, node in self.tree.append(leaf):
-                if level > 0:
-                    self.digests.add(("merkle_nodes", level), node_bytes(idx, node))
+            completed = self.tree.append(leaf)
+            for level, idx, node in completed[1:]:  # [0] is the leaf itself
+                self._merkle_stream(level).update(node_bytes(idx, node))
             self._replay(parsed.kind, seq, parsed.payload, covering)
         except KeyError as exc:  # canonical bytes, but a payload without a field it needs
             raise VerificationError(f"{parsed.kind} entry lacks field {exc}", seq) from exc
@@ -243,6 +250,13 @@ class ChainVerifier:
         self.expected_seq += 1
         self.report.entries += 1
         self._check_checkpoints()
+
+    def _merkle_stream(self, level: int) -> Any:
+        """The digest stream of Merkle nodes at ``level`` (cached: two lookups a leaf)."""
+        stream = self._merkle_streams.get(level)
+        if stream is None:
+            stream = self._merkle_streams[level] = self.digests.stream(("merkle_nodes", level))
+        return stream
 
     def _check_kind(
         self, seq: int, kind: str, payload: dict[str, Any], payload_bytes: bytes
@@ -310,6 +324,13 @@ class ChainVerifier:
         self.history.count(kind)
 
     def _replay(self, kind: str, seq: int, payload: dict[str, Any], covering: int | None) -> None:
+        if kind == "record" and covering is not None:
+            # the bulk of every ledger: digest the row straight from the payload, with no
+            # Insert or row dict on the way (record_key_of(...) == record_key(record_row(...)))
+            self.digests.add(("records",), record_key_of(seq, covering, payload))
+            if "supersedes" in payload:
+                self.history.status[payload["supersedes"]] = ("superseded", seq)
+            return
         for change in changes_for(kind, seq, payload, covering):
             if change.table == "records":
                 if isinstance(change, Insert):
@@ -400,6 +421,13 @@ def record_key(row: Mapping[str, Any]) -> bytes:
     return repr(tuple(row.get(k) for k in RECORD_DIGEST_FIELDS)).encode("utf-8")
 
 
+def record_key_of(seq: int, submission_seq: int, payload: dict[str, Any]) -> bytes:
+    """:func:`record_key` of the row a record payload indexes to, without building the row:
+    ``record_row`` is ``seq``, ``submission_seq`` and ``record_values`` under the names of
+    RECORD_DIGEST_FIELDS, in that order."""
+    return repr((seq, submission_seq, *record_values(payload))).encode("utf-8")
+
+
 class OrderedDigests:
     """One running SHA-256 per stream, each stream fed in a fixed order.
 
@@ -413,10 +441,14 @@ class OrderedDigests:
         self._streams: dict[tuple[Any, ...], Any] = {}
 
     def add(self, key: tuple[Any, ...], data: bytes) -> None:
+        self.stream(key).update(data)
+
+    def stream(self, key: tuple[Any, ...]) -> Any:
+        """The running SHA-256 of one stream (created empty on first use), to feed directly."""
         stream = self._streams.get(key)
         if stream is None:
             stream = self._streams[key] = hashlib.sha256()
-        stream.update(data)
+        return stream
 
     def result(self, kind: str) -> dict[tuple[Any, ...], bytes]:
         return {k: h.digest() for k, h in self._streams.items() if k[0] == kind}
@@ -455,8 +487,15 @@ def _init_digest_worker(factor_entries: list[tuple[int, bytes]]) -> None:
 
 
 def _digest_batch(job: tuple[int, list[bytes]]) -> list[Digested]:
+    """Digest a batch; send back hashes and co2e, not the decoded payloads (see Digested)."""
     start, datas = job
-    return [digest_entry(data, start + i, _WORKER_FACTORS) for i, data in enumerate(datas)]
+    out = []
+    for i, data in enumerate(datas):
+        digested = digest_entry(data, start + i, _WORKER_FACTORS)
+        if isinstance(digested.parsed, ParsedEntry):
+            digested = replace(digested, parsed=None)
+        out.append(digested)
+    return out
 
 
 def feed_all(
