@@ -107,30 +107,103 @@ def verify_database(
             extra.append(f"consistency proof from your checkpoint (size {seen.size}) verified")
             checkpoints.append(seen)
         verifier = ChainVerifier(checkpoints, _footprint_products(conn))
-        stored = audit_reads.entry_row_batches(conn, size)
-        factor_entries = (
-            [(seq, bytes(data)) for seq, data in audit_reads.factor_entries(conn, size)]
-            if jobs > 1
-            else None
-        )
-        batches: Iterator[Batch] = ([_stored_row(row) for row in batch] for batch in stored)
-        try:
-            feed_all(verifier, batches, jobs, factor_entries, progress)
-        except RootMismatch as exc:
-            located = _locate_rewrite(conn, exc.seq or 0, exc.size)
-            if located is None:
-                raise
-            raise VerificationError(
-                f"{str(exc).split(': history', 1)[0]}: history before it was rewritten; the "
-                f"stored Merkle nodes of the signed tree no longer match the bytes of seq "
-                f"{located} or {located + 1}, the first entries that differ",
-                located,
-            ) from exc
+        _feed_rows(conn, verifier, size, jobs, progress)
         report = verifier.finish()
         _check_index_tables(conn, verifier, size)
         report.checkpoints = len(checkpoints) - (seen_note is not None)
         report.checks.extend(extra)
     return report
+
+
+def _feed_rows(
+    conn: Connection,
+    verifier: ChainVerifier,
+    size: int,
+    jobs: int,
+    progress: Progress,
+    start: int = 0,
+) -> None:
+    """Fully check the stored entries from ``start`` (the verifier's next seq) to ``size``."""
+    stored = audit_reads.entry_row_batches(conn, size, start)
+    factor_entries = (
+        [(seq, bytes(data)) for seq, data in audit_reads.factor_entries(conn, size)]
+        if jobs > 1
+        else None
+    )
+    batches: Iterator[Batch] = ([_stored_row(row) for row in batch] for batch in stored)
+    try:
+        feed_all(verifier, batches, jobs, factor_entries, progress)
+    except RootMismatch as exc:
+        located = _locate_rewrite(conn, exc.seq or 0, exc.size)
+        if located is None:
+            raise
+        raise VerificationError(
+            f"{str(exc).split(': history', 1)[0]}: history before it was rewritten; the "
+            f"stored Merkle nodes of the signed tree no longer match the bytes of seq "
+            f"{located} or {located + 1}, the first entries that differ",
+            located,
+        ) from exc
+
+
+def verify_appended(
+    engine: Engine,
+    signed_note: str,
+    operator_pub: Ed25519PublicKey,
+    seen_label: str,
+    jobs: int = 1,
+    progress: Progress = None,
+) -> VerifyReport:
+    """The operator's pre-sign audit (SPEC §4): fully check what was appended since the
+    checkpoint this key last signed (``signed_note``, from the state file beside the key),
+    and prove that everything before it is exactly what was signed.
+
+    The prefix is only hashed and replayed for state (each kind's ``remember``): the root
+    recomputed from its entry bytes must equal the signed root, so a rewritten old entry
+    is refused; its signatures, co2e and statements were audited before this key signed
+    it and are not checked again. The entries after it get every check of the full audit,
+    and the index rows they created are compared with the replay. The prefix's derived
+    columns and index rows, and the SQLite integrity check, are the full ``verify``'s job.
+
+    Whenever the prefix cannot be taken as audited — its bytes do not hash to the signed
+    root, a prefix entry does not decode, the signed size splits a submission — this runs
+    the full audit instead, which names the first bad seq exactly as ``verify`` does.
+    """
+    with db.reading(engine) as conn:
+        info = ledger_info(conn)
+        _pin(info, operator_pub)
+        checkpoints = _stored_checkpoints(conn, info.origin, info.operator_public_key)
+        size = tree_size(conn)
+        seen = open_checkpoint_note(
+            signed_note, info.origin, info.operator_public_key, seen_label
+        )
+        _check_consistency(conn, seen, size)
+        verifier = ChainVerifier([*checkpoints, seen], _footprint_products(conn))
+        if _take_audited_prefix(conn, verifier, seen.size):
+            _feed_rows(conn, verifier, size, jobs, progress, seen.size)
+            report = verifier.finish()
+            _check_index_tables(conn, verifier, size, since=seen.size)
+            report.checkpoints = len(checkpoints)
+            report.checks.append(
+                f"entries 0..{seen.size - 1} hash to the root {seen_label} signed; "
+                f"entries {seen.size}..{size - 1} fully checked"
+            )
+            return report
+    return verify_database(engine, signed_note, progress, jobs, operator_pub, seen_label)
+
+
+def _take_audited_prefix(conn: Connection, verifier: ChainVerifier, size: int) -> bool:
+    """Feed entries 0..size-1 as already audited; True when they hash to the signed root
+    at ``size`` (the last checkpoint the verifier was given) and end outside a submission."""
+    try:
+        for data in audit_reads.entry_bytes_stream(conn, size):
+            verifier.feed_audited(bytes(data))
+    except (LedgerError, KeyError, TypeError, ValueError, AttributeError, ArithmeticError):
+        return False  # RootMismatch is a VerificationError, so a LedgerError
+    return (
+        verifier.expected_seq == size
+        and verifier.matched_size == size
+        and verifier.submission is None
+    )
 
 
 def _check_witnessed(
@@ -230,8 +303,12 @@ def _check_consistency(conn: Connection, seen: SeenCheckpoint, size: int) -> Non
         ) from exc
 
 
-def _check_index_tables(conn: Connection, verifier: ChainVerifier, size: int) -> None:
-    """Every index table must equal what the entries replay to."""
+def _check_index_tables(
+    conn: Connection, verifier: ChainVerifier, size: int, since: int = 0
+) -> None:
+    """Every index table must equal what the entries replay to. With ``since`` (the
+    incremental pre-sign audit), of the large tables — records, Merkle and submission
+    nodes — only the rows that entries from seq ``since`` on create are compared."""
     for table, pk in SMALL_TABLE_KEYS.items():
         expected = verifier.tables[table]
         actual = {tuple(r[k] for k in pk): r for r in audit_reads.table_rows(conn, table)}
@@ -247,11 +324,12 @@ def _check_index_tables(conn: Connection, verifier: ChainVerifier, size: int) ->
                 )
     # every row, not only seq < size: a row no entry creates must fail (queries would count it)
     digests = OrderedDigests()
-    for batch in audit_reads.record_column_batches(conn, RECORD_DIGEST_FIELDS):
-        for row in batch:
-            digests.add(("records",), repr(row).encode("utf-8"))
+    records = digests.stream(("records",))
+    verifier.digests.stream(("records",))  # both sides hold the stream, if empty
+    for batch in audit_reads.record_column_batches(conn, RECORD_DIGEST_FIELDS, since):
+        records.update("".join(map(repr, batch)).encode("utf-8"))  # = a row at a time
     if digests.result("records") != verifier.digests.result("records"):
-        seq, column = _locate_record_mismatch(conn, size)
+        seq, column = _locate_record_mismatch(conn, size, since)
         raise VerificationError(
             f"index table records is out of step with the entries ({column})", seq
         )
@@ -262,7 +340,7 @@ def _check_index_tables(conn: Connection, verifier: ChainVerifier, size: int) ->
             f"index table records has the wrong status for {bad!r}",
             audit_reads.record_seq(conn, bad),
         )
-    for level, idx, node in audit_reads.merkle_node_rows(conn):
+    for level, idx, node in audit_reads.merkle_node_rows(conn, since):
         digests.add(("merkle_nodes", level), node_bytes(idx, node))
     mismatch = _first_stream_difference(digests, verifier.digests, "merkle_nodes")
     if mismatch is not None:
@@ -271,7 +349,7 @@ def _check_index_tables(conn: Connection, verifier: ChainVerifier, size: int) ->
             f"(level {mismatch[1]})",
             None,
         )
-    for sub_seq, level, idx, node in audit_reads.submission_node_rows(conn):
+    for sub_seq, level, idx, node in audit_reads.submission_node_rows(conn, since):
         digests.add(("submission_nodes", sub_seq, level), node_bytes(idx, node))
     mismatch = _first_stream_difference(digests, verifier.digests, "submission_nodes")
     if mismatch is not None:
@@ -300,11 +378,17 @@ def _first_difference(want: dict[str, Any] | None, have: dict[str, Any] | None) 
     return "extra columns differ"
 
 
-def _locate_record_mismatch(conn: Connection, size: int) -> tuple[int | None, str]:
-    """Slow path: walk record entries and record rows in seq order to name the first diff."""
+def _locate_record_mismatch(
+    conn: Connection, size: int, since: int = 0
+) -> tuple[int | None, str]:
+    """Slow path: walk record entries and record rows in seq order to name the first diff
+    (among those from seq ``since`` on, the ones that were compared)."""
     entries = audit_reads.record_entries(conn, size)
     rows = audit_reads.record_rows_by_seq(conn)
+    rows = {seq: row for seq, row in rows.items() if not isinstance(seq, int) or seq >= since}
     for seq, sub_seq, data in entries:
+        if seq < since:
+            continue
         want = record_row(seq, sub_seq, json.loads(bytes(data))["payload"])
         have = rows.pop(seq, None)
         if have is None or record_key(have) != record_key(want):

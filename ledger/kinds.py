@@ -92,6 +92,12 @@ class Kind:
     def check(self, history: History, seq: int, payload: dict[str, Any]) -> None:
         """Raise VerificationError unless the entry is valid after the ones before it."""
 
+    def remember(self, history: History, seq: int, payload: dict[str, Any]) -> None:
+        """Leave the state an entry leaves for later ones, without re-checking what an
+        earlier audit already checked (the operator's incremental pre-sign audit). By
+        default the check itself, which is cheap for every kind that does not override it."""
+        self.check(history, seq, payload)
+
     def changes(
         self, seq: int, payload: dict[str, Any], submission_seq: int | None
     ) -> list[Change]:
@@ -158,6 +164,9 @@ class Submission(Kind):
     def check(self, history: History, seq: int, payload: dict[str, Any]) -> None:
         history.keyring.check_submission(seq, payload)
 
+    def remember(self, history: History, seq: int, payload: dict[str, Any]) -> None:
+        """A signature check leaves no state."""
+
     def changes(
         self, seq: int, payload: dict[str, Any], submission_seq: int | None
     ) -> list[Change]:
@@ -206,7 +215,18 @@ class Record(Kind):
             raise VerificationError(f"measured record {rid} lacks primary quality or evidence", seq)
         if "supersedes" in payload:
             history.check_target(seq, payload["supersedes"], payload["supplier_id"], "supersedes")
-        history.records[rid] = payload["supplier_id"]
+        self._note(history, seq, payload, factor)
+
+    def remember(self, history: History, seq: int, payload: dict[str, Any]) -> None:
+        """No co2e recomputation: only the id, and the record itself if a statement needs it."""
+        factor = None
+        if "factor_id" in payload:
+            factor = history.factors[(payload["factor_id"], payload["factor_version"])]
+        self._note(history, seq, payload, factor)
+
+    @staticmethod
+    def _note(history: History, seq: int, payload: dict[str, Any], factor: Factor | None) -> None:
+        history.records[payload["record_id"]] = payload["supplier_id"]
         history.statements.record(seq, payload, factor.gwp if factor is not None else None)
 
     @staticmethod
@@ -316,6 +336,9 @@ class Footprint(Kind):
 
     def check(self, history: History, seq: int, payload: dict[str, Any]) -> None:
         history.statements.check(seq, payload)
+
+    def remember(self, history: History, seq: int, payload: dict[str, Any]) -> None:
+        """Re-deriving a statement leaves no state."""
 
     def changes(
         self, seq: int, payload: dict[str, Any], submission_seq: int | None

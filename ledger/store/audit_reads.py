@@ -59,16 +59,16 @@ def entry_and_leaf(conn: Connection, seq: int) -> tuple[Any, Any]:
     return row[0], row[1]
 
 
-def entry_row_batches(conn: Connection, size: int) -> Iterator[Sequence[Any]]:
-    """Entries below ``size`` in seq order, streamed in batches of 5000, as rows of
-    (seq, kind, recorded_at, prev_hash, entry_hash, leaf_hash, submission_seq, entry_bytes).
-    The query runs now; consume the batches inside the same transaction."""
+def entry_row_batches(conn: Connection, size: int, start: int = 0) -> Iterator[Sequence[Any]]:
+    """Entries from ``start`` to below ``size`` in seq order, streamed in batches of 5000, as
+    rows of (seq, kind, recorded_at, prev_hash, entry_hash, leaf_hash, submission_seq,
+    entry_bytes). The query runs now; consume the batches inside the same transaction."""
     result = conn.execute(
         text(
             "SELECT seq, kind, recorded_at, prev_hash, entry_hash, leaf_hash, "
-            "submission_seq, entry_bytes FROM entries WHERE seq < :n ORDER BY seq"
+            "submission_seq, entry_bytes FROM entries WHERE seq >= :s AND seq < :n ORDER BY seq"
         ).execution_options(**_STREAM),
-        {"n": size},
+        {"s": start, "n": size},
     )
     return result.partitions(5000)
 
@@ -100,11 +100,14 @@ def table_rows(conn: Connection, table: str) -> list[dict[str, Any]]:
 
 
 def record_column_batches(
-    conn: Connection, columns: Sequence[str]
+    conn: Connection, columns: Sequence[str], since: int = 0
 ) -> Iterator[list[tuple[Any, ...]]]:
-    """Every row of ``records`` (not only those below a size: a row no entry creates must
-    be seen), those columns in seq order, in batches of 10,000."""
-    rows = conn.execute(text(f"SELECT {', '.join(columns)} FROM records ORDER BY seq"))
+    """Every row of ``records`` from seq ``since`` on (not only those below a size: a row no
+    entry creates must be seen), those columns in seq order, in batches of 10,000."""
+    rows = conn.execute(
+        text(f"SELECT {', '.join(columns)} FROM records WHERE seq >= :s ORDER BY seq"),
+        {"s": since},
+    )
     for batch in rows.partitions(10_000):
         yield [tuple(row) for row in batch]
 
@@ -117,19 +120,30 @@ def record_statuses(conn: Connection) -> dict[str, tuple[str, int | None]]:
     return {rid: (status, status_seq) for rid, status, status_seq in rows}
 
 
-def merkle_node_rows(conn: Connection) -> Iterator[tuple[Any, Any, Any]]:
-    """(level, idx, hash) of every stored complete subtree, by level then index."""
-    rows = conn.execute(text("SELECT level, idx, hash FROM merkle_nodes ORDER BY level, idx"))
+def merkle_node_rows(conn: Connection, since: int = 0) -> Iterator[tuple[Any, Any, Any]]:
+    """(level, idx, hash) of every stored complete subtree, by level then index; with
+    ``since``, only those that leaf ``since`` or a later one completed (they end past it)."""
+    rows = conn.execute(
+        text(
+            "SELECT level, idx, hash FROM merkle_nodes "
+            "WHERE (CAST(idx + 1 AS BIGINT) << level) > :s ORDER BY level, idx"
+        ),
+        {"s": since},
+    )
     return ((level, idx, node) for level, idx, node in rows)
 
 
-def submission_node_rows(conn: Connection) -> Iterator[tuple[Any, Any, Any, Any]]:
-    """(submission_seq, level, idx, hash) of every stored records_root subtree, in order."""
+def submission_node_rows(
+    conn: Connection, since: int = 0
+) -> Iterator[tuple[Any, Any, Any, Any]]:
+    """(submission_seq, level, idx, hash) of every stored records_root subtree of the
+    submissions from seq ``since`` on, in order."""
     rows = conn.execute(
         text(
             "SELECT submission_seq, level, idx, hash FROM submission_nodes "
-            "ORDER BY submission_seq, level, idx"
-        )
+            "WHERE submission_seq >= :s ORDER BY submission_seq, level, idx"
+        ),
+        {"s": since},
     )
     return ((sub_seq, level, idx, node) for sub_seq, level, idx, node in rows)
 
