@@ -173,9 +173,7 @@ def verify_appended(
         _pin(info, operator_pub)
         checkpoints = _stored_checkpoints(conn, info.origin, info.operator_public_key)
         size = tree_size(conn)
-        seen = open_checkpoint_note(
-            signed_note, info.origin, info.operator_public_key, seen_label
-        )
+        seen = open_checkpoint_note(signed_note, info.origin, info.operator_public_key, seen_label)
         _check_consistency(conn, seen, size)
         verifier = ChainVerifier([*checkpoints, seen], _footprint_products(conn))
         if _take_audited_prefix(conn, verifier, seen.size):
@@ -378,9 +376,7 @@ def _first_difference(want: dict[str, Any] | None, have: dict[str, Any] | None) 
     return "extra columns differ"
 
 
-def _locate_record_mismatch(
-    conn: Connection, size: int, since: int = 0
-) -> tuple[int | None, str]:
+def _locate_record_mismatch(conn: Connection, size: int, since: int = 0) -> tuple[int | None, str]:
     """Slow path: walk record entries and record rows in seq order to name the first diff
     (among those from seq ``since`` on, the ones that were compared)."""
     entries = audit_reads.record_entries(conn, size)

@@ -133,9 +133,7 @@ def merkle_node_rows(conn: Connection, since: int = 0) -> Iterator[tuple[Any, An
     return ((level, idx, node) for level, idx, node in rows)
 
 
-def submission_node_rows(
-    conn: Connection, since: int = 0
-) -> Iterator[tuple[Any, Any, Any, Any]]:
+def submission_node_rows(conn: Connection, since: int = 0) -> Iterator[tuple[Any, Any, Any, Any]]:
     """(submission_seq, level, idx, hash) of every stored records_root subtree of the
     submissions from seq ``since`` on, in order."""
     rows = conn.execute(
