@@ -126,17 +126,11 @@ def test_unit_ratio_is_exact(source: str, target: str, expected: Fraction) -> No
         ("kg", "kWh", "cannot convert kg (mass) to kWh (energy): different dimensions"),
         ("kWh", "kg", "cannot convert kWh (energy) to kg (mass): different dimensions"),
         ("L", "kg", "cannot convert L (volume) to kg (mass): different dimensions"),
-        (
-            "m3",
-            "m3_day",
-            "cannot convert m3 (volume) to m3_day (volume_storage): different dimensions",
-        ),
+        ("m3", "m3_day",
+         "cannot convert m3 (volume) to m3_day (volume_storage): different dimensions"),
         ("tkm", "t", "cannot convert tkm (transport) to t (mass): different dimensions"),
-        (
-            "piece",
-            "pallet_day",
-            "cannot convert piece (count) to pallet_day (pallet_storage): different dimensions",
-        ),
+        ("piece", "pallet_day",
+         "cannot convert piece (count) to pallet_day (pallet_storage): different dimensions"),
     ],
 )
 def test_cross_dimension_names_both_units(source: str, target: str, message: str) -> None:
@@ -151,8 +145,7 @@ def test_unknown_unit_is_refused_case_sensitively(source: str, target: str) -> N
         units.ratio(source, target)
     bad = source if source not in vocab.UNITS else target
     assert str(info.value).startswith(
-        f"unknown unit {bad!r} (units are case-sensitive: MJ, GJ, kWh"
-    )
+        f"unknown unit {bad!r} (units are case-sensitive: MJ, GJ, kWh")
 
 
 # ---------------------------------------------------------------- compute_co2e
@@ -198,9 +191,8 @@ def test_compute_co2e_across_dimensions_names_both_units() -> None:
 
 
 def test_recompute_matches_build_and_measured_is_none() -> None:
-    payload, factor = build_record(
-        base_row(amount="1234.5", unit="MWh"), "sup-bev", lambda p: True, lookup
-    )
+    payload, factor = build_record(base_row(amount="1234.5", unit="MWh"), "sup-bev",
+                                   lambda p: True, lookup)
     assert payload["co2e_kg"] == "655025.7"  # 1234500 kWh x 0.5306
     assert recompute_co2e(payload, factor) == "655025.7"
     assert recompute_co2e(payload, None) is None
@@ -212,9 +204,7 @@ def test_recompute_matches_build_and_measured_is_none() -> None:
 def test_build_record_pins_latest_version_and_normalises() -> None:
     payload, factor = build_record(
         base_row(amount="0100.50", units_covered="10.0", note="  line 1  "),
-        "sup-bev",
-        lambda p: True,
-        lookup,
+        "sup-bev", lambda p: True, lookup,
     )
     assert factor is FACTORS[("grid", 2)]
     assert payload == {
@@ -251,27 +241,17 @@ def test_build_record_generates_uuid_record_id() -> None:
 
 def test_build_record_transport_distance_mass_and_measured() -> None:
     payload, _ = build_record(
-        base_row(
-            stage="transport",
-            activity="road_freight",
-            factor_id="hgv",
-            amount=None,
-            unit=None,
-            distance_km="1276",
-            mass_kg="97038.9",
-        ),
-        "sup-logi",
-        lambda p: True,
-        lookup,
+        base_row(stage="transport", activity="road_freight", factor_id="hgv", amount=None,
+                 unit=None, distance_km="1276", mass_kg="97038.9"),
+        "sup-logi", lambda p: True, lookup,
     )
     assert (payload["amount"], payload["unit"]) == ("123821.6364", "tkm")
     assert (payload["distance_km"], payload["mass_kg"]) == ("1276", "97038.9")
     assert payload["co2e_kg"] == "15504.945310008"
     measured, factor = build_record(
-        base_row(factor_id=None, co2e_kg="12.50", data_quality="primary", evidence_sha256="a" * 64),
-        "sup-bev",
-        lambda p: True,
-        lookup,
+        base_row(factor_id=None, co2e_kg="12.50", data_quality="primary",
+                 evidence_sha256="a" * 64),
+        "sup-bev", lambda p: True, lookup,
     )
     assert factor is None
     assert measured["co2e_kg"] == "12.5"
@@ -281,101 +261,56 @@ def test_build_record_transport_distance_mass_and_measured() -> None:
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
-        (
-            {"record_id": "bad id"},
-            [
-                (
-                    "record_id",
-                    "record_id 'bad id' must be 1-128 characters of letters, digits and _ . : - /",
-                )
-            ],
-        ),
+        ({"record_id": "bad id"},
+         [("record_id",
+           "record_id 'bad id' must be 1-128 characters of letters, digits and _ . : - /")]),
         ({"supplier_id": "sup-elec"}, [("supplier_id", "'sup-elec' is not 'sup-bev'")]),
         ({"product_id": None}, [("product_id", "is required")]),
-        (
-            {"product_id": "6900000000000"},
-            [("product_id", "product '6900000000000' is not registered")],
-        ),
-        (
-            {"stage": "assembly"},
-            [("stage", "'assembly' is not one of production, warehousing, transport, packaging")],
-        ),
+        ({"product_id": "6900000000000"},
+         [("product_id", "product '6900000000000' is not registered")]),
+        ({"stage": "assembly"},
+         [("stage", "'assembly' is not one of production, warehousing, transport, packaging")]),
         ({"stage": None}, [("stage", "is required")]),
-        (
-            {"activity": "elec tricity"},
-            [
-                (
-                    "activity",
-                    "activity 'elec tricity' must be 1-128 characters of letters, digits "
-                    "and _ . : - /",
-                ),
-                ("activity", "'elec tricity' does not match factor activity 'electricity'"),
-            ],
-        ),
-        (
-            {"activity": "natural_gas"},
-            [("activity", "'natural_gas' does not match factor activity 'electricity'")],
-        ),
-        ({"amount": None}, [("amount", "is required (or distance_km and mass_kg for transport)")]),
+        ({"activity": "elec tricity"},
+         [("activity", "activity 'elec tricity' must be 1-128 characters of letters, digits "
+                       "and _ . : - /"),
+          ("activity", "'elec tricity' does not match factor activity 'electricity'")]),
+        ({"activity": "natural_gas"},
+         [("activity", "'natural_gas' does not match factor activity 'electricity'")]),
+        ({"amount": None},
+         [("amount", "is required (or distance_km and mass_kg for transport)")]),
         ({"amount": "-5"}, [("amount", "-5 must not be negative")]),
         ({"amount": "1e3"}, [("amount", "'1e3' is not a plain decimal number like 1200.5")]),
         ({"amount": "1,000"}, [("amount", "'1,000' is not a plain decimal number like 1200.5")]),
-        (
-            {"amount": "1000000000000000"},
-            [("amount", "1000000000000000 is too large (at most 15 integer and 30 total digits)")],
-        ),
-        (
-            {"amount": True},
-            [
-                ("amount", "expected text, got True"),
-                ("amount", "is required (or distance_km and mass_kg for transport)"),
-            ],
-        ),
+        ({"amount": "1000000000000000"},
+         [("amount", "1000000000000000 is too large (at most 15 integer and 30 total digits)")]),
+        ({"amount": True}, [("amount", "expected text, got True"),
+                            ("amount", "is required (or distance_km and mass_kg for transport)")]),
         ({"unit": None}, [("unit", "is required")]),
-        (
-            {"unit": "kg"},
-            [("unit", "cannot convert kg (mass) to kWh (energy): different dimensions")],
-        ),
+        ({"unit": "kg"},
+         [("unit", "cannot convert kg (mass) to kWh (energy): different dimensions")]),
         ({"units_covered": None}, [("units_covered", "is required")]),
         ({"units_covered": "0"}, [("units_covered", "0 must be greater than 0")]),
-        (
-            {"period_start": "2025-13-01"},
-            [("period_start", "'2025-13-01' is not a valid calendar date")],
-        ),
-        (
-            {"period_start": "2025/01/01"},
-            [("period_start", "'2025/01/01' is not a date YYYY-MM-DD")],
-        ),
+        ({"period_start": "2025-13-01"},
+         [("period_start", "'2025-13-01' is not a valid calendar date")]),
+        ({"period_start": "2025/01/01"},
+         [("period_start", "'2025/01/01' is not a date YYYY-MM-DD")]),
         ({"period_end": None}, [("period_end", "is required")]),
-        (
-            {"period_end": "2025-01-01"},
-            [("period_end", "2025-01-01 is not after period_start 2025-01-01")],
-        ),
-        (
-            {"data_quality": "tertiary"},
-            [("data_quality", "'tertiary' is not primary or secondary")],
-        ),
+        ({"period_end": "2025-01-01"},
+         [("period_end", "2025-01-01 is not after period_start 2025-01-01")]),
+        ({"data_quality": "tertiary"},
+         [("data_quality", "'tertiary' is not primary or secondary")]),
         ({"reuse_cycles": "5"}, [("reuse_cycles", "reuse_cycles is for packaging only")]),
         ({"reuse_cycles": "0"}, [("reuse_cycles", "0 must be greater than 0")]),
-        (
-            {"distance_km": "10", "mass_kg": "5"},
-            [("distance_km", "distance_km and mass_kg are for transport only")],
-        ),
+        ({"distance_km": "10", "mass_kg": "5"},
+         [("distance_km", "distance_km and mass_kg are for transport only")]),
         ({"evidence_sha256": "ABC"}, [("evidence_sha256", "must be 64 lowercase hex characters")]),
-        (
-            {"supersedes": "x y"},
-            [
-                (
-                    "supersedes",
-                    "supersedes 'x y' must be 1-128 characters of letters, digits and _ . : - /",
-                )
-            ],
-        ),
+        ({"supersedes": "x y"},
+         [("supersedes", "supersedes 'x y' must be 1-128 characters of letters, digits and "
+                         "_ . : - /")]),
         ({"note": "n" * 2001}, [("note", "is longer than 2000 characters")]),
-        (
-            {"note": "bad \ud800"},
-            [("note", "contains a lone surrogate, which is not valid Unicode")],
-        ),
+        ({"note": "bad \ud800"},
+         [("note", "contains a lone surrogate, which is not valid Unicode")]),
         ({"factor_id": "nope"}, [("factor_id", "factor nope does not exist")]),
         ({"factor_version": "9"}, [("factor_id", "factor grid version 9 does not exist")]),
         ({"factor_version": "v1"}, [("factor_version", "'v1' is not a whole number")]),
@@ -383,28 +318,15 @@ def test_build_record_transport_distance_mass_and_measured() -> None:
         ({"factor_version": "\u0661"}, [("factor_version", "'\u0661' is not a whole number")]),
         ({"co2e_kg": "536.61"}, [("co2e_kg", "stated 536.61 but amount × factor is 530.6")]),
         ({"factor_id": None}, [("factor_id", "give a factor_id, or a measured co2e_kg")]),
-        (
-            {"factor_id": None, "factor_version": "1"},
-            [
-                ("factor_version", "given without factor_id"),
-                ("factor_id", "give a factor_id, or a measured co2e_kg"),
-            ],
-        ),
-        (
-            {"factor_id": None, "co2e_kg": "5"},
-            [
-                ("data_quality", "a measured co2e_kg needs data_quality primary"),
-                ("evidence_sha256", "a measured co2e_kg needs evidence_sha256"),
-            ],
-        ),
+        ({"factor_id": None, "factor_version": "1"},
+         [("factor_version", "given without factor_id"),
+          ("factor_id", "give a factor_id, or a measured co2e_kg")]),
+        ({"factor_id": None, "co2e_kg": "5"},
+         [("data_quality", "a measured co2e_kg needs data_quality primary"),
+          ("evidence_sha256", "a measured co2e_kg needs evidence_sha256")]),
         ({"colour": "green"}, [("colour", "unknown column")]),
-        (
-            {"amount": [1]},
-            [
-                ("amount", "expected text, got list"),
-                ("amount", "is required (or distance_km and mass_kg for transport)"),
-            ],
-        ),
+        ({"amount": [1]}, [("amount", "expected text, got list"),
+                           ("amount", "is required (or distance_km and mass_kg for transport)")]),
     ],
 )
 def test_build_record_reports_each_field(
@@ -418,22 +340,17 @@ def test_build_record_reports_each_field(
     [
         ({"distance_km": "10"}, [("mass_kg", "give both or neither")]),
         ({"mass_kg": "10"}, [("distance_km", "give both or neither")]),
-        (
-            {"distance_km": "10", "mass_kg": "5", "amount": "3", "unit": "tkm"},
-            [("amount", "give amount+unit or distance_km+mass_kg, not both")],
-        ),
-        (
-            {"distance_km": "0", "mass_kg": "5"},
-            [("distance_km", "0 must be greater than 0"), ("distance_km", "give both or neither")],
-        ),
+        ({"distance_km": "10", "mass_kg": "5", "amount": "3", "unit": "tkm"},
+         [("amount", "give amount+unit or distance_km+mass_kg, not both")]),
+        ({"distance_km": "0", "mass_kg": "5"},
+         [("distance_km", "0 must be greater than 0"), ("distance_km", "give both or neither")]),
     ],
 )
 def test_build_record_transport_problems(
     changes: dict[str, Any], expected: list[tuple[str, str]]
 ) -> None:
-    row = base_row(
-        stage="transport", activity="road_freight", factor_id="hgv", amount=None, unit=None
-    )
+    row = base_row(stage="transport", activity="road_freight", factor_id="hgv",
+                   amount=None, unit=None)
     row.update(changes)
     assert problems_of(row) == expected
 
@@ -442,22 +359,14 @@ def test_build_record_unknown_unit() -> None:
     # the unit is checked on its own and again when converting to the factor's unit; the
     # problem may be reported twice but never with another field or message
     assert set(problems_of(base_row(unit="kwh"))) == {
-        (
-            "unit",
-            "unknown unit 'kwh' (units are case-sensitive: MJ, GJ, kWh, MWh, g, kg, t, L, "
-            "m3, tkm, pallet_day, m3_day, piece)",
-        )
+        ("unit", "unknown unit 'kwh' (units are case-sensitive: MJ, GJ, kWh, MWh, g, kg, t, L, "
+                 "m3, tkm, pallet_day, m3_day, piece)")
     }
 
 
 def test_build_record_reports_every_bad_field_of_one_row() -> None:
-    row = base_row(
-        stage="assembly",
-        amount="-1",
-        units_covered=None,
-        period_start="2025-02-30",
-        evidence_sha256="xyz",
-    )
+    row = base_row(stage="assembly", amount="-1", units_covered=None, period_start="2025-02-30",
+                   evidence_sha256="xyz")
     assert problems_of(row) == [
         ("stage", "'assembly' is not one of production, warehousing, transport, packaging"),
         ("amount", "-1 must not be negative"),
@@ -476,9 +385,8 @@ def sample_ledger(sqlite_url: str, key_dir: Path) -> tuple[Engine, Ed25519Privat
     engine = make_engine(sqlite_url)
     operator = keys.load_private(key_dir / "operator.key")
     registry.init_ledger(engine, operator, "test.example/acct")
-    registry.add_supplier(
-        engine, "sup-bev", "Qinghe", "CN", keys.load_public(key_dir / "sup-bev.key.pub"), operator
-    )
+    registry.add_supplier(engine, "sup-bev", "Qinghe", "CN",
+                          keys.load_public(key_dir / "sup-bev.key.pub"), operator)
     registry.import_factors(engine, SAMPLES / "factors.csv", operator)
     supplier = keys.load_private(key_dir / "sup-bev.key")
     records.add_product(engine, "sup-bev", supplier, PRODUCT, "Water", "piece", "6.3")
@@ -488,10 +396,8 @@ def sample_ledger(sqlite_url: str, key_dir: Path) -> tuple[Engine, Ed25519Privat
 def _record(engine: Engine, record_id: str) -> tuple[str, int, str]:
     with engine.connect() as conn:
         row = conn.execute(
-            text(
-                "SELECT r.co2e_kg, r.factor_version, e.entry_bytes FROM records r "
-                "JOIN entries e ON e.seq = r.seq WHERE r.record_id = :r"
-            ),
+            text("SELECT r.co2e_kg, r.factor_version, e.entry_bytes FROM records r "
+                 "JOIN entries e ON e.seq = r.seq WHERE r.record_id = :r"),
             {"r": record_id},
         ).one()
     payload = json.loads(bytes(row[2]))["payload"]
@@ -504,8 +410,7 @@ def test_factor_version_is_pinned(
 ) -> None:
     engine, supplier, key_dir = sample_ledger
     append: Callable[..., dict[str, Any]] = lambda **kw: records.append_record(  # noqa: E731
-        engine, "sup-bev", supplier, base_row(factor_id="cn-grid-electricity", **kw)
-    )[0]
+        engine, "sup-bev", supplier, base_row(factor_id="cn-grid-electricity", **kw))[0]
     old = append(record_id="before-v3")
     assert (old["factor_version"], old["co2e_kg"]) == (2, "530.6")
     co2e_before, version_before, bytes_before = _record(engine, "before-v3")
@@ -514,20 +419,8 @@ def test_factor_version_is_pinned(
     with v3.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(registry.FACTOR_COLUMNS)
-        writer.writerow(
-            [
-                "cn-grid-electricity",
-                "3",
-                "electricity",
-                "production",
-                "kWh",
-                "0.5000",
-                "AR5",
-                "test v3",
-                "2024",
-                "CN",
-            ]
-        )
+        writer.writerow(["cn-grid-electricity", "3", "electricity", "production", "kWh",
+                         "0.5000", "AR5", "test v3", "2024", "CN"])
     registry.import_factors(engine, v3, keys.load_private(key_dir / "operator.key"))
 
     assert _record(engine, "before-v3") == (co2e_before, version_before, bytes_before)

@@ -786,9 +786,9 @@ def test_numeric_frames_describe_and_exact_by_default(w: World) -> None:
 
     with Session(w.engine) as session:  # and a SQLModel Session
         pd.testing.assert_frame_equal(query.intensity(session, "product", JAN), exact)
-        assert (
-            query.scorecard(session, JAN, JAN, as_of="latest").tree_size == exact.attrs["tree_size"]
-        )
+        assert query.scorecard(session, JAN, JAN, as_of="latest").tree_size == exact.attrs[
+            "tree_size"
+        ]
 
 
 # ---- the demo's scorecard equals the sample generator's own arithmetic ------------------

@@ -22,33 +22,9 @@ MAX_SAFE = 2**53 - 1
 # characters that stress JCS: controls, quote/backslash, DEL, separators, the BMP private-use
 # range U+E000..U+FFFF (sorts differently by UTF-16 than by code point) and astral characters
 SPECIAL = [
-    "\x00",
-    "\x01",
-    "\x08",
-    "\t",
-    "\n",
-    "\x0b",
-    "\x0c",
-    "\r",
-    "\x1f",
-    '"',
-    "\\",
-    "/",
-    "\x7f",
-    "\u0080",
-    "\u00e9",
-    "\u2028",
-    "\u2029",
-    "\ud7ff",
-    "\ue000",
-    "\uf8ff",
-    "\ufeff",
-    "\uffff",
-    "\U00010000",
-    "\U0001f600",
-    "\U0010ffff",
-    "€",
-    "中",
+    "\x00", "\x01", "\x08", "\t", "\n", "\x0b", "\x0c", "\r", "\x1f", '"', "\\", "/", "\x7f",
+    "\u0080", "\u00e9", "\u2028", "\u2029", "\ud7ff", "\ue000", "\uf8ff", "\ufeff", "\uffff",
+    "\U00010000", "\U0001f600", "\U0010ffff", "€", "中",
 ]
 chars = st.one_of(st.characters(codec="utf-8"), st.sampled_from(SPECIAL))
 texts = st.text(alphabet=chars, max_size=12)
@@ -95,7 +71,7 @@ def test_astral_and_private_use_keys_are_ordered_by_utf16_code_units() -> None:
 
 
 def test_control_characters_use_lowercase_short_escapes() -> None:
-    assert canonical_bytes({"k\n": '\x00\x1f\x7f\t\u2028"\\/'}) == (
+    assert canonical_bytes({"k\n": "\x00\x1f\x7f\t\u2028\"\\/"}) == (
         b'{"k\\n":"\\u0000\\u001f\x7f\\t\xe2\x80\xa8\\"\\\\/"}'
     )
 
@@ -176,11 +152,9 @@ def _variants(data: bytes) -> dict[str, bytes]:
         "trailing newline": data + b"\n",
         "leading space": b" " + data,
         "reordered envelope keys": json.dumps(
-            reordered, separators=(",", ":"), ensure_ascii=False
-        ).encode(),
+            reordered, separators=(",", ":"), ensure_ascii=False).encode(),
         "reordered payload keys": json.dumps(
-            payload_reordered, separators=(",", ":"), ensure_ascii=False
-        ).encode(),
+            payload_reordered, separators=(",", ":"), ensure_ascii=False).encode(),
         "escaped slash": data.replace(b"/", b"\\/", 1),
         "escaped letter": data.replace(b'"genesis"', b'"\\u0067enesis"', 1),
     }
@@ -197,16 +171,8 @@ def test_parse_entry_accepts_the_real_entry(genesis_bytes: bytes) -> None:
 
 @pytest.mark.parametrize(
     "variant",
-    [
-        "spaces after separators",
-        "indented",
-        "trailing newline",
-        "leading space",
-        "reordered envelope keys",
-        "reordered payload keys",
-        "escaped slash",
-        "escaped letter",
-    ],
+    ["spaces after separators", "indented", "trailing newline", "leading space",
+     "reordered envelope keys", "reordered payload keys", "escaped slash", "escaped letter"],
 )
 def test_parse_entry_rejects_non_canonical_variants(genesis_bytes: bytes, variant: str) -> None:
     data = _variants(genesis_bytes)[variant]
@@ -222,9 +188,8 @@ def test_parse_entry_rejects_escaped_non_ascii() -> None:
     payload = canonical_bytes({"name": "Qinghe \u00e9\U0001f600"})
     entry = make_entry(5, "product", "2025-01-01T00:00:00.000000Z", "ab" * 32, payload)
     assert parse_entry(entry.entry_bytes, 5).payload == {"name": "Qinghe \u00e9\U0001f600"}
-    ascii_only = json.dumps(
-        json.loads(entry.entry_bytes), sort_keys=True, separators=(",", ":")
-    ).encode()
+    ascii_only = json.dumps(json.loads(entry.entry_bytes), sort_keys=True,
+                            separators=(",", ":")).encode()
     assert b"\\u00e9" in ascii_only
     with pytest.raises(VerificationError) as info:
         parse_entry(ascii_only, 5)
@@ -236,26 +201,16 @@ def test_parse_entry_rejects_escaped_non_ascii() -> None:
     [
         (b"\xff{}", "entry bytes are not valid UTF-8 JSON"),
         (b'{"v":1}', "entry envelope has the wrong fields"),
-        (
-            b'{"kind":"record","payload":{},"prev":"","recorded_at":"","seq":0,"v":2}',
-            "entry version 2 is not supported",
-        ),
-        (
-            b'{"kind":"bogus","payload":{},"prev":"","recorded_at":"","seq":0,"v":1}',
-            "unknown entry kind 'bogus'",
-        ),
-        (
-            b'{"kind":"record","payload":[],"prev":"","recorded_at":"","seq":0,"v":1}',
-            "entry seq, prev, recorded_at or payload has the wrong type",
-        ),
-        (
-            b'{"kind":"record","payload":{},"prev":7,"recorded_at":"","seq":0,"v":1}',
-            "entry seq, prev, recorded_at or payload has the wrong type",
-        ),
-        (
-            '{"kind":"record","payload":{},"prev":"é","recorded_at":"","seq":0,"v":1}'.encode(),
-            "entry seq, prev, recorded_at or payload has the wrong type",
-        ),
+        (b'{"kind":"record","payload":{},"prev":"","recorded_at":"","seq":0,"v":2}',
+         "entry version 2 is not supported"),
+        (b'{"kind":"bogus","payload":{},"prev":"","recorded_at":"","seq":0,"v":1}',
+         "unknown entry kind 'bogus'"),
+        (b'{"kind":"record","payload":[],"prev":"","recorded_at":"","seq":0,"v":1}',
+         "entry seq, prev, recorded_at or payload has the wrong type"),
+        (b'{"kind":"record","payload":{},"prev":7,"recorded_at":"","seq":0,"v":1}',
+         "entry seq, prev, recorded_at or payload has the wrong type"),
+        ('{"kind":"record","payload":{},"prev":"é","recorded_at":"","seq":0,"v":1}'.encode(),
+         "entry seq, prev, recorded_at or payload has the wrong type"),
     ],
 )
 def test_parse_entry_rejects_malformed_envelopes(data: bytes, message: str) -> None:

@@ -50,6 +50,8 @@ while True:
 """
 
 
+
+
 def _products(engine: Engine) -> list[str]:
     with db.reading(engine) as conn:
         return [r[0] for r in conn.execute(text("SELECT product_id FROM products ORDER BY 1"))]

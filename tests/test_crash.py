@@ -52,6 +52,8 @@ BYTES_PER_ROW_BEFORE_KILL = 300  # SQLite writes ~1.3 kB/row to the WAL, Postgre
 POLL = 0.02
 
 
+
+
 class Probe:
     """Backend-specific view of a write in progress, from outside the writing process."""
 

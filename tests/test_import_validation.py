@@ -29,10 +29,8 @@ from ledger_cli.main import cli
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 WATER = "6923451000013"
-HEADER = (
-    "record_id,product_id,stage,activity,amount,unit,factor_id,co2e_kg,units_covered,"
-    "period_start,period_end,data_quality,distance_km,mass_kg,evidence_sha256"
-)
+HEADER = ("record_id,product_id,stage,activity,amount,unit,factor_id,co2e_kg,units_covered,"
+          "period_start,period_end,data_quality,distance_km,mass_kg,evidence_sha256")
 
 
 @dataclass
@@ -66,50 +64,42 @@ def entry_state(engine: Engine) -> tuple[int, str]:
 def file_state(db_path: Path) -> tuple[str, str]:
     """SHA-256 of the SQLite file and of its WAL (a missing WAL counts as empty)."""
     wal = db_path.with_name(db_path.name + "-wal")
-    return (
-        hashlib.sha256(db_path.read_bytes()).hexdigest(),
-        hashlib.sha256(wal.read_bytes() if wal.exists() else b"").hexdigest(),
-    )
+    return (hashlib.sha256(db_path.read_bytes()).hexdigest(),
+            hashlib.sha256(wal.read_bytes() if wal.exists() else b"").hexdigest())
 
 
 def co2e_of(engine: Engine, record_id: str) -> tuple[str, str, str]:
     with engine.connect() as conn:
-        row = conn.execute(
-            text("SELECT amount, unit, co2e_kg FROM records WHERE record_id = :r"), {"r": record_id}
-        ).one()
+        row = conn.execute(text("SELECT amount, unit, co2e_kg FROM records WHERE record_id = :r"),
+                           {"r": record_id}).one()
     return str(row[0]), str(row[1]), str(row[2])
 
 
-BAD_CSV = (
-    "\n".join(
-        [
-            HEADER,
-            # line 2: fine
-            f"ok-1,{WATER},production,electricity,100,kWh,cn-grid-electricity,,10,2025-01-01,2025-02-01,"
-            "secondary,,,",
-            f"bad-date,{WATER},production,electricity,100,kWh,cn-grid-electricity,,10,2025-13-01,"
-            "2025-02-01,secondary,,,",
-            f"neg,{WATER},production,electricity,-5,kWh,cn-grid-electricity,,10,2025-01-01,2025-02-01,"
-            "secondary,,,",
-            f"stage,{WATER},assembly,electricity,100,kWh,cn-grid-electricity,,10,2025-01-01,2025-02-01,"
-            "secondary,,,",
-            f"no-uc,{WATER},production,electricity,100,kWh,cn-grid-electricity,,,2025-01-01,2025-02-01,"
-            "secondary,,,",
-            # line 7: 100 kWh x 0.5306 is 53.06
-            f"disagree,{WATER},production,electricity,100,kWh,cn-grid-electricity,53.07,10,2025-01-01,"
-            "2025-02-01,secondary,,,",
-            f"exp,{WATER},production,electricity,1e3,kWh,cn-grid-electricity,,10,2025-01-01,2025-02-01,"
-            "secondary,,,",
-            # line 9: fine
-            f"ok-2,{WATER},transport,road_freight,,,desnz-hgv-average,,10,2025-01-01,2025-02-01,"
-            "secondary,120,5000,",
-            f"tr,{WATER},transport,road_freight,,,desnz-hgv-average,,10,2025-01-01,2025-02-01,"
-            "secondary,120,,",
-            f"meas,{WATER},production,electricity,100,kWh,,12.5,10,2025-01-01,2025-02-01,primary,,,",
-        ]
-    )
-    + "\n"
-)
+BAD_CSV = "\n".join([
+    HEADER,
+    # line 2: fine
+    f"ok-1,{WATER},production,electricity,100,kWh,cn-grid-electricity,,10,2025-01-01,2025-02-01,"
+    "secondary,,,",
+    f"bad-date,{WATER},production,electricity,100,kWh,cn-grid-electricity,,10,2025-13-01,"
+    "2025-02-01,secondary,,,",
+    f"neg,{WATER},production,electricity,-5,kWh,cn-grid-electricity,,10,2025-01-01,2025-02-01,"
+    "secondary,,,",
+    f"stage,{WATER},assembly,electricity,100,kWh,cn-grid-electricity,,10,2025-01-01,2025-02-01,"
+    "secondary,,,",
+    f"no-uc,{WATER},production,electricity,100,kWh,cn-grid-electricity,,,2025-01-01,2025-02-01,"
+    "secondary,,,",
+    # line 7: 100 kWh x 0.5306 is 53.06
+    f"disagree,{WATER},production,electricity,100,kWh,cn-grid-electricity,53.07,10,2025-01-01,"
+    "2025-02-01,secondary,,,",
+    f"exp,{WATER},production,electricity,1e3,kWh,cn-grid-electricity,,10,2025-01-01,2025-02-01,"
+    "secondary,,,",
+    # line 9: fine
+    f"ok-2,{WATER},transport,road_freight,,,desnz-hgv-average,,10,2025-01-01,2025-02-01,"
+    "secondary,120,5000,",
+    f"tr,{WATER},transport,road_freight,,,desnz-hgv-average,,10,2025-01-01,2025-02-01,"
+    "secondary,120,,",
+    f"meas,{WATER},production,electricity,100,kWh,,12.5,10,2025-01-01,2025-02-01,primary,,,",
+]) + "\n"
 BAD_CSV_PROBLEMS = [
     "line 3: period_start: '2025-13-01' is not a valid calendar date",
     "line 4: amount: -5 must not be negative",
@@ -132,16 +122,8 @@ def test_bad_csv_lists_every_bad_row_and_writes_nothing(
     world_sqlite.engine.dispose()  # checkpoint the WAL so that the files are at rest
     before_files = file_state(world_sqlite.db_path)
 
-    args = [
-        "--db",
-        world_sqlite.url,
-        "import",
-        str(path),
-        "--supplier",
-        "sup-bev",
-        "--key",
-        str(world_sqlite.key_dir / "sup-bev.key"),
-    ]
+    args = ["--db", world_sqlite.url, "import", str(path), "--supplier", "sup-bev",
+            "--key", str(world_sqlite.key_dir / "sup-bev.key")]
     result = CliRunner().invoke(cli, args + (["--dry-run"] if dry_run else []))
 
     assert result.exit_code == 1, result.output
@@ -155,17 +137,9 @@ def test_bad_csv_lists_every_bad_row_and_writes_nothing(
 
 
 def test_bad_jsonl_line_numbers_count_blank_lines(world_sqlite: World, tmp_path: Path) -> None:
-    good = {
-        "product_id": WATER,
-        "stage": "production",
-        "activity": "electricity",
-        "amount": "1",
-        "unit": "kWh",
-        "factor_id": "cn-grid-electricity",
-        "units_covered": "1",
-        "period_start": "2025-01-01",
-        "period_end": "2025-02-01",
-    }
+    good = {"product_id": WATER, "stage": "production", "activity": "electricity",
+            "amount": "1", "unit": "kWh", "factor_id": "cn-grid-electricity",
+            "units_covered": "1", "period_start": "2025-01-01", "period_end": "2025-02-01"}
     lines = [
         json.dumps(good),
         "",
@@ -235,52 +209,24 @@ def test_jsonl_decimals_and_strings_give_the_same_co2e_as_csv(
     strings = tmp_path / "strings.jsonl"
     with strings.open("w", encoding="utf-8") as handle:
         for rid, stage, activity, amount, unit, fid, version, covered, reuse in [
-            (
-                "s-1",
-                "production",
-                "electricity",
-                "27045.3",
-                "kWh",
-                "cn-grid-electricity",
-                "1",
-                "88374",
-                None,
-            ),
-            (
-                "s-2",
-                "packaging",
-                "reusable_crate",
-                "27838.8",
-                "kg",
-                "desnz-pp-crate",
-                None,
-                "30931",
-                "50",
-            ),
+            ("s-1", "production", "electricity", "27045.3", "kWh", "cn-grid-electricity", "1",
+             "88374", None),
+            ("s-2", "packaging", "reusable_crate", "27838.8", "kg", "desnz-pp-crate", None,
+             "30931", "50"),
         ]:
-            row = {
-                "record_id": rid,
-                "product_id": WATER,
-                "stage": stage,
-                "activity": activity,
-                "amount": amount,
-                "unit": unit,
-                "factor_id": fid,
-                "factor_version": version,
-                "units_covered": covered,
-                "period_start": "2024-01-01",
-                "period_end": "2024-02-01",
-                "reuse_cycles": reuse,
-            }
+            row = {"record_id": rid, "product_id": WATER, "stage": stage, "activity": activity,
+                   "amount": amount, "unit": unit, "factor_id": fid, "factor_version": version,
+                   "units_covered": covered, "period_start": "2024-01-01",
+                   "period_end": "2024-02-01", "reuse_cycles": reuse}
             handle.write(json.dumps(row) + "\n")
     for path in (csv_path, numbers, strings):  # the same records three times, on purpose
-        report = records.import_records(
-            world_sqlite.engine, path, "sup-bev", world_sqlite.bev, allow_duplicate=True
-        )
+        report = records.import_records(world_sqlite.engine, path, "sup-bev", world_sqlite.bev,
+                                        allow_duplicate=True)
         assert report.rows == 2 and report.result is not None
     for prefix in ("c", "n", "s"):
         assert co2e_of(world_sqlite.engine, f"{prefix}-1") == ("27045.3", "kWh", "14512.50798")
-        assert co2e_of(world_sqlite.engine, f"{prefix}-2") == ("27838.8", "kg", "1430.12866452192")
+        assert co2e_of(world_sqlite.engine, f"{prefix}-2") == (
+            "27838.8", "kg", "1430.12866452192")
     assert audit.verify_database(world_sqlite.engine).records == 6
 
 
@@ -288,32 +234,23 @@ def test_jsonl_decimals_and_strings_give_the_same_co2e_as_csv(
     ("row", "expected"),
     [
         # tkm = distance_km x mass_kg / 1000, then x 0.12522 kgCO2e/tkm
-        (
-            "d-1,transport,road_freight,,,desnz-hgv-average,1276,97038.9",
-            ("123821.6364", "tkm", "15504.945310008"),
-        ),
-        (
-            "d-2,transport,road_freight,,,desnz-hgv-average,0.5,0.001",
-            ("0.0000005", "tkm", "0.00000006261"),
-        ),
+        ("d-1,transport,road_freight,,,desnz-hgv-average,1276,97038.9",
+         ("123821.6364", "tkm", "15504.945310008")),
+        ("d-2,transport,road_freight,,,desnz-hgv-average,0.5,0.001",
+         ("0.0000005", "tkm", "0.00000006261")),
         # 30 significant digits in: the conversion must stay exact, not round to 28 digits
-        (
-            "d-3,transport,road_freight,,,desnz-hgv-average,1234567890.12345,98765432.1234567",
-            ("121932631153786.750221003729615", "tkm", "15268404073077.1768626740870223903"),
-        ),
+        ("d-3,transport,road_freight,,,desnz-hgv-average,1234567890.12345,98765432.1234567",
+         ("121932631153786.750221003729615", "tkm", "15268404073077.1768626740870223903")),
         # t -> kg for a per-kg factor, g -> kg, L -> m3
-        (
-            "t-1,packaging,corrugated_box,4.479,t,desnz-corrugated-board,,",
-            ("4.479", "t", "5373.59067"),
-        ),
-        (
-            "t-2,packaging,corrugated_box,3.969,t,desnz-corrugated-board,,",
-            ("3.969", "t", "4761.72837"),
-        ),
+        ("t-1,packaging,corrugated_box,4.479,t,desnz-corrugated-board,,",
+         ("4.479", "t", "5373.59067")),
+        ("t-2,packaging,corrugated_box,3.969,t,desnz-corrugated-board,,",
+         ("3.969", "t", "4761.72837")),
         ("g-1,packaging,plastic_film,250,g,desnz-plastic-film,,", ("250", "g", "0.7291275")),
         ("l-1,production,natural_gas,500,L,cn-natural-gas,,", ("500", "L", "1.0811")),
         ("m-1,production,electricity,2.5,MWh,cn-grid-electricity,,", ("2.5", "MWh", "1326.5")),
-        ("j-1,production,electricity,1,GJ,cn-grid-electricity,,", ("1", "GJ", "147.388888888889")),
+        ("j-1,production,electricity,1,GJ,cn-grid-electricity,,",
+         ("1", "GJ", "147.388888888889")),
     ],
 )
 def test_conversions_give_exact_co2e(
@@ -326,12 +263,8 @@ def test_conversions_give_exact_co2e(
         f"{row},{WATER},10,2025-01-01,2025-02-01\n",
         encoding="utf-8",
     )
-    records.import_records(
-        world_sqlite.engine,
-        path,
-        "sup-logi",
-        keys.load_private(world_sqlite.key_dir / "sup-logi.key"),
-    )
+    records.import_records(world_sqlite.engine, path, "sup-logi",
+                           keys.load_private(world_sqlite.key_dir / "sup-logi.key"))
     assert co2e_of(world_sqlite.engine, row.split(",")[0]) == expected
     audit.verify_database(world_sqlite.engine)
 
@@ -339,112 +272,35 @@ def test_conversions_give_exact_co2e(
 # ---------------------------------------------------------------- hypothesis: malformed files
 
 VALID_ROWS: list[dict[str, Any]] = [
-    {
-        "product_id": WATER,
-        "stage": "production",
-        "activity": "electricity",
-        "amount": "100.5",
-        "unit": "kWh",
-        "factor_id": "cn-grid-electricity",
-        "units_covered": "10",
-        "period_start": "2025-01-01",
-        "period_end": "2025-02-01",
-    },
-    {
-        "product_id": WATER,
-        "stage": "transport",
-        "activity": "road_freight",
-        "factor_id": "desnz-hgv-average",
-        "distance_km": "120",
-        "mass_kg": "5000.5",
-        "units_covered": "3",
-        "period_start": "2025-01-01",
-        "period_end": "2025-01-02",
-    },
-    {
-        "product_id": WATER,
-        "stage": "packaging",
-        "activity": "reusable_crate",
-        "amount": "1.8",
-        "unit": "t",
-        "factor_id": "desnz-pp-crate",
-        "reuse_cycles": "3",
-        "units_covered": "7",
-        "period_start": "2025-01-01",
-        "period_end": "2025-02-01",
-        "data_quality": "primary",
-    },
-    {
-        "product_id": WATER,
-        "stage": "production",
-        "activity": "electricity",
-        "amount": "25",
-        "unit": "kWh",
-        "co2e_kg": "12.5",
-        "data_quality": "primary",
-        "evidence_sha256": "ab" * 32,
-        "units_covered": "1",
-        "period_start": "2025-03-01",
-        "period_end": "2025-04-01",
-        "note": "meter 中 \U0001f600",
-    },
+    {"product_id": WATER, "stage": "production", "activity": "electricity", "amount": "100.5",
+     "unit": "kWh", "factor_id": "cn-grid-electricity", "units_covered": "10",
+     "period_start": "2025-01-01", "period_end": "2025-02-01"},
+    {"product_id": WATER, "stage": "transport", "activity": "road_freight",
+     "factor_id": "desnz-hgv-average", "distance_km": "120", "mass_kg": "5000.5",
+     "units_covered": "3", "period_start": "2025-01-01", "period_end": "2025-01-02"},
+    {"product_id": WATER, "stage": "packaging", "activity": "reusable_crate", "amount": "1.8",
+     "unit": "t", "factor_id": "desnz-pp-crate", "reuse_cycles": "3", "units_covered": "7",
+     "period_start": "2025-01-01", "period_end": "2025-02-01", "data_quality": "primary"},
+    {"product_id": WATER, "stage": "production", "activity": "electricity", "amount": "25",
+     "unit": "kWh", "co2e_kg": "12.5",
+     "data_quality": "primary", "evidence_sha256": "ab" * 32, "units_covered": "1",
+     "period_start": "2025-03-01", "period_end": "2025-04-01", "note": "meter 中 \U0001f600"},
 ]
-ODD = [
-    "",
-    " ",
-    "-1",
-    "-0",
-    "0",
-    "0.0",
-    "1e3",
-    "1E+3",
-    "NaN",
-    "Infinity",
-    "9" * 40,
-    "999999999999999",
-    "1000000000000000",
-    "0." + "0" * 40 + "1",
-    "+5",
-    ".5",
-    "5.",
-    "1_000",
-    "0x10",
-    "１２",
-    "𝟙",
-    "2025-02-30",
-    "2025-13-01",
-    "2025-1-1",
-    "20250101",
-    "kwh",
-    "KG",
-    "tkm",
-    "piece",
-    "transport",
-    "primary",
-    "\x00",
-    "\x1b[31m",
-    "a\nb",
-    'q"q',
-    "\u202e",
-    "\ud800",
-    "\udfff",
-    "x\udc80y",
-    "\U0001f600",
-    "cn-grid-electricity",
-    WATER,
-]
+ODD = ["", " ", "-1", "-0", "0", "0.0", "1e3", "1E+3", "NaN", "Infinity", "9" * 40,
+       "999999999999999", "1000000000000000", "0." + "0" * 40 + "1", "+5", ".5", "5.", "1_000",
+       "0x10", "１２", "𝟙", "2025-02-30", "2025-13-01", "2025-1-1", "20250101", "kwh", "KG",
+       "tkm", "piece", "transport", "primary", "\x00", "\x1b[31m", "a\nb", 'q"q', "\u202e",
+       "\ud800", "\udfff", "x\udc80y", "\U0001f600", "cn-grid-electricity", WATER]
 odd_values = st.one_of(
     st.sampled_from(ODD),
     st.text(max_size=8),
     st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0x10FFFF), max_size=4),
     st.integers(min_value=-(10**20), max_value=10**20).map(str),
-    st.decimals(
-        allow_nan=False, allow_infinity=False, places=3, min_value=-(10**16), max_value=10**16
-    ).map(str),
+    st.decimals(allow_nan=False, allow_infinity=False, places=3,
+                min_value=-(10**16), max_value=10**16).map(str),
     st.integers(min_value=-(2**80), max_value=2**80),  # raw JSON numbers
-    st.decimals(
-        allow_nan=False, allow_infinity=False, places=4, min_value=-(10**6), max_value=10**6
-    ),
+    st.decimals(allow_nan=False, allow_infinity=False, places=4,
+                min_value=-(10**6), max_value=10**6),
     st.booleans(),
     st.none(),
     st.lists(st.integers(), max_size=2),
@@ -514,26 +370,13 @@ def render(kind: str, rows: list[dict[str, Any]], shape: str) -> bytes:
 _files = itertools.count()
 
 
-@settings(
-    max_examples=70, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=70, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     kind=st.sampled_from(["csv", "jsonl"]),
     rows=st.lists(malformed_row(), min_size=0, max_size=3),
-    shape=st.sampled_from(
-        [
-            "normal",
-            "normal",
-            "normal",
-            "crlf",
-            "bom",
-            "short_row",
-            "long_row",
-            "header_only",
-            "empty",
-            "garbage_line",
-        ]
-    ),
+    shape=st.sampled_from(["normal", "normal", "normal", "crlf", "bom", "short_row", "long_row",
+                           "header_only", "empty", "garbage_line"]),
 )
 def test_malformed_imports_fail_cleanly_or_verify(
     world_sqlite: World, tmp_path: Path, kind: str, rows: list[dict[str, Any]], shape: str
@@ -542,9 +385,8 @@ def test_malformed_imports_fail_cleanly_or_verify(
     path.write_bytes(render(kind, rows, shape))
     before = entry_state(world_sqlite.engine)
     try:
-        report = records.import_records(
-            world_sqlite.engine, path, "sup-bev", world_sqlite.bev, allow_duplicate=True
-        )
+        report = records.import_records(world_sqlite.engine, path, "sup-bev", world_sqlite.bev,
+                                        allow_duplicate=True)
     except LedgerError as exc:
         event(f"refused: {type(exc).__name__}")
         assert str(exc)
@@ -563,9 +405,8 @@ def test_valid_rows_of_the_generator_import(world_sqlite: World, tmp_path: Path)
     for kind in ("csv", "jsonl"):
         path = tmp_path / f"valid.{kind}"
         path.write_bytes(render(kind, [dict(r) for r in VALID_ROWS], "normal"))
-        report = records.import_records(
-            world_sqlite.engine, path, "sup-bev", world_sqlite.bev, allow_duplicate=True
-        )  # csv, then jsonl of the same rows
+        report = records.import_records(world_sqlite.engine, path, "sup-bev", world_sqlite.bev,
+                                        allow_duplicate=True)  # csv, then jsonl of the same rows
         assert report.rows == len(VALID_ROWS)
     assert audit.verify_database(world_sqlite.engine).records == 2 * len(VALID_ROWS)
 
@@ -576,16 +417,10 @@ def test_valid_rows_of_the_generator_import(world_sqlite: World, tmp_path: Path)
         ("empty.csv", b"", "empty.csv holds no records; nothing was written"),
         ("header.csv", HEADER.encode() + b"\n", "header.csv holds no records; nothing was written"),
         ("blank.jsonl", b"\n \n", "blank.jsonl holds no records; nothing was written"),
-        (
-            "cols.csv",
-            b"product_id,amount\nx,1\n",
-            "line 1: header: missing column(s) activity, stage",
-        ),
-        (
-            "latin1.csv",
-            "product_id,stage,activity\nCaf\u00e9,a,b\n".encode("latin-1"),
-            "not UTF-8 text (invalid continuation byte",
-        ),
+        ("cols.csv", b"product_id,amount\nx,1\n",
+         "line 1: header: missing column(s) activity, stage"),
+        ("latin1.csv", "product_id,stage,activity\nCaf\u00e9,a,b\n".encode("latin-1"),
+         "not UTF-8 text (invalid continuation byte"),
         ("records.txt", b"x", "unknown file type '.txt'; use .csv or .jsonl"),
     ],
 )
@@ -651,16 +486,15 @@ def test_malformed_csv_is_an_input_error(
 
 
 def test_non_utf8_byte_is_reported_on_its_own_line(world_sqlite: World, tmp_path: Path) -> None:
-    good = (
-        f"{WATER},production,electricity,1,kWh,cn-grid-electricity,1,2025-01-01,2025-02-01\n"
-    ).encode()
+    good = (f"{WATER},production,electricity,1,kWh,cn-grid-electricity,1,2025-01-01,"
+            "2025-02-01\n").encode()
     path = tmp_path / "latin1-late.csv"
     path.write_bytes(
         b"product_id,stage,activity,amount,unit,factor_id,units_covered,period_start,period_end\n"
         + good * 6  # lines 2-7
         + b"6923451000013,production,electricity,1,kWh,cn-grid-electricity,1,2025-01-01,"
         b"2025-02-01,Caf\xe9\n"  # line 8: a Latin-1 byte
-         + good
+        + good
     )
     before = entry_state(world_sqlite.engine)
     with pytest.raises(InputError) as info:
@@ -668,9 +502,6 @@ def test_non_utf8_byte_is_reported_on_its_own_line(world_sqlite: World, tmp_path
     reported = [str(info.value), *info.value.problems]
     assert any("not UTF-8" in line for line in reported), reported
     # if the problem names a line, it must be the line that holds the bad byte
-    assert all(
-        line.startswith("line 8:")
-        for line in reported
-        if "not UTF-8" in line and line.startswith("line ")
-    ), reported
+    assert all(line.startswith("line 8:") for line in reported if "not UTF-8" in line
+               and line.startswith("line ")), reported
     assert entry_state(world_sqlite.engine) == before

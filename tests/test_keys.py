@@ -99,12 +99,8 @@ def test_owner_only_private_key_is_accepted(key_dir: Path, mode: int) -> None:
 
 @pytest.mark.parametrize(
     "content",
-    [
-        b"",
-        b"garbage\n",
-        b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
-        b"\x00\xff" * 40,
-    ],
+    [b"", b"garbage\n", b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+     b"\x00\xff" * 40],
 )
 def test_garbage_private_key_is_refused(tmp_path: Path, content: bytes) -> None:
     path = _write_private(tmp_path / "bad.key", content)
@@ -164,9 +160,8 @@ def test_passphrase_set_for_an_unencrypted_key(
 
 def test_rsa_and_ec_private_keys_are_not_ed25519(tmp_path: Path) -> None:
     rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
-    pem = rsa_key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
+    pem = rsa_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
     path = _write_private(tmp_path / "rsa.key", pem)
     with pytest.raises(KeyMaterialError) as info:
         keys.load_private(path)
@@ -175,24 +170,16 @@ def test_rsa_and_ec_private_keys_are_not_ed25519(tmp_path: Path) -> None:
     assert "RSAPrivateKey" in str(info.value)
 
     ec_key = ec.generate_private_key(ec.SECP256R1())
-    ec_path = _write_private(
-        tmp_path / "ec.key",
-        ec_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ),
-    )
+    ec_path = _write_private(tmp_path / "ec.key", ec_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
     with pytest.raises(KeyMaterialError) as info:
         keys.load_private(ec_path)
     assert str(info.value).endswith(", not Ed25519")
 
     pub_path = tmp_path / "rsa.pub"
-    pub_path.write_bytes(
-        rsa_key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
+    pub_path.write_bytes(rsa_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
     with pytest.raises(KeyMaterialError) as info:
         keys.load_public(pub_path)
     assert str(info.value).startswith(f"{pub_path} holds a ")

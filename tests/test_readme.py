@@ -37,11 +37,7 @@ def test_walkthrough_runs_as_written(tmp_path: Path) -> None:
     env.pop("CARBON_LEDGER_DB", None)
     result = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", walkthrough()],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr
     assert "OK: label of 6923451000013 verified offline" in result.stdout

@@ -86,13 +86,8 @@ def test_product_add_accepts_only_declared_units(world: dict[str, Any]) -> None:
         "piece, kilogram, liter, cubic_meter, kilowatt_hour, megajoule"
     )
     records.add_product(
-        engine,
-        "sup-bev",
-        key,
-        "urn:pact:example.com:product-id:p2",
-        "Bulk water",
-        "cubic_meter",
-        "1000",
+        engine, "sup-bev", key, "urn:pact:example.com:product-id:p2", "Bulk water", "cubic_meter",
+        "1000"
     )  # a URN the PACT exporter can export (ledger.products)
 
 
