@@ -7,10 +7,12 @@ compares every index table and the stored Merkle nodes with what the entries rep
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+import multiprocessing
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -37,6 +39,9 @@ from ledger.verify import (
     open_checkpoint_note,
     record_key,
 )
+
+if TYPE_CHECKING:
+    from multiprocessing.pool import AsyncResult
 
 BUNDLE_FORMAT = "carbon-ledger-export/v1"
 Progress = Callable[[int], None] | None
@@ -82,36 +87,93 @@ def verify_database(
     ``operator_pub`` the operator key they trust (else the genesis entry's key is used).
     ``seen_label`` names that checkpoint in messages (the operator's pre-sign audit passes
     its state file's). With ``witnesses``, ``seen_note`` must carry at least
-    ``min_witnesses`` valid cosignatures by them."""
-    with db.reading(engine) as conn:
-        damage = db.integrity_problems(conn)
-        if damage:
-            raise VerificationError(
-                f"the SQLite file is damaged ({db.INTEGRITY_CHECK}: "
-                f"{'; '.join(damage)}): queries and labels read through its indexes and "
-                "would silently miss rows; restore it from a backup, or run REINDEX and "
-                "verify again",
-                None,
-            )
-        info = ledger_info(conn)
-        _pin(info, operator_pub)
-        checkpoints = _stored_checkpoints(conn, info.origin, info.operator_public_key)
-        size = tree_size(conn)
-        extra: list[str] = []
-        if seen_note is not None:
-            seen = open_checkpoint_note(
-                seen_note, info.origin, info.operator_public_key, seen_label
-            )
-            extra.extend(_check_witnessed(seen_note, info, witnesses, min_witnesses))
-            _check_consistency(conn, seen, size)
-            extra.append(f"consistency proof from your checkpoint (size {seen.size}) verified")
-            checkpoints.append(seen)
-        verifier = ChainVerifier(checkpoints, _footprint_products(conn))
-        _feed_rows(conn, verifier, size, jobs, progress)
-        report = verifier.finish()
-        _check_index_tables(conn, verifier, size)
-        report.checkpoints = len(checkpoints) - (seen_note is not None)
-        report.checks.extend(extra)
+    ``min_witnesses`` valid cosignatures by them.
+
+    With ``jobs`` of 2 or more, the database side of the audit — the SQLite integrity check
+    and the index tables' rows and digests, which need no replay — is read by one more
+    process while this one replays the entries; the verdict is the same as with one (the
+    integrity check's failure still comes first)."""
+    check = partial(
+        _verify_in,
+        seen_note=seen_note,
+        progress=progress,
+        operator_pub=operator_pub,
+        seen_label=seen_label,
+        witnesses=witnesses,
+        min_witnesses=min_witnesses,
+    )
+    if jobs <= 1:
+        with db.reading(engine) as conn:
+            _refuse_damage(db.integrity_problems(conn))
+            return check(conn, None)
+    url = engine.url.render_as_string(hide_password=False)
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        elsewhere = pool.apply_async(_database_side_of, (url,))
+        with db.reading(engine) as conn:
+            try:
+                return check(conn, elsewhere)
+            except LedgerError:
+                _refuse_damage(elsewhere.get()[0])  # as in one process, damage is named first
+                raise
+
+
+def _refuse_damage(damage: list[str]) -> None:
+    if damage:
+        raise VerificationError(
+            f"the SQLite file is damaged ({db.INTEGRITY_CHECK}: "
+            f"{'; '.join(damage)}): queries and labels read through its indexes and "
+            "would silently miss rows; restore it from a backup, or run REINDEX and "
+            "verify again",
+            None,
+        )
+
+
+def _database_side_of(url: str) -> tuple[list[str], DatabaseSide]:
+    """In the helper process of ``verify --jobs``: its own engine, its own transaction."""
+    engine = db.make_engine(url)
+    try:
+        with db.reading(engine) as conn:
+            return db.integrity_problems(conn), read_database_side(conn)
+    finally:
+        engine.dispose()
+
+
+def _verify_in(
+    conn: Connection,
+    elsewhere: AsyncResult[tuple[list[str], DatabaseSide]] | None,
+    *,
+    seen_note: str | None,
+    progress: Progress,
+    operator_pub: Ed25519PublicKey | None,
+    seen_label: str,
+    witnesses: Sequence[VerifierKey],
+    min_witnesses: int,
+) -> VerifyReport:
+    """The audit of :func:`verify_database` in one read transaction; ``elsewhere`` is the
+    database side being read by another process, if it is."""
+    info = ledger_info(conn)
+    _pin(info, operator_pub)
+    checkpoints = _stored_checkpoints(conn, info.origin, info.operator_public_key)
+    size = tree_size(conn)
+    extra: list[str] = []
+    if seen_note is not None:
+        seen = open_checkpoint_note(seen_note, info.origin, info.operator_public_key, seen_label)
+        extra.extend(_check_witnessed(seen_note, info, witnesses, min_witnesses))
+        _check_consistency(conn, seen, size)
+        extra.append(f"consistency proof from your checkpoint (size {seen.size}) verified")
+        checkpoints.append(seen)
+    verifier = ChainVerifier(checkpoints, _footprint_products(conn))
+    _feed_rows(conn, verifier, size, progress)
+    report = verifier.finish()
+    side = None
+    if elsewhere is not None:
+        damage, side = elsewhere.get()
+        _refuse_damage(damage)
+        if side.size != size:  # an append came between the two transactions: read it here
+            side = None
+    _check_index_tables(conn, verifier, size, side=side)
+    report.checkpoints = len(checkpoints) - (seen_note is not None)
+    report.checks.extend(extra)
     return report
 
 
@@ -119,20 +181,14 @@ def _feed_rows(
     conn: Connection,
     verifier: ChainVerifier,
     size: int,
-    jobs: int,
     progress: Progress,
     start: int = 0,
 ) -> None:
     """Fully check the stored entries from ``start`` (the verifier's next seq) to ``size``."""
     stored = audit_reads.entry_row_batches(conn, size, start)
-    factor_entries = (
-        [(seq, bytes(data)) for seq, data in audit_reads.factor_entries(conn, size)]
-        if jobs > 1
-        else None
-    )
     batches: Iterator[Batch] = ([_stored_row(row) for row in batch] for batch in stored)
     try:
-        feed_all(verifier, batches, jobs, factor_entries, progress)
+        feed_all(verifier, batches, progress)
     except RootMismatch as exc:
         located = _locate_rewrite(conn, exc.seq or 0, exc.size)
         if located is None:
@@ -177,7 +233,7 @@ def verify_appended(
         _check_consistency(conn, seen, size)
         verifier = ChainVerifier([*checkpoints, seen], _footprint_products(conn))
         if _take_audited_prefix(conn, verifier, seen.size):
-            _feed_rows(conn, verifier, size, jobs, progress, seen.size)
+            _feed_rows(conn, verifier, size, progress, seen.size)
             report = verifier.finish()
             _check_index_tables(conn, verifier, size, since=seen.size)
             report.checkpoints = len(checkpoints)
@@ -301,15 +357,52 @@ def _check_consistency(conn: Connection, seen: SeenCheckpoint, size: int) -> Non
         ) from exc
 
 
+@dataclass(frozen=True)
+class DatabaseSide:
+    """What the index-table check reads from the database, digested where large: it needs
+    no replay, so ``verify --jobs`` reads it in another process while the entries replay."""
+
+    size: int  # the tree size it saw: a concurrent append makes the parent read it again
+    tables: dict[str, list[dict[str, Any]]]
+    digests: dict[tuple[Any, ...], bytes]  # records, merkle_nodes, submission_nodes streams
+    statuses: dict[str, tuple[str, int | None]]
+
+
+def read_database_side(conn: Connection, since: int = 0) -> DatabaseSide:
+    """Every small index table, and the digests of the large ones (from seq ``since`` on)."""
+    digests = OrderedDigests()
+    records = digests.stream(("records",))
+    # every row, not only seq < size: a row no entry creates must fail (queries would count it)
+    for batch in audit_reads.record_column_batches(conn, RECORD_DIGEST_FIELDS, since):
+        records.update("".join(map(repr, batch)).encode("utf-8"))  # = a row at a time
+    for level, idx, node in audit_reads.merkle_node_rows(conn, since):
+        digests.add(("merkle_nodes", level), node_bytes(idx, node))
+    for sub_seq, level, idx, node in audit_reads.submission_node_rows(conn, since):
+        digests.add(("submission_nodes", sub_seq, level), node_bytes(idx, node))
+    return DatabaseSide(
+        tree_size(conn),
+        {table: audit_reads.table_rows(conn, table) for table in SMALL_TABLE_KEYS},
+        digests.results(),
+        audit_reads.record_statuses(conn),
+    )
+
+
 def _check_index_tables(
-    conn: Connection, verifier: ChainVerifier, size: int, since: int = 0
+    conn: Connection,
+    verifier: ChainVerifier,
+    size: int,
+    since: int = 0,
+    side: DatabaseSide | None = None,
 ) -> None:
     """Every index table must equal what the entries replay to. With ``since`` (the
     incremental pre-sign audit), of the large tables — records, Merkle and submission
-    nodes — only the rows that entries from seq ``since`` on create are compared."""
+    nodes — only the rows that entries from seq ``since`` on create are compared. ``side``
+    is the database's half if it was read already (in another process)."""
+    if side is None:
+        side = read_database_side(conn, since)
     for table, pk in SMALL_TABLE_KEYS.items():
         expected = verifier.tables[table]
-        actual = {tuple(r[k] for k in pk): r for r in audit_reads.table_rows(conn, table)}
+        actual = {tuple(r[k] for k in pk): r for r in side.tables[table]}
         for key in sorted(set(expected) | set(actual), key=repr):
             want, have = expected.get(key), actual.get(key)
             if want != have:
@@ -320,36 +413,28 @@ def _check_index_tables(
                     f"with the entries ({column})",
                     seq,
                 )
-    # every row, not only seq < size: a row no entry creates must fail (queries would count it)
-    digests = OrderedDigests()
-    records = digests.stream(("records",))
     verifier.digests.stream(("records",))  # both sides hold the stream, if empty
-    for batch in audit_reads.record_column_batches(conn, RECORD_DIGEST_FIELDS, since):
-        records.update("".join(map(repr, batch)).encode("utf-8"))  # = a row at a time
-    if digests.result("records") != verifier.digests.result("records"):
+    replayed = verifier.digests.results()
+    if side.digests[("records",)] != replayed[("records",)]:
         seq, column = _locate_record_mismatch(conn, size, since)
         raise VerificationError(
             f"index table records is out of step with the entries ({column})", seq
         )
-    statuses = audit_reads.record_statuses(conn)
+    statuses = side.statuses
     if statuses != verifier.history.status:
         bad = min(rid for rid, _ in set(statuses.items()) ^ set(verifier.history.status.items()))
         raise VerificationError(
             f"index table records has the wrong status for {bad!r}",
             audit_reads.record_seq(conn, bad),
         )
-    for level, idx, node in audit_reads.merkle_node_rows(conn, since):
-        digests.add(("merkle_nodes", level), node_bytes(idx, node))
-    mismatch = _first_stream_difference(digests, verifier.digests, "merkle_nodes")
+    mismatch = _first_stream_difference(side.digests, replayed, "merkle_nodes")
     if mismatch is not None:
         raise VerificationError(
             f"merkle_nodes table differs from the tree recomputed from the entries "
             f"(level {mismatch[1]})",
             None,
         )
-    for sub_seq, level, idx, node in audit_reads.submission_node_rows(conn, since):
-        digests.add(("submission_nodes", sub_seq, level), node_bytes(idx, node))
-    mismatch = _first_stream_difference(digests, verifier.digests, "submission_nodes")
+    mismatch = _first_stream_difference(side.digests, replayed, "submission_nodes")
     if mismatch is not None:
         raise VerificationError(
             "submission_nodes table differs from the records_root tree of the submission",
@@ -358,10 +443,10 @@ def _check_index_tables(
 
 
 def _first_stream_difference(
-    have: OrderedDigests, want: OrderedDigests, kind: str
+    have: Mapping[tuple[Any, ...], bytes], want: Mapping[tuple[Any, ...], bytes], kind: str
 ) -> tuple[Any, ...] | None:
-    a, b = have.result(kind), want.result(kind)
-    diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+    keys = {k for k in (*have, *want) if k[0] == kind}
+    diff = sorted(k for k in keys if have.get(k) != want.get(k))
     return diff[0] if diff else None
 
 
@@ -505,7 +590,7 @@ def verify_bundle(
         ]
         verifier = ChainVerifier(checkpoints, _bundle_footprint_products(path))
         verifier.feed(first)
-        feed_all(verifier, _batches(lines), jobs, [], progress)
+        feed_all(verifier, _batches(lines), progress)
         report = verifier.finish()
         if report.tree_size != header["tree_size"]:
             raise VerificationError(

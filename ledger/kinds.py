@@ -53,15 +53,12 @@ class History:
     origin: str = ""
     keyring: Keyring = field(default_factory=Keyring)
     factors: dict[tuple[str, int], Factor] = field(default_factory=dict)
-    factor_seq: dict[tuple[str, int], int] = field(default_factory=dict)
     products: set[str] = field(default_factory=set)
     output_book: OutputBook = field(default_factory=OutputBook)
     records: dict[str, str] = field(default_factory=dict)  # record_id -> supplier_id
     status: dict[str, tuple[str, int]] = field(default_factory=dict)  # record_id -> (status, seq)
     statements: Replay = field(init=False)
     counts: dict[str, int] = field(default_factory=dict)
-    #: a worker's co2e for the entry being checked, with the seq of the factor it used
-    worker_co2e: tuple[str | None, int] | None = None
 
     def __post_init__(self) -> None:
         self.statements = Replay(self.footprint_products)
@@ -148,7 +145,6 @@ class FactorKind(Kind):
         if key in history.factors:
             raise VerificationError(f"factor {key[0]} version {key[1]} registered twice", seq)
         history.factors[key] = factor
-        history.factor_seq[key] = seq
 
     def changes(
         self, seq: int, payload: dict[str, Any], submission_seq: int | None
@@ -244,11 +240,7 @@ class Record(Kind):
                 f"is for {factor.stage}/{factor.activity}",
                 seq,
             )
-        worker = history.worker_co2e
-        if worker is not None and worker[1] == history.factor_seq.get(key):
-            expected = worker[0]  # a worker computed it from this very factor entry
-        else:
-            expected = recompute_co2e(payload, factor)
+        expected = recompute_co2e(payload, factor)
         if expected != payload["co2e_kg"]:
             raise VerificationError(
                 f"co2e_kg {payload['co2e_kg']} of record {rid} is not amount × factor = {expected}",

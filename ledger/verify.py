@@ -11,27 +11,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
 import re
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ledger import keys, merkle, note
-from ledger.accounting import recompute_co2e
 from ledger.entry import (
     GENESIS_PREV,
     SUBMITTED_KINDS,
-    ParsedEntry,
-    decode_canonical,
     parse_entry,
 )
 from ledger.errors import LedgerError, ProofError, VerificationError
-from ledger.footprint import Factor
-from ledger.kinds import RULES, History, changes_for, factor_of, verify_operator_signature
+from ledger.kinds import RULES, History, changes_for, verify_operator_signature
 from ledger.state import RECORD_INDEX_FIELDS, Insert, Update, record_values
 
 _TIME_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z\Z")
@@ -102,52 +96,6 @@ class _Submission:
     tree: merkle.CompactRange
 
 
-@dataclass(frozen=True)
-class Digested:
-    """The stateless part of checking one entry, which worker processes can do in parallel.
-
-    ``parsed`` is the decoded entry or the error that decoding raised — or None from a
-    worker, meaning "canonical": the parent decodes it again (a plain ``json.loads`` costs
-    less than pickling the decoded payload back); ``co2e`` is a record's expected co2e with
-    the seq of the factor entry it was computed from, when known.
-    """
-
-    parsed: ParsedEntry | VerificationError | None
-    entry_hash: str
-    leaf: bytes
-    payload_leaf: bytes | None = None
-    co2e: tuple[str | None, int] | None = None
-
-
-def digest_entry(
-    data: bytes, seq: int, factors: Mapping[tuple[str, int], tuple[int, Factor]] | None = None
-) -> Digested:
-    """Decode, check canonical form, hash; for workers also the payload leaf and co2e."""
-    entry_hash = hashlib.sha256(data).hexdigest()
-    leaf = hashlib.sha256(b"\x00" + data).digest()
-    try:
-        parsed = parse_entry(data, seq)
-    except VerificationError as exc:
-        return Digested(exc, entry_hash, leaf)
-    except LedgerError as exc:
-        return Digested(VerificationError(str(exc), seq), entry_hash, leaf)
-    if factors is None:
-        return Digested(parsed, entry_hash, leaf)
-    payload_leaf = co2e = None
-    if parsed.kind in SUBMITTED_KINDS:
-        payload_leaf = merkle.leaf_hash(parsed.payload_bytes)
-    payload = parsed.payload
-    if parsed.kind == "record" and "factor_id" in payload:
-        found = factors.get((payload["factor_id"], payload.get("factor_version", -1)))
-        if found is not None:
-            try:
-                co2e = (recompute_co2e(payload, found[1]), found[0])
-            except (LedgerError, KeyError, TypeError, ArithmeticError):
-                co2e = None  # the parent recomputes and reports it
-    return Digested(parsed, entry_hash, leaf, payload_leaf, co2e)
-
-
-_NO_DIGEST = Digested(VerificationError("no entry"), "", b"")
 #: report field -> entry kind it counts
 _COUNTED = {
     "submissions": "submission",
@@ -176,7 +124,6 @@ class ChainVerifier:
         self.last_time = ""
         self.tree = merkle.CompactRange()
         self.history = History(footprint_products)
-        self._digested: Digested = _NO_DIGEST
         self.tables: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {
             t: {} for t in SMALL_TABLE_KEYS
         }
@@ -187,16 +134,11 @@ class ChainVerifier:
         self.matched_size = 0  # entries below this are covered by a checkpoint root that matched
 
     # ---- per entry -------------------------------------------------------------------------
-    def feed(
-        self,
-        entry_bytes: bytes,
-        stored: StoredColumns | None = None,
-        digested: Digested | None = None,
-    ) -> None:
-        """Check the next entry. ``digested`` is its stateless part if a worker did it."""
+    def feed(self, entry_bytes: bytes, stored: StoredColumns | None = None) -> None:
+        """Check the next entry (``stored``: its database row's derived columns, if any)."""
         seq = self.expected_seq
         try:
-            self._feed(seq, entry_bytes, digested or digest_entry(entry_bytes, seq), stored)
+            self._feed(seq, entry_bytes, stored)
         except VerificationError as exc:
             if exc.seq is None:
                 exc.seq = seq
@@ -247,19 +189,14 @@ class ChainVerifier:
         self.report.entries += 1
         self._check_checkpoints()
 
-    def _feed(
-        self, seq: int, data: bytes, digested: Digested, stored: StoredColumns | None
-    ) -> None:
+    def _feed(self, seq: int, data: bytes, stored: StoredColumns | None) -> None:
         if stored is not None and stored.seq != seq:
             raise VerificationError(f"seq gap: expected seq {seq}, found seq {stored.seq}", seq)
-        if isinstance(digested.parsed, VerificationError):
-            raise digested.parsed
-        parsed = digested.parsed or decode_canonical(data)
-        entry_hash, leaf = digested.entry_hash, digested.leaf
+        entry_hash = hashlib.sha256(data).hexdigest()
+        leaf = hashlib.sha256(b"\x00" + data).digest()
+        parsed = parse_entry(data, seq)
         if parsed.seq != seq:
             raise VerificationError(f"entry bytes say seq {parsed.seq}, expected {seq}", seq)
-        self._digested = digested
-        self.history.worker_co2e = digested.co2e
         if stored is not None:  # integrity of the row first: edited bytes say so, not "bad co2e"
             _check_stored(stored, parsed.kind, parsed.recorded_at, parsed.prev, entry_hash, leaf)
         if parsed.prev != self.prev:
@@ -322,8 +259,7 @@ class ChainVerifier:
                     f"{sub.supplier_id!r}",
                     seq,
                 )
-            payload_leaf = self._digested.payload_leaf or merkle.leaf_hash(payload_bytes)
-            for level, idx, node in sub.tree.append(payload_leaf):
+            for level, idx, node in sub.tree.append(merkle.leaf_hash(payload_bytes)):
                 if level > 0:
                     self.digests.add(("submission_nodes", sub.seq, level), node_bytes(idx, node))
             sub.remaining -= 1
@@ -494,8 +430,8 @@ class OrderedDigests:
             stream = self._streams[key] = hashlib.sha256()
         return stream
 
-    def result(self, kind: str) -> dict[tuple[Any, ...], bytes]:
-        return {k: h.digest() for k, h in self._streams.items() if k[0] == kind}
+    def results(self) -> dict[tuple[Any, ...], bytes]:
+        return {k: h.digest() for k, h in self._streams.items()}
 
 
 def open_checkpoint_note(
@@ -511,75 +447,25 @@ def open_checkpoint_note(
     return SeenCheckpoint(cp.size, cp.root_hash, label)
 
 
-# ---- parallel feeding --------------------------------------------------------------------
+# ---- feeding ------------------------------------------------------------------------------
 
 Batch = list[tuple[bytes, StoredColumns | None]]
-_WORKER_FACTORS: dict[tuple[str, int], tuple[int, Factor]] | None = None
-
-
-def _init_digest_worker(factor_entries: list[tuple[int, bytes]]) -> None:
-    """Workers recompute co2e from the factor entries themselves, never from an index table."""
-    global _WORKER_FACTORS
-    factors: dict[tuple[str, int], tuple[int, Factor]] = {}
-    for seq, data in factor_entries:
-        try:
-            factor = factor_of(parse_entry(data, seq).payload)
-        except (LedgerError, KeyError, TypeError, ArithmeticError):
-            continue  # the parent reports a bad factor entry in order
-        factors.setdefault((factor.factor_id, factor.version), (seq, factor))
-    _WORKER_FACTORS = factors
-
-
-def _digest_batch(job: tuple[int, list[bytes]]) -> list[Digested]:
-    """Digest a batch; send back hashes and co2e, not the decoded payloads (see Digested)."""
-    start, datas = job
-    out = []
-    for i, data in enumerate(datas):
-        digested = digest_entry(data, start + i, _WORKER_FACTORS)
-        if isinstance(digested.parsed, ParsedEntry):
-            digested = replace(digested, parsed=None)
-        out.append(digested)
-    return out
 
 
 def feed_all(
     verifier: ChainVerifier,
     batches: Iterable[Batch],
-    jobs: int = 1,
-    factor_entries: list[tuple[int, bytes]] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> None:
-    """Feed entries in order; with ``jobs > 1`` the stateless work runs in worker processes.
+    """Feed entries in order, batch by batch (a batch is what the store reads at a time).
 
-    The parent keeps every stateful check (links, keys, submissions, replay) in seq order;
-    workers decode, re-encode, hash and recompute co2e. At most ``2 × jobs`` batches are in
-    flight, so memory stays bounded.
+    The replay is one process: every check after decoding depends on the entries before it,
+    and handing decoded entries between processes cost more than decoding them (``verify
+    --jobs 2`` was 1.4x slower that way on two cores). ``verify --jobs`` overlaps the
+    database side of the audit with it instead (:func:`ledger.audit.verify_database`).
     """
-    if jobs <= 1:
-        for batch in batches:
-            for data, stored in batch:
-                verifier.feed(data, stored)
-            if progress is not None:
-                progress(len(batch))
-        return
-    context = multiprocessing.get_context("fork")
-    with context.Pool(jobs, _init_digest_worker, (factor_entries or [],)) as pool:
-        pending: deque[tuple[Batch, Any]] = deque()
-
-        def drain() -> None:
-            batch, result = pending.popleft()
-            for (data, stored), digested in zip(batch, result.get(), strict=True):
-                verifier.feed(data, stored, digested)
-            if progress is not None:
-                progress(len(batch))
-
-        start = verifier.expected_seq
-        for batch in batches:
-            pending.append(
-                (batch, pool.apply_async(_digest_batch, ((start, [d for d, _ in batch]),)))
-            )
-            start += len(batch)
-            if len(pending) >= 2 * jobs:
-                drain()
-        while pending:
-            drain()
+    for batch in batches:
+        for data, stored in batch:
+            verifier.feed(data, stored)
+        if progress is not None:
+            progress(len(batch))

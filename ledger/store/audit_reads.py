@@ -73,16 +73,6 @@ def entry_row_batches(conn: Connection, size: int, start: int = 0) -> Iterator[S
     return result.partitions(5000)
 
 
-def factor_entries(conn: Connection, size: int) -> list[tuple[int, Any]]:
-    """(seq, entry_bytes as stored) of the factor entries below ``size``: parallel verify
-    workers need every factor before they replay their share of the records."""
-    rows = conn.execute(
-        text("SELECT seq, entry_bytes FROM entries WHERE kind = 'factor' AND seq < :n"),
-        {"n": size},
-    )
-    return [(seq, data) for seq, data in rows]
-
-
 def footprint_entry_bytes(conn: Connection) -> list[Any]:
     """Entry bytes (as stored) of every entry whose kind column says ``footprint``."""
     return [
