@@ -94,6 +94,7 @@ class _Submission:
     remaining: int
     records_root: str
     tree: merkle.CompactRange
+    streams: dict[int, Any] = field(default_factory=dict)  # digest of its nodes, by level
 
 
 #: report field -> entry kind it counts
@@ -259,9 +260,12 @@ class ChainVerifier:
                     f"{sub.supplier_id!r}",
                     seq,
                 )
-            for level, idx, node in sub.tree.append(merkle.leaf_hash(payload_bytes)):
-                if level > 0:
-                    self.digests.add(("submission_nodes", sub.seq, level), node_bytes(idx, node))
+            for level, idx, node in sub.tree.append(merkle.leaf_hash(payload_bytes))[1:]:
+                stream = sub.streams.get(level)
+                if stream is None:
+                    key = ("submission_nodes", sub.seq, level)
+                    stream = sub.streams[level] = self.digests.stream(key)
+                stream.update(node_bytes(idx, node))
             sub.remaining -= 1
             self._check_rules(seq, kind, payload)
             if sub.remaining == 0:

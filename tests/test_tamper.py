@@ -446,6 +446,15 @@ CASES: dict[str, Case] = {
         None,
         "merkle_nodes table differs from the tree recomputed from the entries",
     ),
+    "submission_nodes.hash": Case(
+        lambda c, _: c.execute(
+            "UPDATE submission_nodes SET hash = ? WHERE submission_seq = ? AND level = 2 "
+            "AND idx = 3",
+            (bytes(32), BEV_SUB),
+        ),
+        BEV_SUB,
+        "submission_nodes table differs from the records_root tree of the submission",
+    ),
     "checkpoints.root_hash": Case(
         lambda c, _: c.execute("UPDATE checkpoints SET root_hash = ?", ("00" * 32,)),
         None,
@@ -687,6 +696,7 @@ NOT_PRE_SIGN = {
         "records.co2e_kg",
         "records.extra-row",
         "merkle_nodes.hash",
+        "submission_nodes.hash",
     },
 }
 
