@@ -41,7 +41,7 @@ from ledger.verify import (
 )
 
 if TYPE_CHECKING:
-    from multiprocessing.pool import AsyncResult
+    from multiprocessing.pool import AsyncResult, Pool
 
 BUNDLE_FORMAT = "carbon-ledger-export/v1"
 Progress = Callable[[int], None] | None
@@ -89,10 +89,11 @@ def verify_database(
     its state file's). With ``witnesses``, ``seen_note`` must carry at least
     ``min_witnesses`` valid cosignatures by them.
 
-    With ``jobs`` of 2 or more, the database side of the audit — the SQLite integrity check
-    and the index tables' rows and digests, which need no replay — is read by one more
-    process while this one replays the entries; the verdict is the same as with one (the
-    integrity check's failure still comes first)."""
+    With ``jobs`` of 2 or more the audit runs in two halves over the same entries (see
+    :class:`ledger.verify.ChainVerifier`'s ``part``): another process checks the rows,
+    canonical form, hashes, links and Merkle roots, after SQLite's integrity check, while
+    this one decodes and replays. Each half stops at its first failure; the earlier one in
+    the order one process checks them is the verdict, so it is the same seq and message."""
     check = partial(
         _verify_in,
         seen_note=seen_note,
@@ -107,13 +108,15 @@ def verify_database(
             _refuse_damage(db.integrity_problems(conn))
             return check(conn, None)
     url = engine.url.render_as_string(hide_password=False)
-    with multiprocessing.get_context("fork").Pool(1) as pool:
-        elsewhere = pool.apply_async(_database_side_of, (url,))
+    # two helpers at most: the integrity check and the structure half (forked before this
+    # process opens its own connection)
+    with multiprocessing.get_context("fork").Pool(min(jobs - 1, 2)) as pool:
+        helper = _Helper(pool, url, pool.apply_async(_integrity_of, (url,)))
         with db.reading(engine) as conn:
             try:
-                return check(conn, elsewhere)
+                return check(conn, helper)
             except LedgerError:
-                _refuse_damage(elsewhere.get()[0])  # as in one process, damage is named first
+                _refuse_damage(helper.integrity.get())  # as in one process, damage comes first
                 raise
 
 
@@ -128,19 +131,95 @@ def _refuse_damage(damage: list[str]) -> None:
         )
 
 
-def _database_side_of(url: str) -> tuple[list[str], DatabaseSide]:
-    """In the helper process of ``verify --jobs``: its own engine, its own transaction."""
+@dataclass(frozen=True)
+class _Helper:
+    """The worker processes of ``verify --jobs`` and the integrity check they run."""
+
+    pool: Pool
+    url: str
+    integrity: AsyncResult[list[str]]
+
+
+@dataclass(frozen=True)
+class _StructureHalf:
+    """What the structure half found: its first failure as (position, phase, seq, message),
+    the tree it recomputed, its checkpoint lines and its Merkle node digests."""
+
+    failure: tuple[int, int, int | None, str] | None
+    tree_size: int
+    root_hash: str
+    checks: list[str]
+    digests: dict[tuple[Any, ...], bytes]
+
+
+def _integrity_of(url: str) -> list[str]:
     engine = db.make_engine(url)
     try:
         with db.reading(engine) as conn:
-            return db.integrity_problems(conn), read_database_side(conn)
+            return db.integrity_problems(conn)
     finally:
         engine.dispose()
 
 
+def _structure_of(url: str, size: int, checkpoints: list[SeenCheckpoint]) -> _StructureHalf:
+    """In a helper process: its own engine and transaction; entries below ``size`` are
+    append-only, so it reads the same ones the other half does."""
+    engine = db.make_engine(url)
+    try:
+        with db.reading(engine) as conn:
+            verifier = ChainVerifier(checkpoints, set(), part="structure")
+            failure = None
+            try:
+                _feed_rows(conn, verifier, size, None)
+                verifier.finish()
+            except VerificationError as exc:
+                failure = (verifier.position, verifier.phase, exc.seq, str(exc))
+            return _StructureHalf(
+                failure,
+                verifier.tree.size,
+                verifier.tree.root().hex(),
+                verifier.report.checks,
+                verifier.digests.results(),
+            )
+    finally:
+        engine.dispose()
+
+
+def _split_audit(
+    conn: Connection,
+    helper: _Helper,
+    checkpoints: list[SeenCheckpoint],
+    products: set[str],
+    size: int,
+    progress: Progress,
+) -> tuple[ChainVerifier, VerifyReport]:
+    """Both halves of the entries' audit; this process runs the semantics half."""
+    structure = helper.pool.apply_async(_structure_of, (helper.url, size, checkpoints))
+    verifier = ChainVerifier(checkpoints, products, part="semantics")
+    failures: list[tuple[int, int, int, VerificationError]] = []
+    report = None
+    try:
+        _feed_rows(conn, verifier, size, progress)
+        report = verifier.finish()
+    except VerificationError as exc:
+        failures.append((verifier.position, verifier.phase, 1, exc))
+    _refuse_damage(helper.integrity.get())
+    half = structure.get()
+    if half.failure is not None:
+        position, phase, seq, message = half.failure
+        failures.append((position, phase, 0, VerificationError(message, seq)))
+    if failures:  # the one a single process meets first; at a tie, the structure half's
+        raise min(failures, key=lambda f: f[:3])[3]
+    assert report is not None
+    report.tree_size, report.root_hash = half.tree_size, half.root_hash
+    report.checks[:0] = half.checks
+    verifier.digests.take(half.digests)
+    return verifier, report
+
+
 def _verify_in(
     conn: Connection,
-    elsewhere: AsyncResult[tuple[list[str], DatabaseSide]] | None,
+    helper: _Helper | None,
     *,
     seen_note: str | None,
     progress: Progress,
@@ -149,8 +228,8 @@ def _verify_in(
     witnesses: Sequence[VerifierKey],
     min_witnesses: int,
 ) -> VerifyReport:
-    """The audit of :func:`verify_database` in one read transaction; ``elsewhere`` is the
-    database side being read by another process, if it is."""
+    """The audit of :func:`verify_database` in one read transaction, with ``helper``'s
+    processes if there are any."""
     info = ledger_info(conn)
     _pin(info, operator_pub)
     checkpoints = _stored_checkpoints(conn, info.origin, info.operator_public_key)
@@ -162,16 +241,14 @@ def _verify_in(
         _check_consistency(conn, seen, size)
         extra.append(f"consistency proof from your checkpoint (size {seen.size}) verified")
         checkpoints.append(seen)
-    verifier = ChainVerifier(checkpoints, _footprint_products(conn))
-    _feed_rows(conn, verifier, size, progress)
-    report = verifier.finish()
-    side = None
-    if elsewhere is not None:
-        damage, side = elsewhere.get()
-        _refuse_damage(damage)
-        if side.size != size:  # an append came between the two transactions: read it here
-            side = None
-    _check_index_tables(conn, verifier, size, side=side)
+    if helper is None:
+        verifier = ChainVerifier(checkpoints, _footprint_products(conn))
+        _feed_rows(conn, verifier, size, progress)
+        report = verifier.finish()
+    else:
+        products = _footprint_products(conn)
+        verifier, report = _split_audit(conn, helper, checkpoints, products, size, progress)
+    _check_index_tables(conn, verifier, size)
     report.checkpoints = len(checkpoints) - (seen_note is not None)
     report.checks.extend(extra)
     return report

@@ -175,3 +175,18 @@ def parse_entry(entry_bytes: bytes, expected_seq: int | None = None) -> ParsedEn
     if canonical != entry_bytes:
         raise VerificationError("entry bytes are not in canonical (RFC 8785) form", where)
     return ParsedEntry(seq, kind, recorded_at, prev, payload, payload_bytes)
+
+
+def decode_canonical(entry_bytes: bytes) -> ParsedEntry:
+    """Decode entry bytes whose canonical form another process checks (the "semantics" half
+    of a split ``verify``): the decode without the re-encoding, and ``payload_bytes`` cut
+    from the bytes where canonical form puts them (between the kind and the envelope's
+    ``prev``). On bytes that are not canonical the result is meaningless, and the other half
+    fails on the same entry first."""
+    obj = json.loads(entry_bytes)
+    kind = obj["kind"]
+    start = len(b'{"kind":"","payload":') + len(kind)
+    payload_bytes = entry_bytes[start : entry_bytes.rindex(b',"prev":"')]
+    return ParsedEntry(
+        obj["seq"], kind, obj["recorded_at"], obj["prev"], obj["payload"], payload_bytes
+    )

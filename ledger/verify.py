@@ -22,6 +22,8 @@ from ledger import keys, merkle, note
 from ledger.entry import (
     GENESIS_PREV,
     SUBMITTED_KINDS,
+    ParsedEntry,
+    decode_canonical,
     parse_entry,
 )
 from ledger.errors import LedgerError, ProofError, VerificationError
@@ -116,9 +118,22 @@ class ChainVerifier:
         self,
         checkpoints: Iterable[SeenCheckpoint] = (),
         footprint_products: set[str] | None = None,
+        part: str = "all",
     ) -> None:
         """``footprint_products``: the products footprint statements name, when known ahead
-        (the verifier then keeps only their records in memory); None keeps every product."""
+        (the verifier then keeps only their records in memory); None keeps every product.
+
+        ``part`` splits the audit in two halves that two processes can run over the same
+        entries (``verify --jobs``): "structure" — the row, canonical form, hashes, links,
+        times, the Merkle tree and checkpoint roots — and "semantics" — kinds, signatures,
+        keys, co2e, statements and the replay, decoding bytes the other half checks. Each
+        half stops at its first failure and says where (:attr:`position`, :attr:`phase`):
+        the earlier of the two is the verdict one process ("all") would give.
+        """
+        if part not in ("all", "structure", "semantics"):
+            raise ValueError(f"unknown verifier part {part!r}")
+        self.structure, self.semantics = part != "semantics", part != "structure"
+        self.position = self.phase = 0
         self.report = VerifyReport()
         self.expected_seq = 0
         self.prev = GENESIS_PREV
@@ -191,6 +206,45 @@ class ChainVerifier:
         self._check_checkpoints()
 
     def _feed(self, seq: int, data: bytes, stored: StoredColumns | None) -> None:
+        # phases, in the order one process checks them: 0 the row and its bytes, 1 the
+        # kind's rules and the replay, 2 a checkpoint root (3 and 4 are finish's)
+        self.position, self.phase = seq, 0
+        if self.structure:
+            parsed, entry_hash, leaf = self._check_structure(seq, data, stored)
+        else:
+            try:
+                parsed, entry_hash, leaf = decode_canonical(data), "", b""
+            except (ValueError, KeyError, TypeError) as exc:  # the other half names it
+                raise VerificationError("entry bytes do not decode", seq) from exc
+        if self.semantics:
+            self.phase = 1
+            try:
+                covering = self._check_kind(seq, parsed.kind, parsed.payload, parsed.payload_bytes)
+                if stored is not None and stored.submission_seq != covering:
+                    raise VerificationError(
+                        "submission_seq column does not match the entry bytes", seq
+                    )
+                self._replay(parsed.kind, seq, parsed.payload, covering)
+            except KeyError as exc:  # canonical bytes, but a payload without a field it needs
+                raise VerificationError(f"{parsed.kind} entry lacks field {exc}", seq) from exc
+            except (TypeError, ValueError, AttributeError, ArithmeticError) as exc:
+                raise VerificationError(
+                    f"{parsed.kind} entry has a field of the wrong type or form ({exc})", seq
+                ) from exc
+        self.expected_seq += 1
+        self.report.entries += 1
+        if self.structure:
+            completed = self.tree.append(leaf)
+            for level, idx, node in completed[1:]:  # [0] is the leaf itself
+                self._merkle_stream(level).update(node_bytes(idx, node))
+            self.prev, self.last_time = entry_hash, parsed.recorded_at
+            self.phase = 2
+            self._check_checkpoints()
+
+    def _check_structure(
+        self, seq: int, data: bytes, stored: StoredColumns | None
+    ) -> tuple[ParsedEntry, str, bytes]:
+        """The row, canonical form, links and times of one entry; (parsed, hash, leaf)."""
         if stored is not None and stored.seq != seq:
             raise VerificationError(f"seq gap: expected seq {seq}, found seq {stored.seq}", seq)
         entry_hash = hashlib.sha256(data).hexdigest()
@@ -214,24 +268,7 @@ class ChainVerifier:
                 f"{self.last_time}",
                 seq,
             )
-        try:
-            covering = self._check_kind(seq, parsed.kind, parsed.payload, parsed.payload_bytes)
-            if stored is not None and stored.submission_seq != covering:
-                raise VerificationError("submission_seq column does not match the entry bytes", seq)
-            completed = self.tree.append(leaf)
-            for level, idx, node in completed[1:]:  # [0] is the leaf itself
-                self._merkle_stream(level).update(node_bytes(idx, node))
-            self._replay(parsed.kind, seq, parsed.payload, covering)
-        except KeyError as exc:  # canonical bytes, but a payload without a field it needs
-            raise VerificationError(f"{parsed.kind} entry lacks field {exc}", seq) from exc
-        except (TypeError, ValueError, AttributeError, ArithmeticError) as exc:
-            raise VerificationError(
-                f"{parsed.kind} entry has a field of the wrong type or form ({exc})", seq
-            ) from exc
-        self.prev, self.last_time = entry_hash, parsed.recorded_at
-        self.expected_seq += 1
-        self.report.entries += 1
-        self._check_checkpoints()
+        return parsed, entry_hash, leaf
 
     def _merkle_stream(self, level: int) -> Any:
         """The digest stream of Merkle nodes at ``level`` (cached: two lookups a leaf)."""
@@ -350,13 +387,15 @@ class ChainVerifier:
             self.report.checks.append(f"root at size {cp.size} matches {cp.label}")
 
     def finish(self) -> VerifyReport:
-        if self.submission is not None:
+        self.position, self.phase = self.expected_seq, 3
+        if self.semantics and self.submission is not None:
             raise VerificationError(
                 f"submission {self.submission.seq} is missing {self.submission.remaining} "
                 "entries: the ledger ends inside it",
                 self.expected_seq,
             )
-        if self.pending:
+        self.phase = 4
+        if self.structure and self.pending:
             cp = self.pending[0]
             raise VerificationError(
                 f"{cp.label} covers {cp.size} entries but the ledger has only "
@@ -423,6 +462,7 @@ class OrderedDigests:
 
     def __init__(self) -> None:
         self._streams: dict[tuple[Any, ...], Any] = {}
+        self._taken: dict[tuple[Any, ...], bytes] = {}
 
     def add(self, key: tuple[Any, ...], data: bytes) -> None:
         self.stream(key).update(data)
@@ -435,7 +475,11 @@ class OrderedDigests:
         return stream
 
     def results(self) -> dict[tuple[Any, ...], bytes]:
-        return {k: h.digest() for k, h in self._streams.items()}
+        return {**self._taken, **{k: h.digest() for k, h in self._streams.items()}}
+
+    def take(self, results: Mapping[tuple[Any, ...], bytes]) -> None:
+        """Adopt finished streams from another process (the other half of a split audit)."""
+        self._taken.update(results)
 
 
 def open_checkpoint_note(

@@ -603,6 +603,8 @@ def test_forged_appends_are_caught(ledger: Ledger, key_dir: Path, variant: str) 
         audit.verify_database(make_engine(ledger.url))
     assert caught.value.seq == expected[0], str(caught.value)
     assert expected[1] in str(caught.value)
+    split = outcome(lambda: audit.verify_database(make_engine(ledger.url), jobs=2))
+    assert split == (caught.value.seq, str(caught.value))
     result = cli_verify(ledger.url)
     assert result.exit_code == 1
     assert result.stderr == f"Error: verification failed at seq {expected[0]}: {caught.value}\n"

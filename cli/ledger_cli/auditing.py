@@ -45,8 +45,8 @@ FILE = click.Path(path_type=Path, dir_okay=False)
     type=click.IntRange(1, 64),
     default=1,
     show_default=True,
-    help="Processes: with 2 or more, one more reads the database's side of the audit "
-    "(integrity check, index tables) while this one replays the entries in order.",
+    help="Processes: with 2 or more, another one checks rows, canonical form, hashes, links "
+    "and Merkle roots while this one replays the entries in order; same verdict.",
 )
 @click.option(
     "--operator-pub",
