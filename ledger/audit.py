@@ -642,7 +642,8 @@ def verify_bundle(
     min_witnesses: int = 0,
 ) -> VerifyReport:
     """Verify an export file with no database (offline audit); ``witnesses`` as for
-    :func:`verify_database`."""
+    :func:`verify_database`. ``jobs`` is accepted and unused: a bundle is one stream, read
+    and audited in one process."""
     try:
         handle = path.open("rb")
     except OSError as exc:

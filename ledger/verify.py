@@ -507,10 +507,10 @@ def feed_all(
 ) -> None:
     """Feed entries in order, batch by batch (a batch is what the store reads at a time).
 
-    The replay is one process: every check after decoding depends on the entries before it,
-    and handing decoded entries between processes cost more than decoding them (``verify
-    --jobs 2`` was 1.4x slower that way on two cores). ``verify --jobs`` overlaps the
-    database side of the audit with it instead (:func:`ledger.audit.verify_database`).
+    Handing decoded entries from worker processes to one replaying process cost more than
+    decoding them (``verify --jobs 2`` was 1.4x slower than one that way); ``verify --jobs``
+    now runs two halves of the audit side by side instead (``ChainVerifier``'s ``part``,
+    :func:`ledger.audit.verify_database`), each feeding its own copy of the entries here.
     """
     for batch in batches:
         for data, stored in batch:
