@@ -17,11 +17,11 @@ from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ledger.figures import Contribution, OutputFact, ProductInfo
 from ledger.store.sql import Reader, rows
-from ledger.store.sums import NO_SUMS, Key, Sums, group_sums, stored
+from ledger.store.sums import NO_SUMS, WindowKey, group_sums, window_groups
 from ledger.vocab import Window
 
 if TYPE_CHECKING:
@@ -50,39 +50,25 @@ def connected(source: Engine | Connection | Session) -> Iterator[Connection]:
         yield source.connection()
 
 
-def groups_as_of(conn: Reader, window: Window, as_of: int = LATEST) -> dict[Key, Sums]:
-    """The record groups that overlap ``window``, as the ledger stood at tree size ``as_of``."""
-    bounds = {"start": window[0].isoformat(), "end": window[1].isoformat()}
-    groups = stored(conn, (bounds["start"], bounds["end"]))
-    if as_of < LATEST:
-        later = group_sums(
-            conn,
-            f"r.seq >= :as_of AND r.status = 'effective' AND {_OVERLAP}",
-            {**bounds, "as_of": as_of},
-        )
-        retired_since = group_sums(
-            conn,
-            f"r.status_seq >= :as_of AND r.seq < :as_of AND {_OVERLAP}",
-            {**bounds, "as_of": as_of},
-        )
-        for delta, sign in ((later, -1), (retired_since, 1)):
-            for key, sums in delta.items():
-                groups[key] = groups.get(key, NO_SUMS).plus(sums, sign)
-    return {k: v for k, v in groups.items() if v.records}
-
-
 def contributions(conn: Reader, window: Window, as_of: int = LATEST) -> list[Contribution]:
     """Effective records (as of ``as_of``) that overlap the window, as few contributions as
     exactness allows: groups inside the window merged across periods, straddling ones not."""
     start, end = window[0].isoformat(), window[1].isoformat()
-    merged: dict[tuple[Any, ...], Sums] = {}
-    for key, sums in groups_as_of(conn, window, as_of).items():
-        *group, period_start, period_end = key
-        inside = period_start >= start and period_end <= end
-        at = (*group, None) if inside else (*group, (period_start, period_end))
-        merged[at] = merged.get(at, NO_SUMS).plus(sums)
+    merged = window_groups(conn, (start, end))
+    if as_of < LATEST:
+        params = {"start": start, "end": end, "as_of": as_of}
+        later = f"r.seq >= :as_of AND r.status = 'effective' AND {_OVERLAP}"
+        retired_since = f"r.status_seq >= :as_of AND r.seq < :as_of AND {_OVERLAP}"
+        for where, sign in ((later, -1), (retired_since, 1)):
+            for key, sums in group_sums(conn, where, params).items():
+                span = (key[7], key[8])
+                inside = span[0] >= start and span[1] <= end
+                at: WindowKey = (*key[:7], None if inside else span)
+                merged[at] = merged.get(at, NO_SUMS).plus(sums, sign)
     out = []
     for (sup, prod, stage, group, quality, gwp, is_tkm, period), sums in merged.items():
+        if not sums.records:
+            continue
         out.append(
             Contribution(
                 supplier_id=sup,

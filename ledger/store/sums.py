@@ -130,17 +130,72 @@ def all_groups(conn: Reader) -> dict[Key, Sums]:
     return group_sums(conn, "r.status = 'effective'", {})
 
 
-def stored(conn: Reader, window: tuple[str, str] | None = None) -> dict[Key, Sums]:
-    """The ``record_sums`` rows (only groups whose period overlaps ``window``, if given)."""
+def stored(
+    conn: Reader,
+    window: tuple[str, str] | None = None,
+    *,
+    where: str | None = None,
+    params: Mapping[str, Any] | None = None,
+) -> dict[Key, Sums]:
+    """The ``record_sums`` rows (only groups whose period overlaps ``window``, if given, and
+    that match ``where``)."""
     sql = f"SELECT {', '.join(KEY_COLUMNS + SUM_COLUMNS)} FROM record_sums"
-    params: dict[str, str] = {}
+    conditions, bound = [], dict(params or {})
     if window is not None:
-        sql += " WHERE period_start < :end AND period_end > :start"
-        params = {"start": window[0], "end": window[1]}
+        conditions.append("period_start < :end AND period_end > :start")
+        bound.update(start=window[0], end=window[1])
+    if where is not None:
+        conditions.append(where)
+    if conditions:
+        sql += " WHERE " + " AND ".join(conditions)
     out: dict[Key, Sums] = {}
-    for row in rows(conn, sql, params):
+    for row in rows(conn, sql, bound):
         key: Key = (*row[:6], int(row[6]), row[7], row[8])  # type: ignore[assignment]
         out[key] = _sums_of(row[9:])
+    return out
+
+
+_PERIOD_OR_NONE = (
+    "CASE WHEN period_start >= :start AND period_end <= :end THEN NULL ELSE {column} END"
+)
+_TABLE_AGGREGATES = {
+    "sqlite": (
+        "group_concat(co2e_kg, ',')",
+        "group_concat(units_covered, ',')",
+        "group_concat(tkm, ',')",
+    ),
+    "postgresql": (
+        "SUM(CAST(co2e_kg AS numeric))",
+        "SUM(CAST(units_covered AS numeric))",
+        "SUM(CAST(tkm AS numeric))",
+    ),
+}
+#: a group of ``record_sums`` in a window: the key without its period, and the period when
+#: the group straddles the window (None when it lies inside, merged over periods)
+WindowKey = tuple[str, str, str, str, str, str, int, tuple[str, str] | None]
+
+
+def window_groups(conn: Reader, window: tuple[str, str]) -> dict[WindowKey, Sums]:
+    """The ``record_sums`` groups overlapping ``window``; groups inside it are merged over
+    their periods in the database (one row per key, not per month of it)."""
+    co2e, units, tkm = _TABLE_AGGREGATES[dialect(conn)]
+    sql = (
+        f"SELECT {', '.join(KEY_COLUMNS[:7])}, "
+        f"{_PERIOD_OR_NONE.format(column='period_start')}, "
+        f"{_PERIOD_OR_NONE.format(column='period_end')}, "
+        f"SUM(records), {co2e}, {units}, {tkm} FROM record_sums "
+        "WHERE period_start < :end AND period_end > :start GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9"
+    )
+    out: dict[WindowKey, Sums] = {}
+    for row in rows(conn, sql, {"start": window[0], "end": window[1]}):
+        period = None if row[7] is None else (row[7], row[8])
+        key: WindowKey = (*row[:6], int(row[6]), period)  # type: ignore[assignment]
+        out[key] = Sums(
+            int(row[9]),
+            exact_sum(row[10]),
+            exact_sum(row[11]),
+            None if row[12] is None else exact_sum(row[12]),
+        )
     return out
 
 
@@ -187,19 +242,27 @@ class SumBook:
             self._apply(group_sums(self.conn, where, params), -1)
 
     def _apply(self, delta: dict[Key, Sums], sign: int) -> None:
+        self._load([k for k in delta if k not in self._groups])
         for key, sums in delta.items():
-            self._groups[key] = self._current(key).plus(sums, sign)
+            self._groups[key] = self._groups[key].plus(sums, sign)
             self._dirty.add(key)
 
-    def _current(self, key: Key) -> Sums:
-        if key not in self._groups:
-            row = first(
-                self.conn,
-                f"SELECT {', '.join(SUM_COLUMNS)} FROM record_sums WHERE {self._where}",
-                dict(zip(KEY_COLUMNS, key, strict=True)),
-            )
-            self._groups[key] = NO_SUMS if row is None else _sums_of(row)
-        return self._groups[key]
+    def _load(self, keys: list[Key]) -> None:
+        """Read the current sums of ``keys``: by primary key when few, else every group of
+        their suppliers in one statement (an import touches thousands of one supplier's)."""
+        if len(keys) <= 32:
+            for key in keys:
+                row = first(
+                    self.conn,
+                    f"SELECT {', '.join(SUM_COLUMNS)} FROM record_sums WHERE {self._where}",
+                    dict(zip(KEY_COLUMNS, key, strict=True)),
+                )
+                self._groups[key] = NO_SUMS if row is None else _sums_of(row)
+            return
+        placeholders, params = in_list("s", sorted({k[0] for k in keys}))
+        found = stored(self.conn, where=f"supplier_id IN {placeholders}", params=params)
+        for key in keys:
+            self._groups[key] = found.get(key, NO_SUMS)
 
     def write(self) -> None:
         """Add the inserted records, then write every changed group."""
