@@ -87,20 +87,6 @@ STAGE_COLUMNS = [
     "change_pct",
     "comparable",
 ]
-_TEXT_COLUMNS = {
-    "supplier_id",
-    "supplier_name",
-    "product_id",
-    "product_name",
-    "stage",
-    "reference_flow",
-    "missing_stages",
-    "gwp_sets",
-    "comparable",
-    "meets_target",
-    "baseline_missing_stages",
-    "root_hash",
-}
 
 
 def window_facts(conn: Reader, window: Window, as_of: int) -> WindowFacts:
