@@ -27,7 +27,8 @@ __version__ = "0.1.0"
 SPEC_VERSION = 1
 
 if TYPE_CHECKING:
-    from ledger.audit import verify_bundle, verify_database
+    from ledger.audit import verify_database
+    from ledger.bundle import verify_bundle
     from ledger.errors import LedgerError
     from ledger.labels.export import LabelOptions
     from ledger.labels.export import export_one as export_label
@@ -70,7 +71,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "reindex": ("ledger.store.reindex", "reindex"),
     "scorecard": ("ledger.query", "scorecard"),
     "sign_checkpoint": ("ledger.transparency", "sign_checkpoint"),
-    "verify_bundle": ("ledger.audit", "verify_bundle"),
+    "verify_bundle": ("ledger.bundle", "verify_bundle"),
     "verify_database": ("ledger.audit", "verify_database"),
     "verify_label": ("ledger.labels.offline", "verify_label"),
 }

@@ -1,4 +1,6 @@
-"""Auditor entry points: verify a database, export a bundle, verify a bundle offline.
+"""Auditor entry points: verify a database, and the operator's incremental pre-sign audit.
+
+Export bundles (the offline audit) live in :mod:`ledger.bundle`.
 
 Both verifications feed the same :class:`ledger.verify.ChainVerifier`; the database path also
 compares every index table and the stored Merkle nodes with what the entries replay to.
@@ -11,17 +13,16 @@ import multiprocessing
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ledger import keys, merkle
 from ledger.cosignatures import verify_witnessed
-from ledger.errors import InputError, LedgerError, ProofError, VerificationError
+from ledger.errors import LedgerError, ProofError, VerificationError
 from ledger.note import SIG_TYPE_ED25519, VerifierKey
 from ledger.proofs import all_checkpoints, node_fetcher, tree_size
-from ledger.registry import LedgerInfo, ledger_info, ledger_info_from
+from ledger.registry import LedgerInfo, ledger_info
 from ledger.state import record_row
 from ledger.store import Connection, Engine, audit_reads, db, queries, sums
 from ledger.verify import (
@@ -43,7 +44,6 @@ from ledger.verify import (
 if TYPE_CHECKING:
     from multiprocessing.pool import AsyncResult, Pool
 
-BUNDLE_FORMAT = "carbon-ledger-export/v1"
 Progress = Callable[[int], None] | None
 
 
@@ -63,7 +63,7 @@ def ledger_size(engine: Engine) -> int:
         return tree_size(conn)
 
 
-def _pin(info: LedgerInfo, operator_pub: Ed25519PublicKey | None) -> None:
+def pin_operator(info: LedgerInfo, operator_pub: Ed25519PublicKey | None) -> None:
     """With a trusted operator key, a re-keyed (wholly rewritten) ledger fails at genesis."""
     if operator_pub is not None and keys.key_id(operator_pub) != info.operator_key_id:
         raise VerificationError(
@@ -231,13 +231,13 @@ def _verify_in(
     """The audit of :func:`verify_database` in one read transaction, with ``helper``'s
     processes if there are any."""
     info = ledger_info(conn)
-    _pin(info, operator_pub)
+    pin_operator(info, operator_pub)
     checkpoints = _stored_checkpoints(conn, info.origin, info.operator_public_key)
     size = tree_size(conn)
     extra: list[str] = []
     if seen_note is not None:
         seen = open_checkpoint_note(seen_note, info.origin, info.operator_public_key, seen_label)
-        extra.extend(_check_witnessed(seen_note, info, witnesses, min_witnesses))
+        extra.extend(check_witnessed(seen_note, info, witnesses, min_witnesses))
         _check_consistency(conn, seen, size)
         extra.append(f"consistency proof from your checkpoint (size {seen.size}) verified")
         checkpoints.append(seen)
@@ -303,7 +303,7 @@ def verify_appended(
     """
     with db.reading(engine) as conn:
         info = ledger_info(conn)
-        _pin(info, operator_pub)
+        pin_operator(info, operator_pub)
         checkpoints = _stored_checkpoints(conn, info.origin, info.operator_public_key)
         size = tree_size(conn)
         seen = open_checkpoint_note(signed_note, info.origin, info.operator_public_key, seen_label)
@@ -337,7 +337,7 @@ def _take_audited_prefix(conn: Connection, verifier: ChainVerifier, size: int) -
     )
 
 
-def _check_witnessed(
+def check_witnessed(
     seen_note: str, info: LedgerInfo, witnesses: Sequence[VerifierKey], min_witnesses: int
 ) -> list[str]:
     """Require the auditor's quorum of witness cosignatures on the checkpoint they saw."""
@@ -584,134 +584,3 @@ def _locate_record_mismatch(conn: Connection, size: int, since: int = 0) -> tupl
         seq = min(rows)
         return seq, "row exists in the table but no entry creates it"
     return None, "digest differs"
-
-
-# ---- export bundles ----------------------------------------------------------------------
-
-
-def export_bundle(engine: Engine, out: Path, progress: Progress = None) -> dict[str, Any]:
-    """Write the whole ledger as JSONL: header, checkpoints, then entry bytes verbatim."""
-    with db.reading(engine) as conn, out.open("wb") as handle:
-        info = ledger_info(conn)
-        size = tree_size(conn)
-        checkpoints = all_checkpoints(conn)
-        header = {
-            "format": BUNDLE_FORMAT,
-            "origin": info.origin,
-            "ledger_id": info.ledger_id,
-            "tree_size": size,
-            "checkpoints": len(checkpoints),
-        }
-        handle.write(json.dumps(header, sort_keys=True).encode() + b"\n")
-        for cp in checkpoints:
-            line = {"checkpoint": cp.note, "tree_size": cp.tree_size, "signed_at": cp.signed_at}
-            handle.write(json.dumps(line, sort_keys=True, ensure_ascii=False).encode() + b"\n")
-        for n, data in enumerate(audit_reads.entry_bytes_stream(conn, size), start=1):
-            handle.write(bytes(data) + b"\n")
-            if progress is not None and n % 10_000 == 0:
-                progress(10_000)
-    return header
-
-
-def _bundle_footprint_products(path: Path) -> set[str]:
-    """Products named by the bundle's footprint statements (entry bytes are JCS, so "kind"
-    leads each entry line); a line that lies about its kind fails the replay itself."""
-    out: set[str] = set()
-    with path.open("rb") as handle:
-        for line in handle:
-            if line.startswith(b'{"kind":"footprint"'):
-                try:
-                    out.add(str(json.loads(line)["payload"]["product_id"]))
-                except (ValueError, KeyError, TypeError):
-                    continue
-    return out
-
-
-def _bundle_lines(handle: IO[bytes]) -> Iterator[bytes]:
-    for line in handle:
-        yield line.rstrip(b"\n")
-
-
-def verify_bundle(
-    path: Path,
-    seen_note: str | None = None,
-    progress: Progress = None,
-    operator_pub: Ed25519PublicKey | None = None,
-    jobs: int = 1,
-    witnesses: Sequence[VerifierKey] = (),
-    min_witnesses: int = 0,
-) -> VerifyReport:
-    """Verify an export file with no database (offline audit); ``witnesses`` as for
-    :func:`verify_database`. ``jobs`` is accepted and unused: a bundle is one stream, read
-    and audited in one process."""
-    try:
-        handle = path.open("rb")
-    except OSError as exc:
-        raise InputError(f"cannot read bundle {path}: {exc.strerror}") from exc
-    with handle:
-        lines = _bundle_lines(handle)
-        try:
-            header = json.loads(next(lines))
-        except (StopIteration, ValueError) as exc:
-            raise InputError(f"{path} is not a carbon-ledger export") from exc
-        if not isinstance(header, dict) or header.get("format") != BUNDLE_FORMAT:
-            raise InputError(f"{path} is not a {BUNDLE_FORMAT} file")
-        for field in ("tree_size", "checkpoints"):
-            value = header.get(field)
-            if type(value) is not int or value < 0:
-                raise VerificationError(
-                    f"the bundle header's {field} is {value!r}, not a count of entries or "
-                    "checkpoints",
-                    None,
-                )
-        notes: list[str] = []
-        for i in range(header["checkpoints"]):
-            try:
-                note_text = json.loads(next(lines))["checkpoint"]
-            except (StopIteration, ValueError, KeyError, TypeError) as exc:
-                raise VerificationError(
-                    f"bundle line {i + 2} is not checkpoint #{i + 1} of the "
-                    f"{header['checkpoints']} its header announces",
-                    None,
-                ) from exc
-            notes.append(str(note_text))
-        first = next(lines, None)
-        if first is None:
-            raise VerificationError("the bundle holds no entries", 0)
-        try:
-            genesis = json.loads(first)
-            info = ledger_info_from(genesis["payload"])
-        except (ValueError, KeyError, TypeError, LedgerError) as exc:
-            raise VerificationError("the bundle's first entry is not a genesis entry", 0) from exc
-        _pin(info, operator_pub)
-        extra = _check_witnessed(seen_note, info, witnesses, min_witnesses) if seen_note else []
-        labelled = [(text_, f"bundled checkpoint #{i + 1}") for i, text_ in enumerate(notes)]
-        if seen_note is not None:
-            labelled.append((seen_note, "the checkpoint you saw"))
-        checkpoints = [
-            open_checkpoint_note(t, info.origin, info.operator_public_key, label)
-            for t, label in labelled
-        ]
-        verifier = ChainVerifier(checkpoints, _bundle_footprint_products(path))
-        verifier.feed(first)
-        feed_all(verifier, _batches(lines), progress)
-        report = verifier.finish()
-        if report.tree_size != header["tree_size"]:
-            raise VerificationError(
-                f"bundle header says {header['tree_size']} entries, it holds {report.tree_size}",
-                report.tree_size,
-            )
-        report.checkpoints = len(notes)
-        report.checks.extend(extra)
-    return report
-
-
-def _batches(lines: Iterator[bytes], size: int = 5000) -> Iterator[Batch]:
-    batch: Batch = []
-    for line in lines:
-        batch.append((line, None))
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch

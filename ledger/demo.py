@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ledger import audit, keys, records, registry, transparency
+from ledger import audit, bundle, keys, records, registry, transparency
 from ledger.errors import InputError
 from ledger.labels import export as label_export
 from ledger.labels.formats import FORMATS
@@ -130,8 +130,8 @@ def build(directory: Path, samples: Path | None = None, say: Say = lambda _m: No
     say("auditor: verifying the database and an offline export against seen.cp")
     report = audit.verify_database(engine, cp.note)
     bundle_path = directory / "ledger-export.jsonl"
-    audit.export_bundle(engine, bundle_path)
-    bundle_report = audit.verify_bundle(bundle_path, cp.note)
+    bundle.export_bundle(engine, bundle_path)
+    bundle_report = bundle.verify_bundle(bundle_path, cp.note)
     say("platform: exporting 2025 labels (json, pact, svg, html, csv) for every product")
     label_dir = directory / "labels"
     written, _skipped = label_export.export_all(

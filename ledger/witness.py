@@ -104,7 +104,7 @@ def db_proof_source(engine: Engine) -> ProofSource:
 
 def bundle_proof_source(path: Path) -> ProofSource:
     """Consistency proofs computed from an export bundle's entry bytes (no database)."""
-    from ledger.audit import BUNDLE_FORMAT  # audit imports much more than a witness needs
+    from ledger.bundle import BUNDLE_FORMAT  # imports much more than a witness needs
 
     def prove(old_size: int, new_size: int) -> list[bytes]:
         leaves: list[bytes] = []

@@ -21,7 +21,7 @@ from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger import audit, query, records, transparency
+from ledger import bundle, query, records, transparency
 from ledger.canonical import canonical_bytes
 from ledger.labels.export import compute, statement_seqs
 from ledger.outputs import read_rows as read_output_rows
@@ -64,7 +64,7 @@ def audited(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
         cp = transparency.sign_checkpoint(engine, world["operator"])
         (template / "seen.cp").write_text(cp.note, encoding="utf-8")
         (template / "label.json").write_text(json.dumps(label.document), encoding="utf-8")
-        audit.export_bundle(engine, template / "bundle.jsonl")
+        bundle.export_bundle(engine, template / "bundle.jsonl")
         engine.dispose()
         shutil.copytree(world["key_dir"], template / "keys")
         _TEMPLATE["dir"] = template

@@ -20,7 +20,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 
-from ledger import audit, records, registry, statements, transparency
+from ledger import audit, bundle, records, registry, statements, transparency
 from ledger.errors import NotFoundError, VerificationError
 from ledger.labels import evidence
 from ledger.labels.export import LabelOptions, compute, export_one, statement_seqs
@@ -381,8 +381,8 @@ def test_the_offline_bundle_audit_re_derives_statements_too(
         fields = statements.statement_fields(evidence.statement_basis(conn, WATER, JAN, size), size)
     fields["window"] = {"from": "2025-01-01", "to": "2026-01-01"}  # January's figures, as the year
     seq = _log_and_sign(ledger, fields)
-    bundle = tmp_path / "ledger.jsonl"
-    audit.export_bundle(ledger["engine"], bundle)
+    bundle_path = tmp_path / "ledger.jsonl"
+    bundle.export_bundle(ledger["engine"], bundle_path)
     with pytest.raises(VerificationError) as err:
-        audit.verify_bundle(bundle)
+        bundle.verify_bundle(bundle_path)
     assert err.value.seq == seq and DIGEST in str(err.value)

@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives.serialization import (
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.engine import make_url
 
-from ledger import audit, keys, records, transparency
+from ledger import audit, bundle, keys, records, transparency
 from ledger.errors import ConflictError, NotFoundError, ProofError, VerificationError
 from ledger.store import db, sums
 from ledger.store.db import make_engine
@@ -589,10 +589,10 @@ def test_forked_history_is_not_an_extension_of_the_auditors_checkpoint(audited: 
     assert mth(audited.leaves(engine)[:SIZE]) != seen_root
 
     # offline, the same fork exported as a bundle fails on the seen root
-    bundle = audited.tmp / "forked.jsonl"
-    audit.export_bundle(engine, bundle)
+    bundle_path = audited.tmp / "forked.jsonl"
+    bundle.export_bundle(engine, bundle_path)
     with pytest.raises(VerificationError) as offline:
-        audit.verify_bundle(bundle, audited.note)
+        bundle.verify_bundle(bundle_path, audited.note)
     # a root alone cannot say which entry changed: the range since the last matching root
     assert offline.value.seq == 0
     assert f"but the checkpoint you saw says {seen_root.hex()[:16]}" in str(offline.value)
@@ -703,15 +703,17 @@ def test_a_forged_stored_checkpoint_is_refused(audited: Audited) -> None:
 
 
 def test_offline_bundle_with_the_auditors_checkpoint(audited: Audited) -> None:
-    bundle = audited.tmp / "export.jsonl"
-    exported = run_cli(audited.url, "export", "--out", str(bundle))
+    exported_to = audited.tmp / "export.jsonl"
+    exported = run_cli(audited.url, "export", "--out", str(exported_to))
     assert exported.exit_code == 0, exported.stderr
-    ok = run_cli(audited.url, "verify", "--bundle", str(bundle), "--checkpoint", str(audited.seen))
+    ok = run_cli(
+        audited.url, "verify", "--bundle", str(exported_to), "--checkpoint", str(audited.seen)
+    )
     assert ok.exit_code == 0, ok.stderr
     assert ok.stdout.startswith(f"OK: {SIZE} entries verified")
     assert f"root at size {SIZE} matches the checkpoint you saw" in ok.stdout
 
-    lines = bundle.read_bytes().split(b"\n")
+    lines = exported_to.read_bytes().split(b"\n")
     assert lines[-1] == b"" and len(lines) == 1 + 1 + SIZE + 1  # header, checkpoint, entries
     first_entry = 2
     rid = audited.record_id(40)
@@ -783,7 +785,7 @@ def test_offline_bundle_with_the_auditors_checkpoint(audited: Audited) -> None:
         path = audited.tmp / f"{name}.jsonl"
         path.write_bytes(b"\n".join(content))
         with pytest.raises(VerificationError) as caught:
-            audit.verify_bundle(path, audited.note)
+            bundle.verify_bundle(path, audited.note)
         result = run_cli(
             audited.url, "verify", "--bundle", str(path), "--checkpoint", str(audited.seen)
         )

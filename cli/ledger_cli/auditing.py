@@ -82,6 +82,7 @@ def verify(
                carbon-ledger verify --bundle ledger-export.jsonl --checkpoint seen.cp
     """
     from ledger import audit, keys, registry
+    from ledger.bundle import verify_bundle
     from ledger.store import db
 
     seen_note = read_text(seen) if seen else None
@@ -101,9 +102,7 @@ def verify(
         with existing_file(bundle).open("rb") as handle:
             lines = sum(1 for _ in handle) if show_progress() else 0
         with progress_bar(lines, "verifying") as update:
-            report = audit.verify_bundle(
-                bundle, seen_note, update, trusted, jobs, witnesses, quorum
-            )
+            report = verify_bundle(bundle, seen_note, update, trusted, jobs, witnesses, quorum)
     else:
         with progress_bar(audit.ledger_size(obj.engine), "verifying") as update:
             report = audit.verify_database(
@@ -299,12 +298,12 @@ def export(obj: Ctx, out: Path) -> None:
     \b
     Example:  carbon-ledger export --out ledger-export.jsonl
     """
-    from ledger import audit
+    from ledger import audit, bundle
 
     if is_stdio(out):
         with tempfile.TemporaryDirectory(prefix="carbon-ledger-export-") as tmp:
             spooled = Path(tmp) / "export.jsonl"
-            audit.export_bundle(obj.engine, spooled)
+            bundle.export_bundle(obj.engine, spooled)
             with spooled.open("rb") as handle:
                 sys.stdout.flush()
                 shutil.copyfileobj(handle, sys.stdout.buffer)
@@ -312,7 +311,7 @@ def export(obj: Ctx, out: Path) -> None:
         return
     output_path(out)
     with progress_bar(audit.ledger_size(obj.engine), "exporting") as update:
-        header = audit.export_bundle(obj.engine, out, progress=update)
+        header = bundle.export_bundle(obj.engine, out, progress=update)
     emit(
         obj,
         header,
