@@ -429,6 +429,10 @@ def root_from_multiproof(
             return _fold(hashes)
         if end - start == 1:
             return leaves[start]
+        if bisect.bisect_left(indices, end) - bisect.bisect_left(indices, start) == end - start:
+            # every leaf of the range is given (a label's records sit in runs): the same
+            # RFC 6962 subtree, hashed in one tight loop instead of 2·(end - start) calls
+            return root_hash([leaves[i] for i in range(start, end)])
         mid = start + split_point(end - start)
         return node_hash(walk(start, mid), walk(mid, end))
 
