@@ -393,6 +393,8 @@ def multiproof_plan(indices: Sequence[int], size: int) -> set[NodeId]:
     def walk(start: int, end: int) -> None:
         if not _holds(leaves, start, end):
             out.update(_decompose(start, end))
+        elif bisect.bisect_left(leaves, end) - bisect.bisect_left(leaves, start) == end - start:
+            return  # every leaf of the range is given: it needs no node (runs of records)
         elif end - start > 1:
             mid = start + split_point(end - start)
             walk(start, mid)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -222,3 +223,70 @@ def test_the_offline_verifier_imports_no_database_or_pandas() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def _reference_plan(indices: list[int], size: int) -> set[tuple[int, int]]:
+    """The multiproof plan walked leaf range by leaf range, with no shortcut for runs."""
+    leaves = sorted(set(indices))
+    out: set[tuple[int, int]] = set()
+
+    def walk(start: int, end: int) -> None:
+        if not any(start <= i < end for i in leaves):
+            out.update(merkle._decompose(start, end))
+        elif end - start > 1:
+            mid = start + merkle.split_point(end - start)
+            walk(start, mid)
+            walk(mid, end)
+
+    walk(0, size)
+    return out
+
+
+def _reference_root(leaves: dict[int, bytes], size: int, nodes: dict[Any, bytes]) -> bytes:
+    """The multiproof root hashed node by node, with no shortcut for runs."""
+
+    def walk(start: int, end: int) -> bytes:
+        if not any(start <= i < end for i in leaves):
+            return merkle._fold([nodes[n] for n in merkle._decompose(start, end)])
+        if end - start == 1:
+            return leaves[start]
+        mid = start + merkle.split_point(end - start)
+        return merkle.node_hash(walk(start, mid), walk(mid, end))
+
+    return walk(0, size)
+
+
+def test_the_fast_paths_give_the_bytes_and_verdicts_of_the_simple_path(
+    labelled: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Label export and label verify with runs of records hashed in one loop and records
+    summed per key before the rational maths, against the same with the simple reference
+    of each (node by node; one contribution per record): the same JSON bytes, the same
+    figures, the same refusal of a forged figure."""
+    from ledger import figures
+    from ledger.labels.export import LabelOptions, render_label
+
+    engine, window = labelled["engine"], query.parse_window(*WINDOW)
+    seq = labelled["doc"]["statement"]["seq"]
+    entries = sorted(int(s) for s in labelled["doc"]["evidence"]["entries"])
+    assert any(b == a + 1 for a, b in itertools.pairwise(entries)), "a run: the fast path"
+
+    def bytes_and_verdicts() -> tuple[str, Any, str]:
+        label = compute(engine, WATER, window, seq)
+        text = render_label(label, "json", LabelOptions())
+        fp = verify_label(json.loads(text), operator_pub(labelled))
+        with pytest.raises(LedgerError) as caught:
+            verify_label(tamper_figure(json.loads(text)), operator_pub(labelled))
+        return text, fp, str(caught.value)
+
+    fast = bytes_and_verdicts()
+    monkeypatch.setattr(merkle, "multiproof_plan", _reference_plan)
+    monkeypatch.setattr(merkle, "root_from_multiproof", _reference_root)
+    monkeypatch.setattr(
+        figures,
+        "record_contributions",
+        lambda records: [figures.record_contribution(p, gwp) for p, gwp in records],
+    )
+    simple = bytes_and_verdicts()
+    assert simple == fast
+    assert json.loads(fast[0]) == labelled["doc"]
