@@ -290,3 +290,23 @@ def test_the_fast_paths_give_the_bytes_and_verdicts_of_the_simple_path(
     simple = bytes_and_verdicts()
     assert simple == fast
     assert json.loads(fast[0]) == labelled["doc"]
+
+
+def test_an_export_decodes_each_entry_once_and_only_reuses_the_same_bytes(
+    labelled: dict[str, Any],
+) -> None:
+    """Computing the statement and building its label share their decoded entries; an
+    entry is reused only when its bytes are the very bytes that were decoded."""
+    from ledger.labels.evidence import Decoded, decode
+    from ledger.store import db, label_reads
+
+    seqs = sorted(int(s) for s in labelled["doc"]["evidence"]["entries"])[:3]
+    with db.reading(labelled["engine"]) as conn:
+        entries = label_reads.entries_by_seq(conn, seqs)
+    decoded: Decoded = {}
+    first = decode(entries, decoded)
+    assert sorted(decoded) == seqs
+    assert all(decode(entries, decoded)[s] is first[s] for s in seqs)
+    # other bytes under a known seq are decoded afresh (and refused when not canonical)
+    with pytest.raises(LedgerError, match="not in canonical"):
+        decode({seqs[0]: entries[seqs[0]].replace(b'"kind"', b' "kind"', 1)}, decoded)

@@ -23,7 +23,7 @@ from ledger.entry import parse_entry
 from ledger.errors import InputError, LedgerError, NotFoundError
 from ledger.footprint import ProductFootprint
 from ledger.labels import pact, render
-from ledger.labels.evidence import build_label, statement_basis
+from ledger.labels.evidence import Decoded, build_label, statement_basis
 from ledger.labels.formats import FORMATS, SUFFIX
 from ledger.progress import Phases, counted
 from ledger.progress import start as start_phase
@@ -66,12 +66,14 @@ def log_statements(
     operator: Ed25519PrivateKey,
     as_of: int | str | None = "checkpoint",
     state_path: Path | None = None,
+    decoded: Decoded | None = None,
 ) -> tuple[dict[str, int], list[str]]:
     """Make sure each product's footprint statement for the window is logged and covered by
     a signed checkpoint: reuse an identical logged statement, else append one and sign.
 
     Returns the statement seq per product, and ``product: reason`` for those that cannot
-    have a label (no records, no declared output).
+    have a label (no records, no declared output). ``decoded`` keeps the entries decoded
+    here for the label built next (see :func:`ledger.labels.evidence.decode`).
     """
     from ledger.registry import log_statements as append_statements
     from ledger.transparency import resolve_as_of, sign_checkpoint
@@ -83,7 +85,8 @@ def log_statements(
         size, _described = resolve_as_of(conn, as_of)
         for pid in product_ids:
             try:
-                fields = statements.statement_fields(statement_basis(conn, pid, window, size), size)
+                basis = statement_basis(conn, pid, window, size, decoded)
+                fields = statements.statement_fields(basis, size)
             except LedgerError as exc:
                 skipped.append(f"{pid}: {exc}")
                 continue
@@ -143,10 +146,11 @@ def compute(
     window: Window,
     statement_seq: int,
     phases: Phases | None = None,
+    decoded: Decoded | None = None,
 ) -> Label:
     """The label of the logged statement at ``statement_seq``, with its evidence."""
     with db.reading(engine) as conn:
-        doc, fp = build_label(conn, product_id, window, statement_seq, phases)
+        doc, fp = build_label(conn, product_id, window, statement_seq, phases, decoded)
         signed_at = queries.checkpoint_signed_at(conn, doc["as_of_tree_size"])
     return Label(fp, doc, doc["evidence"]["origin"], signed_at)
 
@@ -158,13 +162,14 @@ def statement_seqs(
     operator: Ed25519PrivateKey | None,
     as_of: int | str | None,
     state_path: Path | None = None,
+    decoded: Decoded | None = None,
 ) -> tuple[dict[str, int], list[str]]:
     """The statement each label rests on: logged now with the operator key, else found.
 
     ``state_path`` is the operator's signing state (beside its key), so the checkpoint that
     covers new statements is audited against what this key signed before."""
     if operator is not None:
-        return log_statements(engine, product_ids, window, operator, as_of, state_path)
+        return log_statements(engine, product_ids, window, operator, as_of, state_path, decoded)
     chosen: dict[str, int] = {}
     skipped: list[str] = []
     for pid in product_ids:
@@ -256,10 +261,13 @@ def export_one(
     if fmt_name not in FORMATS:
         raise InputError(f"unknown label format {fmt_name!r}; use one of {', '.join(FORMATS)}")
     window = parse_window(start, end)
-    chosen, skipped = statement_seqs(engine, [product_id], window, operator, as_of, state_path)
+    decoded: Decoded = {}  # one product: the statement and its label share their entries
+    chosen, skipped = statement_seqs(
+        engine, [product_id], window, operator, as_of, state_path, decoded
+    )
     if skipped:
         raise NotFoundError(skipped[0].split(": ", 1)[1])
-    label = compute(engine, product_id, window, chosen[product_id], phases)
+    label = compute(engine, product_id, window, chosen[product_id], phases, decoded)
     return render_label(label, fmt_name, options, engine)
 
 
