@@ -310,3 +310,17 @@ def test_an_export_decodes_each_entry_once_and_only_reuses_the_same_bytes(
     # other bytes under a known seq are decoded afresh (and refused when not canonical)
     with pytest.raises(LedgerError, match="not in canonical"):
         decode({seqs[0]: entries[seqs[0]].replace(b'"kind"', b' "kind"', 1)}, decoded)
+
+
+def test_the_exporter_loads_the_qr_and_pact_code_only_for_the_formats_that_need_them() -> None:
+    """``label export --format json`` imports neither the SVG/HTML renderer (and segno) nor
+    the PACT module: a command imports what it uses."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, ledger.labels.export, ledger_cli.main; print(sorted(m for m in "
+        "('segno', 'ledger.labels.render', 'ledger.labels.pact') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -22,7 +22,6 @@ from ledger import statements
 from ledger.entry import parse_entry
 from ledger.errors import InputError, LedgerError, NotFoundError
 from ledger.footprint import ProductFootprint
-from ledger.labels import pact, render
 from ledger.labels.evidence import Decoded, build_label, statement_basis
 from ledger.labels.formats import FORMATS, SUFFIX
 from ledger.progress import Phases, counted
@@ -188,6 +187,8 @@ def issuer_domain(origin: str) -> str:
 
 
 def product_urn(product_id: str, domain: str) -> str:
+    from ledger.labels import pact
+
     try:
         return pact.gtin_urn(product_id)
     except InputError:
@@ -225,6 +226,8 @@ def render_label(
     template = options.qr_url
     if template is None and public_base is not None:
         template = default_qr_template(public_base)
+    from ledger.labels import render  # and its QR library: not for a JSON or PACT export
+
     qr = render.qr_payload_for(fp, qr_url_template=template, evidence_digest=label.digest)
     if fmt_name == "svg":
         return render.to_svg(fp, qr_payload=qr)
@@ -238,6 +241,8 @@ def render_label(
 def csv_text(labels: list[Label]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
+    from ledger.labels import render
+
     writer.writerow(render.csv_header())
     for label in labels:
         writer.writerow(render.csv_row(label.footprint, evidence_digest=label.digest))
