@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger import keys, merkle, note, query, records, transparency
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, ProofError
 from ledger.labels.export import compute, statement_seqs
 from ledger.labels.offline import evidence_digest, verify_label
 from ledger.outputs import read_rows as read_output_rows
@@ -118,6 +118,17 @@ def evidence_digest_left_stale(doc: dict[str, Any]) -> dict[str, Any]:
     doc["evidence"]["tree_size"] += 0  # untouched structure ...
     doc["evidence"]["origin"] = doc["evidence"]["origin"] + "x"  # ... but a changed byte
     return doc
+
+
+#: the deterministic tamperings (another key's checkpoint differs from run to run)
+TAMPERS = [
+    tamper_figure,
+    tamper_entry,
+    tamper_node,
+    tamper_submission_node,
+    drop_a_record,
+    evidence_digest_left_stale,
+]
 
 
 @pytest.mark.parametrize(
@@ -226,34 +237,48 @@ def test_the_offline_verifier_imports_no_database_or_pandas() -> None:
 
 
 def _reference_plan(indices: list[int], size: int) -> set[tuple[int, int]]:
-    """The multiproof plan walked leaf range by leaf range, with no shortcut for runs."""
+    """``merkle.multiproof_plan`` as it was before the shortcut for runs: walked down to
+    every given leaf."""
     leaves = sorted(set(indices))
     out: set[tuple[int, int]] = set()
 
     def walk(start: int, end: int) -> None:
-        if not any(start <= i < end for i in leaves):
+        if not merkle._holds(leaves, start, end):
             out.update(merkle._decompose(start, end))
         elif end - start > 1:
             mid = start + merkle.split_point(end - start)
             walk(start, mid)
             walk(mid, end)
 
-    walk(0, size)
+    if size:
+        walk(0, size)
     return out
 
 
 def _reference_root(leaves: dict[int, bytes], size: int, nodes: dict[Any, bytes]) -> bytes:
-    """The multiproof root hashed node by node, with no shortcut for runs."""
+    """``merkle.root_from_multiproof`` as it was before the shortcut for runs: node by node."""
+    indices = sorted(leaves)
+    if indices and (indices[0] < 0 or indices[-1] >= size):
+        raise ProofError(f"leaf index out of range for tree size {size}")
+    for index in indices:
+        merkle._check_hash(f"leaf hash {index}", leaves[index])
 
     def walk(start: int, end: int) -> bytes:
-        if not any(start <= i < end for i in leaves):
-            return merkle._fold([nodes[n] for n in merkle._decompose(start, end)])
+        if not merkle._holds(indices, start, end):
+            hashes = []
+            for level, index in merkle._decompose(start, end):
+                digest = nodes.get((level, index))
+                if digest is None:
+                    raise ProofError(f"multiproof lacks node (level {level}, index {index})")
+                merkle._check_hash(f"node (level {level}, index {index})", digest)
+                hashes.append(digest)
+            return merkle._fold(hashes)
         if end - start == 1:
             return leaves[start]
         mid = start + merkle.split_point(end - start)
         return merkle.node_hash(walk(start, mid), walk(mid, end))
 
-    return walk(0, size)
+    return walk(0, size) if size else merkle.EMPTY_ROOT
 
 
 def test_the_fast_paths_give_the_bytes_and_verdicts_of_the_simple_path(
@@ -262,7 +287,7 @@ def test_the_fast_paths_give_the_bytes_and_verdicts_of_the_simple_path(
     """Label export and label verify with runs of records hashed in one loop and records
     summed per key before the rational maths, against the same with the simple reference
     of each (node by node; one contribution per record): the same JSON bytes, the same
-    figures, the same refusal of a forged figure."""
+    figures, the same refusal of every tampering."""
     from ledger import figures
     from ledger.labels.export import LabelOptions, render_label
 
@@ -271,13 +296,16 @@ def test_the_fast_paths_give_the_bytes_and_verdicts_of_the_simple_path(
     entries = sorted(int(s) for s in labelled["doc"]["evidence"]["entries"])
     assert any(b == a + 1 for a, b in itertools.pairwise(entries)), "a run: the fast path"
 
-    def bytes_and_verdicts() -> tuple[str, Any, str]:
+    def bytes_and_verdicts() -> tuple[str, Any, list[str]]:
         label = compute(engine, WATER, window, seq)
         text = render_label(label, "json", LabelOptions())
         fp = verify_label(json.loads(text), operator_pub(labelled))
-        with pytest.raises(LedgerError) as caught:
-            verify_label(tamper_figure(json.loads(text)), operator_pub(labelled))
-        return text, fp, str(caught.value)
+        refusals = []
+        for tamper in TAMPERS:
+            with pytest.raises(LedgerError) as caught:
+                verify_label(tamper(json.loads(text)), operator_pub(labelled))
+            refusals.append(str(caught.value))
+        return text, fp, refusals
 
     fast = bytes_and_verdicts()
     monkeypatch.setattr(merkle, "multiproof_plan", _reference_plan)
