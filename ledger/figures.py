@@ -88,7 +88,8 @@ class ProductInfo:
 
 
 def record_contribution(payload: Mapping[str, Any], gwp: str | None) -> Contribution:
-    """One record payload as a contribution (labels and ``verify`` read entries, not tables)."""
+    """One record payload as a contribution: the simple reference of
+    :func:`record_contributions`, which labels and ``verify`` use (the tests compare them)."""
     is_tkm = payload["unit"] == "tkm" and payload["stage"] == "transport"
     tkm = Fraction(Decimal(payload["amount"])) if is_tkm else None
     return Contribution(

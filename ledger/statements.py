@@ -156,13 +156,9 @@ def check_statement(payload: Mapping[str, Any], basis: Basis, seq: int | None = 
         raise VerificationError(f"footprint statement for {product} has unknown fields", seq)
 
 
-def record_applies(payload: Mapping[str, Any], window: Window) -> bool:
-    """A record contributes to a window when its period overlaps it."""
-    return applies_to(window)(payload)
-
-
 def applies_to(window: Window) -> Callable[[Mapping[str, Any]], bool]:
-    """:func:`record_applies` for one window, its bounds formatted once (10^4 records)."""
+    """Whether a record contributes to ``window``: its period overlaps it. The window's
+    bounds are formatted once, not once for each of 10^4 records."""
     start, end = window[0].isoformat(), window[1].isoformat()
 
     def applies(payload: Mapping[str, Any]) -> bool:
