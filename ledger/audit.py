@@ -18,10 +18,10 @@ from ledger import keys, merkle
 from ledger.cosignatures import verify_witnessed
 from ledger.errors import InputError, LedgerError, ProofError, VerificationError
 from ledger.note import SIG_TYPE_ED25519, VerifierKey
+from ledger.proofs import all_checkpoints, node_fetcher, tree_size
 from ledger.registry import LedgerInfo, ledger_info, ledger_info_from
 from ledger.state import record_row
-from ledger.store import Connection, Engine, audit_reads, db, queries
-from ledger.transparency import all_checkpoints, node_fetcher, tree_size
+from ledger.store import Connection, Engine, audit_reads, db, queries, sums
 from ledger.verify import (
     RECORD_DIGEST_FIELDS,
     SMALL_TABLE_KEYS,
@@ -262,6 +262,7 @@ def _check_index_tables(conn: Connection, verifier: ChainVerifier, size: int) ->
             f"index table records has the wrong status for {bad!r}",
             audit_reads.record_seq(conn, bad),
         )
+    _check_record_sums(conn)
     for level, idx, node in audit_reads.merkle_node_rows(conn):
         digests.add(("merkle_nodes", level), node_bytes(idx, node))
     mismatch = _first_stream_difference(digests, verifier.digests, "merkle_nodes")
@@ -278,6 +279,29 @@ def _check_index_tables(conn: Connection, verifier: ChainVerifier, size: int) ->
         raise VerificationError(
             "submission_nodes table differs from the records_root tree of the submission",
             mismatch[1],
+        )
+
+
+def _check_record_sums(conn: Connection) -> None:
+    """``record_sums`` (kept by the appender) must equal the groups recomputed from ``records``
+    (proven equal to the entries just before): queries read their figures from it."""
+    mismatch = sums.first_mismatch(conn)
+    if mismatch is not None:
+        key, want, have = mismatch
+        if want is None:
+            what = "row exists in the table but no effective record is in that group"
+        elif have is None:
+            what = "row is missing from the table"
+        else:
+            column = next(c for c in sums.SUM_COLUMNS if getattr(want, c) != getattr(have, c))
+            what = (
+                f"column {column}: table has {getattr(have, column)}, "
+                f"the records give {getattr(want, column)}"
+            )
+        raise VerificationError(
+            f"index table record_sums is out of step with the records for group "
+            f"{'/'.join(map(str, key[:5]))} {key[7]}..{key[8]} ({what})",
+            sums.first_seq_of(conn, key),
         )
 
 

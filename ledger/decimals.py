@@ -19,7 +19,8 @@ from ledger.errors import InputError
 CO2E_PLACES = 12
 MAX_DIGITS = 30
 _LOOSE_RE = re.compile(r"-?[0-9]+(\.[0-9]+)?\Z")
-_EXACT = Context(prec=200, traps=[Inexact])
+#: exact decimal arithmetic: raises rather than rounds (sums and products of decimal strings)
+EXACT = Context(prec=200, traps=[Inexact])
 
 
 #: already canonical, non-negative and within bounds: the common case, checked by one regex
@@ -61,7 +62,7 @@ def fmt(value: Decimal) -> str:
 
 def mul(a: Decimal, b: Decimal) -> Decimal:
     """Exact product of two decimals."""
-    return _EXACT.multiply(a, b)
+    return EXACT.multiply(a, b)
 
 
 def to_decimal(value: Fraction) -> Decimal:
@@ -74,7 +75,7 @@ def to_decimal(value: Fraction) -> Decimal:
     while den % 5 == 0:
         den //= 5
         fives += 1
-    with localcontext(_EXACT):
+    with localcontext(EXACT):
         if den == 1:
             places = max(twos, fives)
             scaled = value.numerator * 10**places // value.denominator

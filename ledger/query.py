@@ -1,8 +1,8 @@
 """Footprint intensity per supplier, product and stage as pandas tables (SPEC §6 v2).
 
-The maths lives in :mod:`ledger.figures` (exact rationals, shared with labels and ``verify``);
-the reads in :mod:`ledger.store.facts`. This module only chooses the window and the tree
-size, calls both, and lays the figures out as DataFrames with the SPEC's column names.
+The rows come from :mod:`ledger.tables` (pandas-free, shared with the CLI), the maths from
+:mod:`ledger.figures`, the reads from :mod:`ledger.store.facts`. This module only turns rows
+into DataFrames with the SPEC's column names.
 
 * **Exact by default.** Figure columns hold ``Decimal`` rounded half-even to 12 places once,
   at the end; ``numeric=True`` gives float64 columns that ``describe()`` and ``.plot()`` take.
@@ -18,64 +18,39 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from fractions import Fraction
 from typing import Any
 
 import pandas as pd
 
-from ledger import figures
-from ledger.errors import InputError
-from ledger.figures import RATIO_PLACES, IntensityFigures, ProductFigures, WindowFacts, rounded
-from ledger.footprint import STAGES
+from ledger.figures import RATIO_PLACES
+from ledger.proofs import resolve_as_of
 from ledger.store import facts as store_facts
-from ledger.transparency import resolve_as_of
-from ledger.vocab import Window, parse_window
+from ledger.tables import (
+    PRODUCT_COLUMNS,
+    STAGE_COLUMNS,
+    SUPPLIER_COLUMNS,
+    WHOLE_TIME,
+    Table,
+    check_target,
+    intensity_table,
+    scorecard_table,
+    view_of,
+)
+from ledger.vocab import parse_window
 
-__all__ = ["RATIO_PLACES", "Scorecard", "intensity", "parse_window", "resolve_as_of", "scorecard"]
-
-SUPPLIER_COLUMNS = [
-    "supplier_id",
-    "records",
-    "total_kgco2e",
-    *STAGES,
-    "intensity_kgco2e_per_kg",
-    "transport_kgco2e_per_tkm",
-    "primary_data_share",
-    "missing_stages",
-    "gwp_sets",
-    "baseline_intensity_kgco2e_per_kg",
-    "change_pct",
-    "comparable",
-    "supplier_name",
-]
-PRODUCT_COLUMNS = [
-    "product_id",
-    "product_name",
-    "records",
-    "total_kgco2e",
-    "reference_units",
-    "reference_flow",
-    *STAGES,
-    *(f"coverage_{s}" for s in STAGES),
-    "footprint_kgco2e_per_unit",
-    "footprint_kgco2e_per_kg",
-    "primary_data_share",
-    "missing_stages",
-    "gwp_sets",
-    "baseline_footprint_kgco2e_per_unit",
-    "change_pct",
-    "comparable",
-]
-STAGE_COLUMNS = [
-    "stage",
-    "records",
-    "total_kgco2e",
-    "intensity_kgco2e_per_kg",
-    "primary_data_share",
-    "gwp_sets",
-    "baseline_intensity_kgco2e_per_kg",
-    "change_pct",
-    "comparable",
+__all__ = [
+    "PRODUCT_COLUMNS",
+    "RATIO_PLACES",
+    "STAGE_COLUMNS",
+    "SUPPLIER_COLUMNS",
+    "Scorecard",
+    "check_target",
+    "intensity",
+    "parse_window",
+    "resolve_as_of",
+    "scorecard",
+    "to_frame",
+    "to_numeric",
 ]
 _TEXT_COLUMNS = {
     "supplier_id",
@@ -93,116 +68,17 @@ _TEXT_COLUMNS = {
 }
 
 
-def window_facts(conn: Any, window: Window, as_of: int) -> WindowFacts:
-    """Read and weigh one window's contributions (the input of every view)."""
-    return figures.weigh(
-        store_facts.contributions(conn, window, as_of),
-        window,
-        store_facts.products(conn),
-        store_facts.outputs(conn, as_of),
-    )
-
-
-def _stage_cells(values: dict[str, Fraction | None], prefix: str = "") -> dict[str, Any]:
-    return {f"{prefix}{s}": rounded(values[s]) for s in STAGES}
-
-
-def _supplier_row(fig: IntensityFigures) -> dict[str, Any]:
-    return {
-        "supplier_id": fig.key,
-        "records": fig.records,
-        "total_kgco2e": rounded(fig.total_kgco2e),
-        **_stage_cells(fig.by_stage),
-        "intensity_kgco2e_per_kg": rounded(fig.intensity),
-        "transport_kgco2e_per_tkm": rounded(fig.transport_per_tkm),
-        "primary_data_share": rounded(fig.primary_data_share),
-        "missing_stages": list(fig.missing_stages),
-        "gwp_sets": list(fig.gwp_sets),
-    }
-
-
-def _stage_row(fig: IntensityFigures) -> dict[str, Any]:
-    return {
-        "stage": fig.key,
-        "records": fig.records,
-        "total_kgco2e": rounded(fig.total_kgco2e),
-        "intensity_kgco2e_per_kg": rounded(fig.intensity),
-        "primary_data_share": rounded(fig.primary_data_share),
-        "gwp_sets": list(fig.gwp_sets),
-    }
-
-
-def _product_row(fig: ProductFigures) -> dict[str, Any]:
-    return {
-        "product_id": fig.product_id,
-        "records": fig.records,
-        "total_kgco2e": rounded(fig.total_kgco2e),
-        "reference_units": rounded(fig.reference_units),
-        "reference_flow": fig.reference_flow,
-        **_stage_cells(fig.by_stage),
-        **_stage_cells(fig.coverage, "coverage_"),
-        "footprint_kgco2e_per_unit": rounded(fig.footprint),
-        "footprint_kgco2e_per_kg": rounded(fig.footprint_per_kg),
-        "primary_data_share": rounded(fig.primary_data_share),
-        "missing_stages": list(fig.missing_stages),
-        "gwp_sets": list(fig.gwp_sets),
-    }
-
-
-@dataclass(frozen=True)
-class _View:
-    key: str
-    compute: Any  # WindowFacts -> {key: figures}
-    row: Any  # figures -> row dict
-    value: str  # the figure compared with the baseline
-    baseline_column: str
-    columns: list[str]
-
-
-_VIEWS = {
-    "supplier": _View(
-        "supplier_id",
-        figures.supplier_figures,
-        _supplier_row,
-        "intensity",
-        "baseline_intensity_kgco2e_per_kg",
-        SUPPLIER_COLUMNS,
-    ),
-    "product": _View(
-        "product_id",
-        figures.product_figures,
-        _product_row,
-        "footprint",
-        "baseline_footprint_kgco2e_per_unit",
-        PRODUCT_COLUMNS,
-    ),
-    "stage": _View(
-        "stage",
-        figures.stage_figures,
-        _stage_row,
-        "intensity",
-        "baseline_intensity_kgco2e_per_kg",
-        STAGE_COLUMNS,
-    ),
-}
-
-
-def _declared(fig: Any) -> bool:
-    if isinstance(fig, ProductFigures):
-        return fig.reference_flow == "declared"
-    return bool(fig.reference_flows_declared)
-
-
-def _missing(fig: Any) -> tuple[str, ...]:
-    if isinstance(fig, IntensityFigures) and fig.key in STAGES:
-        return ()  # a stage view row has no stages to miss
-    return tuple(fig.missing_stages)
+def to_frame(table: Table) -> pd.DataFrame:
+    """A DataFrame of a :class:`ledger.tables.Table`, its ``attrs`` kept."""
+    frame = pd.DataFrame(table.rows, columns=table.columns)
+    frame.attrs.update(table.attrs)
+    return frame
 
 
 def intensity(
     source: Any,
     by: str = "supplier",
-    window: tuple[str | date, str | date] = ("1900-01-01", "9999-12-31"),
+    window: tuple[str | date, str | date] = WHOLE_TIME,
     baseline: tuple[str | date, str | date] | None = None,
     as_of: int | str | None = "latest",
     numeric: bool = False,
@@ -215,40 +91,9 @@ def intensity(
 
     >>> intensity(engine, "product", ("2025-01-01", "2026-01-01"))  # doctest: +SKIP
     """
-    if by not in _VIEWS:
-        raise InputError(f"--by must be supplier, product or stage, not {by!r}")
-    view = _VIEWS[by]
-    now_window = parse_window(*window)
-    base_window = parse_window(*baseline) if baseline is not None else None
+    view_of(by)
     with store_facts.connected(source) as conn:
-        size, described = resolve_as_of(conn, as_of)
-        now = view.compute(window_facts(conn, now_window, size))
-        base = view.compute(window_facts(conn, base_window, size)) if base_window else {}
-        names = (
-            store_facts.names(conn, "products" if by == "product" else "suppliers")
-            if by != "stage"
-            else {}
-        )
-    rows = []
-    for key, fig in now.items():
-        before = base.get(key)
-        row = view.row(fig)
-        if by != "stage":
-            row[f"{by}_name"] = names.get(key, "")
-        row[view.baseline_column] = rounded(getattr(before, view.value, None))
-        row["change_pct"] = rounded(
-            figures.change_pct(getattr(fig, view.value), getattr(before, view.value, None))
-        )
-        row["comparable"] = before is not None and figures.comparable(
-            _missing(fig),
-            _missing(before),
-            fig.gwp_sets,
-            before.gwp_sets,
-            _declared(fig) and _declared(before),
-        )
-        rows.append(row)
-    frame = pd.DataFrame(rows, columns=view.columns)
-    frame.attrs.update(tree_size=size, as_of=described)
+        frame = to_frame(intensity_table(conn, by, window, baseline, as_of))
     return to_numeric(frame) if numeric else frame
 
 
@@ -274,14 +119,6 @@ class Scorecard:
     as_of: str
 
 
-def check_target(target_reduction_pct: Decimal) -> Decimal:
-    if not 0 < target_reduction_pct < 100:
-        raise InputError(
-            f"--target-reduction {target_reduction_pct} must be more than 0 and less than 100 (%)"
-        )
-    return target_reduction_pct
-
-
 def scorecard(
     source: Any,
     window: tuple[str | date, str | date],
@@ -292,49 +129,17 @@ def scorecard(
 ) -> Scorecard:
     """Per supplier: intensity now and at baseline, change, comparable, target met.
 
-    ``meets_target`` is True/False only when ``comparable``: the same stages reported in both
-    windows, declared reference flows, one GWP set (mixing AR5 and AR6 factors, within a
-    window or between them, changes the figure with no physical change). Otherwise None.
-    Figures are as of the latest checkpoint by default, so anyone holding that checkpoint and
-    the ledger export can recompute them exactly.
+    See :func:`ledger.tables.scorecard_table`: ``meets_target`` is True/False only when the
+    windows are ``comparable``, else None; figures are as of the latest checkpoint by default.
     """
-    from ledger.transparency import all_checkpoints
-
-    target = check_target(target_reduction_pct)
     with store_facts.connected(source) as conn:
-        size, described = resolve_as_of(conn, as_of)
-        frame = intensity(conn, "supplier", window, baseline, as_of=size)
-        base = intensity(conn, "supplier", baseline, None, as_of=size)
-        pinned = [c for c in all_checkpoints(conn) if c.tree_size == size]
-    base_missing = dict(zip(base["supplier_id"], base["missing_stages"], strict=True))
-    table = frame[
-        [
-            "supplier_id",
-            "supplier_name",
-            "intensity_kgco2e_per_kg",
-            "baseline_intensity_kgco2e_per_kg",
-            "change_pct",
-            "comparable",
-            "primary_data_share",
-            "records",
-            "missing_stages",
-            "gwp_sets",
-        ]
-    ].copy()
-    table["baseline_missing_stages"] = [base_missing.get(s) for s in table["supplier_id"]]
-    table["meets_target"] = [
-        None if change is None or not same else bool(change <= -target)
-        for change, same in zip(table["change_pct"], table["comparable"], strict=True)
-    ]
-    checkpoint = pinned[-1] if pinned else None
-    table["tree_size"] = size
-    table["root_hash"] = checkpoint.root_hash if checkpoint is not None else None
-    table.attrs.update(tree_size=size, as_of=described)
+        card = scorecard_table(conn, window, baseline, target_reduction_pct, as_of)
+    table = to_frame(card.table)
     return Scorecard(
         to_numeric(table) if numeric else table,
-        target,
-        size,
-        checkpoint.root_hash if checkpoint is not None else None,
-        checkpoint.note if checkpoint is not None else None,
-        described,
+        card.target_reduction_pct,
+        card.tree_size,
+        card.root_hash,
+        card.checkpoint_note,
+        card.as_of,
     )

@@ -17,66 +17,20 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger import merkle, note
+from ledger import merkle, note, proofs
 from ledger.entry import utc_now
 from ledger.errors import ConflictError, InputError, NotFoundError, ProofError, VerificationError
+from ledger.proofs import (  # the light read path (no SQLAlchemy): defined there
+    StoredCheckpoint,
+    latest_checkpoint,
+    node_fetcher,
+    tree_size,
+)
 from ledger.registry import ledger_info, require_operator
-from ledger.store import Connection, Engine, audit_reads, db, queries
-from ledger.store.appender import fetch_nodes
+from ledger.store import Connection, Engine, db, queries
 
 if TYPE_CHECKING:
     from ledger.verify import VerifyReport
-
-
-@dataclass(frozen=True)
-class StoredCheckpoint:
-    id: int
-    tree_size: int
-    root_hash: str
-    note: str
-    signed_at: str
-
-
-def node_fetcher(conn: Connection) -> merkle.NodeFetcher:
-    return lambda wanted: fetch_nodes(conn, wanted)
-
-
-def tree_size(conn: Connection) -> int:
-    return audit_reads.tree_size(conn)
-
-
-def latest_checkpoint(conn: Connection) -> StoredCheckpoint | None:
-    row = audit_reads.latest_checkpoint_row(conn)
-    return StoredCheckpoint(*row) if row is not None else None
-
-
-def resolve_as_of(conn: Connection, as_of: int | str | None) -> tuple[int, str]:
-    """(tree size, how it was chosen) for ``checkpoint`` (the default), ``latest`` or a size.
-
-    ``checkpoint`` falls back to the latest entries, and says so, when nothing is signed yet.
-    ``query``, ``query scorecard`` and ``label export`` all resolve ``--as-of`` here.
-    """
-    size = tree_size(conn)
-    if as_of is None or as_of == "checkpoint":
-        checkpoint = latest_checkpoint(conn)
-        if checkpoint is not None:
-            return checkpoint.tree_size, f"latest checkpoint, tree size {checkpoint.tree_size}"
-        return size, f"tree size {size} (no checkpoint signed yet)"
-    if as_of == "latest":
-        return size, f"latest entries, tree size {size}"
-    try:
-        wanted = int(as_of)
-    except (TypeError, ValueError):
-        raise InputError(
-            f"--as-of must be latest, checkpoint or a tree size, not {as_of!r}"
-        ) from None
-    if not 0 < wanted <= size:
-        raise InputError(f"--as-of {wanted} is not a tree size between 1 and {size}")
-    return wanted, f"tree size {wanted}"
-
-
-def all_checkpoints(conn: Connection) -> list[StoredCheckpoint]:
-    return [StoredCheckpoint(*row) for row in audit_reads.checkpoint_rows(conn)]
 
 
 # ---- the operator's signing state -------------------------------------------------------
@@ -278,32 +232,7 @@ def sign_checkpoint(
 def prove(engine: Engine, record_id: str) -> dict[str, Any]:
     """Proof document for a record against the latest checkpoint (SPEC §4)."""
     with db.reading(engine) as conn:
-        found = audit_reads.record_seq(conn, record_id)
-        if found is None:
-            raise NotFoundError(f"record {record_id!r} is not in the ledger")
-        seq = int(found)
-        checkpoint = latest_checkpoint(conn)
-        if checkpoint is None:
-            raise NotFoundError(
-                "the ledger has no checkpoint yet; the operator must run "
-                "`carbon-ledger checkpoint --operator-key K` first"
-            )
-        if checkpoint.tree_size <= seq:
-            raise NotFoundError(
-                f"record {record_id} is at seq {seq}, after the latest checkpoint "
-                f"(size {checkpoint.tree_size}); the operator must sign a new checkpoint"
-            )
-        data = audit_reads.entry_and_leaf(conn, seq)
-        proof = merkle.inclusion_proof_from(seq, checkpoint.tree_size, node_fetcher(conn))
-    return {
-        "record_id": record_id,
-        "seq": seq,
-        "tree_size": checkpoint.tree_size,
-        "entry_bytes": bytes(data[0]).decode("utf-8"),
-        "leaf_hash": bytes(data[1]).hex(),
-        "inclusion_proof": [node.hex() for node in proof],
-        "checkpoint": checkpoint.note,
-    }
+        return proofs.prove(conn, record_id)
 
 
 CONSISTENCY_FORMAT = "carbon-ledger-consistency/v1"

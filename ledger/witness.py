@@ -31,15 +31,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ledger import merkle, note
 from ledger.entry import utc_now
 from ledger.errors import ConflictError, InputError, NotFoundError, ProofError
+from ledger.proofs import StoredCheckpoint, node_fetcher, tree_size
 from ledger.registry import ledger_info
 from ledger.store import Engine, db, queries
-from ledger.transparency import (
-    StoredCheckpoint,
-    check_consistency,
-    node_fetcher,
-    tree_size,
-    write_private_json,
-)
+from ledger.transparency import check_consistency, write_private_json
 
 ProofSource = Callable[[int, int], list[bytes]]  # (old size, new size) -> consistency proof
 

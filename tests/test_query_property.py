@@ -56,6 +56,7 @@ from hypothesis import strategies as st
 
 from ledger import query, records
 from ledger.accounting import RECORD_COLUMNS
+from ledger.store import sums
 from ledger.store.db import make_engine
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
@@ -654,6 +655,8 @@ def run(fresh: Callable[[], dict[str, Any]], world: World, tmp: Path) -> None:
     w = fresh()
     try:
         before = load(w, world, tmp)
+        with w["engine"].connect() as conn:  # the appender's running sums == a plain GROUP BY
+            assert sums.first_mismatch(conn) is None
         check(w, world)
         check(w, as_written(world), as_of=before)
     finally:

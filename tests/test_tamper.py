@@ -513,6 +513,61 @@ def test_tampering_is_caught_at_the_first_bad_seq(ledger: Ledger, name: str) -> 
     assert reason in result.stderr
 
 
+# ---- record_sums: the table every query reads -------------------------------------------
+# A database writer who edits the per-group sums would change every figure a lender reads
+# without touching an entry; verify recomputes the groups from the (proven) records table.
+
+_GROUP_OF_EDITED = (
+    "SELECT supplier_id, product_id, stage, allocation_group, data_quality, period_start, "
+    "period_end FROM records WHERE seq = ?"
+)
+_SAME_GROUP = (
+    "supplier_id = ? AND product_id = ? AND stage = ? AND allocation_group = ? "
+    "AND data_quality = ? AND period_start = ? AND period_end = ?"
+)
+
+
+@pytest.mark.parametrize("change", ["co2e", "deleted", "records", "extra"])
+def test_record_sums_tampering_is_caught(ledger: Ledger, change: str) -> None:
+    with open_raw(ledger.path) as c:
+        key = c.execute(_GROUP_OF_EDITED, (EDITED,)).fetchone()
+        rows = c.execute(
+            f"SELECT seq, co2e_kg FROM records WHERE status = 'effective' AND {_SAME_GROUP}", key
+        ).fetchall()
+        first_seq = min(seq for seq, _ in rows)
+        total = sum((Decimal(v) for _, v in rows), Decimal(0))  # the group's true co2e sum
+        where = f"WHERE {_SAME_GROUP}"
+        if change == "co2e":
+            c.execute(f"UPDATE record_sums SET co2e_kg = '1' {where}", key)
+            what = f"column co2e_kg: table has 1, the records give {total}"
+        elif change == "deleted":
+            c.execute(f"DELETE FROM record_sums {where}", key)
+            what = "row is missing from the table"
+        elif change == "records":
+            c.execute(f"UPDATE record_sums SET records = records + 1 {where}", key)
+            what = f"column records: table has {len(rows) + 1}, the records give {len(rows)}"
+        else:  # a group no record is in: a writer inventing emissions (or savings)
+            key = ("sup-bev", *key[1:5], "1999-01-01", "1999-02-01")
+            c.execute(
+                "INSERT INTO record_sums VALUES (?, ?, ?, ?, ?, 'AR6', 0, ?, ?, 1, '-5000', '1', "
+                "NULL)",
+                key,
+            )
+            first_seq = None
+            what = "row exists in the table but no effective record is in that group"
+    reason = (
+        f"index table record_sums is out of step with the records for group "
+        f"{'/'.join(key[:5])} {key[5]}..{key[6]} ({what})"
+    )
+    with pytest.raises(VerificationError) as caught:
+        audit.verify_database(make_engine(ledger.url))
+    assert str(caught.value) == reason
+    assert caught.value.seq == first_seq
+    result = cli_verify(ledger.url)
+    assert result.exit_code == 1
+    assert reason in result.stderr
+
+
 # ---- appends that bypass the library ------------------------------------------------------
 # INSERT is what the triggers allow, so a forged append must be caught by the checks alone.
 

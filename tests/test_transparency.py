@@ -38,7 +38,7 @@ from sqlalchemy.engine import make_url
 
 from ledger import audit, keys, records, transparency
 from ledger.errors import ConflictError, NotFoundError, ProofError, VerificationError
-from ledger.store import db
+from ledger.store import db, sums
 from ledger.store.db import make_engine
 from ledger_cli.main import cli
 
@@ -313,6 +313,10 @@ def cut_tail(engine: Engine, url: str, start: int, *, keep_checkpoints: bool) ->
             raw.execute("DELETE FROM submission_nodes WHERE submission_seq >= ?", (start,))
         if not keep_checkpoints:
             raw.execute("DELETE FROM checkpoints")
+    with engine.begin() as conn:  # and the per-group sums, recomputed from what is left
+        conn.execute(text("DELETE FROM record_sums"))
+        sums.rebuild(conn)
+    engine.dispose()
 
 
 def fork(audited: Audited) -> tuple[str, Engine]:

@@ -39,7 +39,7 @@ from sqlalchemy.engine import make_url
 from ledger import audit, cosignatures, records, submit, transparency, witness
 from ledger.errors import ConflictError, ProofError, VerificationError
 from ledger.outputs import read_rows as read_output_rows
-from ledger.store import db
+from ledger.store import db, sums
 from ledger_cli.main import cli
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
@@ -249,6 +249,10 @@ def rewrite_from(world: dict[str, Any], start: int) -> None:
         raw.execute("DELETE FROM submissions WHERE seq >= ?", (start,))
         raw.execute("DELETE FROM submission_nodes WHERE submission_seq >= ?", (start,))
         raw.execute("DELETE FROM merkle_nodes WHERE ((idx + 1) << level) > ?", (start,))
+    with world["engine"].begin() as conn:  # and the per-group sums of what is left
+        conn.execute(text("DELETE FROM record_sums"))
+        sums.rebuild(conn)
+    world["engine"].dispose()
 
 
 # ---- keys -----------------------------------------------------------------------------------

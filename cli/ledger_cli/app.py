@@ -16,12 +16,12 @@ import click
 
 from ledger import __version__
 from ledger.errors import InputError, LedgerError, VerificationError
-from ledger.note import VerifierKey
 from ledger.vocab import DEFAULT_DB_URL as DEFAULT_URL
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+    from ledger.note import VerifierKey  # cryptography loads only when a command needs it
     from ledger.store import Engine
 
 

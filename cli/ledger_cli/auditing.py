@@ -177,17 +177,21 @@ def prove(obj: Ctx, record_id: str | None, old: Path | None, out: Path | None) -
     Examples:  carbon-ledger prove 7c9e6679-7425-40de-944b-e07fc1f90ae7 --out proof.json
                carbon-ledger prove --consistency seen.cp --out consistency.json
     """
-    from ledger import transparency
-
     if (record_id is None) == (old is None):
         raise click.UsageError("give either RECORD_ID or --consistency OLD.cp")
     if old is not None:
+        from ledger import transparency
+
         doc = transparency.prove_consistency(obj.engine, read_text(old))
         done = f"wrote consistency proof from size {doc['old_size']} to {doc['new_size']} to {out}"
         summary = {"out": str(out), "old_size": doc["old_size"], "new_size": doc["new_size"]}
     else:
         assert record_id is not None
-        doc = transparency.prove(obj.engine, record_id)
+        from ledger import proofs
+        from ledger.store import sql  # a SQLite ledger opens without SQLAlchemy
+
+        with sql.reading(obj.db_url) as conn:
+            doc = proofs.prove(conn, record_id)
         done = f"wrote proof of seq {doc['seq']} under checkpoint size {doc['tree_size']} to {out}"
         summary = {"out": str(out), "seq": doc["seq"], "tree_size": doc["tree_size"]}
     body = json.dumps(doc, indent=2, ensure_ascii=False)

@@ -32,8 +32,9 @@ def demo(obj: Ctx, directory: Path, samples: Path | None) -> None:
     Example:  carbon-ledger demo --dir /tmp/carbon-demo
     """
     from ledger import demo as demo_lib
-    from ledger import query
-    from ledger_cli.render import render_frame, terminal_width
+    from ledger.store import db
+    from ledger.tables import intensity_table
+    from ledger_cli.render import render_table, terminal_width
 
     result = demo_lib.build(directory, samples, say=click.echo)
     r = result.report
@@ -45,11 +46,12 @@ def demo(obj: Ctx, directory: Path, samples: Path | None) -> None:
         f"verify --bundle {result.bundle_path.name}: OK offline, "
         f"{result.bundle_report.entries} entries"
     )
-    frame = query.intensity(
-        result.engine, "supplier", ("2025-01-01", "2026-01-01"), ("2024-01-01", "2025-01-01")
-    )
+    with db.reading(result.engine) as conn:
+        rows = intensity_table(
+            conn, "supplier", ("2025-01-01", "2026-01-01"), ("2024-01-01", "2025-01-01")
+        )
     click.echo("\nSupplier carbon intensity 2025 vs 2024 baseline (kgCO2e per kg of product):")
-    click.echo(render_frame(frame, "table", SHORT, terminal_width()))
+    click.echo(render_table(rows, "table", SHORT, terminal_width()))
     click.echo(
         f"\nlabels: {len(result.labels)} files in {result.label_dir} — check one offline with:\n"
         f"  carbon-ledger label verify {result.label_dir}/6923451000013.label.json "

@@ -14,7 +14,8 @@ from ledger.errors import InputError
 from ledger_cli.app import Ctx, cli, pass_ctx, plural, write_out
 
 if TYPE_CHECKING:
-    import pandas as pd
+    from ledger.store.sql import Reader
+    from ledger.tables import Table
 
 FORMAT = click.Choice(["table", "csv", "json"])
 SHORT = {
@@ -66,43 +67,41 @@ def _output_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     )(fn)
 
 
-def with_supplier_names(obj: Ctx, frame: pd.DataFrame) -> pd.DataFrame:
+def with_supplier_names(conn: Reader, table_: Table) -> Table:
     """A ``supplier_name`` column right after ``supplier_id`` (people read names, not ids)."""
-    if "supplier_id" not in frame.columns or "supplier_name" in frame.columns:
-        return frame
-    from ledger.store import db, queries  # imported here: the CLI starts without the database
+    from ledger.store import facts
+    from ledger.tables import Table
 
-    with db.reading(obj.engine) as conn:
-        names = queries.supplier_names(conn)
-    frame = frame.copy()
-    frame.insert(
-        list(frame.columns).index("supplier_id") + 1,
-        "supplier_name",
-        [names.get(s) for s in frame["supplier_id"]],
-    )
-    return frame
+    if "supplier_id" not in table_.columns or "supplier_name" in table_.columns:
+        return table_
+    names = facts.names(conn, "suppliers")
+    columns = list(table_.columns)
+    columns.insert(columns.index("supplier_id") + 1, "supplier_name")
+    rows = [{**r, "supplier_name": names.get(r["supplier_id"])} for r in table_.rows]
+    return Table(columns, rows, table_.attrs)
 
 
 def show(
+    conn: Reader,
     obj: Ctx,
-    frame: pd.DataFrame,
+    table_: Table,
     fmt_name: str,
     short: dict[str, str],
     sort_by: str | None,
     desc: bool,
     out: Path | None,
 ) -> None:
-    """Sort and render a query frame; tables get names and fit the terminal on stdout."""
-    from ledger_cli.render import render_frame, sort_frame, terminal_width
+    """Sort and render a query table; tables get names and fit the terminal on stdout."""
+    from ledger_cli.render import render_table, sort_rows, terminal_width
 
     if obj.as_json:
         fmt_name = "json"
     if fmt_name == "table":  # csv and json keep exactly the columns of SPEC §6
-        frame = with_supplier_names(obj, frame)
-    frame = sort_frame(frame, sort_by, desc, short)
+        table_ = with_supplier_names(conn, table_)
+    table_ = sort_rows(table_, sort_by, desc, short)
     to_terminal = out is None or str(out) == "-"
     width = terminal_width() if fmt_name == "table" and to_terminal else None
-    write_out(out, render_frame(frame, fmt_name, short, width))
+    write_out(out, render_table(table_, fmt_name, short, width))
 
 
 @query_group.command("intensity")
@@ -142,13 +141,15 @@ def intensity(
     Example:  carbon-ledger query intensity --by supplier --from 2025-01-01 --to 2026-01-01 \\
                 --baseline-from 2024-01-01 --baseline-to 2025-01-01 --sort change_pct
     """
-    from ledger import query  # pandas is imported only by the commands that need it
+    from ledger.store import sql  # neither pandas nor SQLAlchemy: a SQLite query starts fast
+    from ledger.tables import intensity_table
 
-    frame = query.intensity(
-        obj.engine, by, (start, end), _baseline(baseline_from, baseline_to), as_of=as_of
-    )
-    show(obj, frame, fmt_name, SHORT, sort_by, desc, out)
-    _say_as_of(frame.attrs["as_of"], "json" if obj.as_json else fmt_name)
+    with sql.reading(obj.db_url) as conn:
+        rows = intensity_table(
+            conn, by, (start, end), _baseline(baseline_from, baseline_to), as_of=as_of
+        )
+        show(conn, obj, rows, fmt_name, SHORT, sort_by, desc, out)
+    _say_as_of(rows.attrs["as_of"], "json" if obj.as_json else fmt_name)
 
 
 def _say_as_of(described: str, fmt_name: str) -> None:
@@ -210,32 +211,36 @@ def scorecard(
         raise InputError(f"--target-reduction {target_reduction!r} is not a number") from exc
     if not target.is_finite():
         raise InputError(f"--target-reduction {target_reduction!r} is not a number")
-    from ledger import query
+    from ledger.store import sql
+    from ledger.tables import Table, scorecard_table
 
-    card = query.scorecard(
-        obj.engine, (start, end), (baseline_from, baseline_to), target, as_of=as_of
-    )
     short = {**SHORT, "meets_target": f"meets -{target}%"}
-    if fmt_name == "html" and not obj.as_json:
-        from ledger import report
-        from ledger_cli.render import sort_frame
+    with sql.reading(obj.db_url) as conn:
+        card = scorecard_table(conn, (start, end), (baseline_from, baseline_to), target, as_of)
+        if fmt_name == "html" and not obj.as_json:
+            from ledger import report
+            from ledger.query import to_frame
+            from ledger_cli.render import sort_rows
 
-        table = sort_frame(with_supplier_names(obj, card.table), sort_by, desc, short)
-        html = report.scorecard_html(
-            table,
-            target,
-            (start, end),
-            (baseline_from, baseline_to),
-            card.tree_size,
-            card.root_hash,
-        )
-        write_out(out, html)
-        if out is not None and str(out) != "-":
-            click.echo(f"wrote scorecard report for {plural(len(table), 'supplier')} to {out}")
-        return
-    frame = card.table
-    if fmt_name == "table" and not obj.as_json:
-        frame = frame.drop(columns=[c for c in ("tree_size", "root_hash") if c in frame.columns])
-    show(obj, frame, fmt_name, short, sort_by, desc, out)
+            rows = sort_rows(with_supplier_names(conn, card.table), sort_by, desc, short)
+            html = report.scorecard_html(
+                to_frame(rows),
+                target,
+                (start, end),
+                (baseline_from, baseline_to),
+                card.tree_size,
+                card.root_hash,
+            )
+            write_out(out, html)
+            if out is not None and str(out) != "-":
+                click.echo(
+                    f"wrote scorecard report for {plural(len(rows.rows), 'supplier')} to {out}"
+                )
+            return
+        rows = card.table
+        if fmt_name == "table" and not obj.as_json:
+            kept = [c for c in rows.columns if c not in ("tree_size", "root_hash")]
+            rows = Table(kept, rows.rows, rows.attrs)
+        show(conn, obj, rows, fmt_name, short, sort_by, desc, out)
     root = f", root {card.root_hash}" if card.root_hash else ""
     _say_as_of(f"{card.as_of}{root}", "json" if obj.as_json else fmt_name)

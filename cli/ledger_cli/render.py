@@ -1,4 +1,7 @@
-"""Rendering DataFrames of exact Decimals: readable tables, exact csv and json."""
+"""Rendering tables of exact Decimals: readable tables, exact csv and json.
+
+They take :class:`ledger.tables.Table` rows, not DataFrames: ``query`` renders without pandas.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +15,10 @@ import textwrap
 from decimal import Decimal
 from typing import Any
 
-import pandas as pd
-
 from ledger.decimals import fmt
 from ledger.errors import InputError
 from ledger.suggest import did_you_mean
+from ledger.tables import Table
 from ledger_cli.app import table
 
 
@@ -83,25 +85,22 @@ DROP_FIRST = (
 MIN_TEXT = 12  # a name column is abbreviated down to this many characters, no further
 
 
-def sort_frame(
-    frame: pd.DataFrame, column: str | None, desc: bool, short: dict[str, str]
-) -> pd.DataFrame:
+def sort_rows(table_: Table, column: str | None, desc: bool, short: dict[str, str]) -> Table:
     """Rows ordered by ``column`` (its name or its table heading); missing values last."""
     if column is None:
-        return frame
-    by_heading = {heading: name for name, heading in short.items() if name in frame.columns}
-    name = column if column in frame.columns else by_heading.get(column)
+        return table_
+    by_heading = {heading: name for name, heading in short.items() if name in table_.columns}
+    name = column if column in table_.columns else by_heading.get(column)
     if name is None:
-        choices = list(frame.columns)
+        choices = list(table_.columns)
         raise InputError(
             f"--sort: no column {column!r}; columns are {', '.join(choices)}"
             f"{did_you_mean(column, choices)}"
         )
-    present = frame[frame[name].notna()]
-    absent = frame[frame[name].isna()]
-    keys = [_sort_key(v) for v in present[name]]
-    order = sorted(range(len(keys)), key=keys.__getitem__, reverse=desc)
-    return pd.concat([present.iloc[order], absent])
+    present = [r for r in table_.rows if r[name] is not None]
+    absent = [r for r in table_.rows if r[name] is None]
+    present.sort(key=lambda r: _sort_key(r[name]), reverse=desc)
+    return Table(table_.columns, present + absent, table_.attrs)
 
 
 def _sort_key(value: Any) -> Any:
@@ -201,15 +200,15 @@ def _numeric_cell(text: str) -> bool:
     return stripped.replace(".", "", 1).isdigit() or ("e" in stripped and stripped[0].isdigit())
 
 
-def render_frame(
-    frame: pd.DataFrame,
+def render_table(
+    table_: Table,
     fmt_name: str,
     short: dict[str, str] | None = None,
     width: int | None = None,
 ) -> str:
-    """The frame as csv/json (exact, every column) or a table (rounded, fitted to ``width``)."""
-    columns = list(frame.columns)
-    records = [dict(zip(columns, row, strict=True)) for row in frame.itertuples(index=False)]
+    """The rows as csv/json (exact, every column) or a table (rounded, fitted to ``width``)."""
+    columns = list(table_.columns)
+    records = [{c: r.get(c) for c in columns} for r in table_.rows]
     if fmt_name == "json":
         data = [{k: exact(v) for k, v in r.items()} for r in records]
         return json.dumps(data, indent=2, ensure_ascii=False)

@@ -21,9 +21,9 @@ from ledger.labels.offline import (
 )
 from ledger.progress import Phases, counted
 from ledger.progress import start as start_phase
+from ledger.proofs import latest_checkpoint
 from ledger.registry import ledger_info, load_factors
 from ledger.store import Connection, label_reads, queries
-from ledger.transparency import latest_checkpoint
 from ledger.vocab import Window
 
 #: seq -> (entry bytes, decoded entry): what one export has decoded so far, so that computing

@@ -26,8 +26,8 @@ from ledger.labels.evidence import Decoded, build_label, statement_basis
 from ledger.labels.formats import FORMATS, SUFFIX
 from ledger.progress import Phases, counted
 from ledger.progress import start as start_phase
+from ledger.proofs import latest_checkpoint
 from ledger.store import Connection, Engine, db, queries
-from ledger.transparency import latest_checkpoint
 from ledger.vocab import Window, parse_window
 
 
@@ -74,8 +74,9 @@ def log_statements(
     have a label (no records, no declared output). ``decoded`` keeps the entries decoded
     here for the label built next (see :func:`ledger.labels.evidence.decode`).
     """
+    from ledger.proofs import resolve_as_of
     from ledger.registry import log_statements as append_statements
-    from ledger.transparency import resolve_as_of, sign_checkpoint
+    from ledger.transparency import sign_checkpoint
 
     chosen: dict[str, int] = {}
     new: dict[str, dict[str, Any]] = {}

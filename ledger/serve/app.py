@@ -363,11 +363,11 @@ def _int_param(raw: str | None, name: str, default: int, *, minimum: int) -> int
 
 
 def _latest_checkpoint(engine: Engine) -> Any:
-    from ledger import transparency
+    from ledger import proofs
     from ledger.store import db
 
     with db.reading(engine) as conn:
-        return transparency.latest_checkpoint(conn)
+        return proofs.latest_checkpoint(conn)
 
 
 def _checkpoint_size(engine: Engine) -> int:
@@ -376,11 +376,11 @@ def _checkpoint_size(engine: Engine) -> int:
 
 
 def _read_tile(engine: Engine, ref: tiles.TileRef) -> bytes:
-    from ledger import transparency
+    from ledger import proofs
     from ledger.store import db
 
     with db.reading(engine) as conn:
-        stored = transparency.latest_checkpoint(conn)
+        stored = proofs.latest_checkpoint(conn)
         return tiles.read_tile(conn, ref, 0 if stored is None else stored.tree_size)
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import IntegrityError
 
 from ledger import merkle
@@ -28,8 +28,11 @@ from ledger.state import (
     Update,
 )
 from ledger.store import db
+from ledger.store.lookups import fetch_nodes, load_nodes
+from ledger.store.sums import SumBook
 
 BATCH = 5000
+__all__ = ["Appender", "appending", "fetch_nodes", "load_nodes", "write_rows"]
 
 
 class Appender:
@@ -56,6 +59,7 @@ class Appender:
         self.submission_seq: int | None = None
         self._rows: dict[str, list[tuple[Any, ...]]] = {}
         self._updates: list[Update] = []
+        self.sums = SumBook(conn)
 
     def append(self, kind: str, payload_bytes: bytes, index: Any) -> Entry:
         """Append one entry whose payload is already canonical.
@@ -114,8 +118,13 @@ class Appender:
 
     def flush(self) -> None:
         """Write buffered rows (see :func:`write_rows`)."""
-        write_rows(self.conn, self._rows, self._updates)
+        write_rows(self.conn, self._rows, self._updates, self.sums)
         self._rows, self._updates = {}, []
+
+    def finish(self) -> None:
+        """Write what is buffered and the changed record sums: the last step before commit."""
+        self.flush()
+        self.sums.write()
 
     @property
     def root(self) -> bytes:
@@ -135,10 +144,17 @@ def buffer_changes(
 
 
 def write_rows(
-    conn: Connection, rows: dict[str, list[tuple[Any, ...]]], updates: list[Update]
+    conn: Connection,
+    rows: dict[str, list[tuple[Any, ...]]],
+    updates: list[Update],
+    sums: SumBook | None = None,
 ) -> None:
     """Write buffered rows with ``executemany``. Order matters: inserts before the updates
-    that target them. Used by the appender and by :mod:`ledger.store.reindex`."""
+    that target them. Used by the appender and by :mod:`ledger.store.reindex`.
+
+    With ``sums``, the record sums follow: the inserted records are added, and the records
+    the updates supersede or retract are subtracted before their status changes. (``reindex``
+    passes none: it rebuilds the sums once at the end.)"""
     placeholder = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     order = [*_INSERT_ORDER, *(table for table in rows if table not in _INSERT_ORDER)]
     try:
@@ -153,6 +169,15 @@ def write_rows(
                 conn.exec_driver_sql(sql, table_rows)
     except IntegrityError as exc:
         raise ConflictError(_describe_conflict(exc)) from exc
+    if sums is not None:
+        inserted = rows.get("records")
+        if inserted:
+            sums.add_inserted(inserted[0][0], inserted[-1][0])
+        sums.retire(
+            c.key
+            for c in updates
+            if c.table == "records" and c.values.get("status", "effective") != "effective"
+        )
     for change in updates:
         assignments = ", ".join(f"{column} = :{column}" for column in change.values)
         conn.execute(
@@ -200,43 +225,10 @@ def _describe_conflict(exc: IntegrityError) -> str:
     return f"the ledger already holds a conflicting row ({message})"
 
 
-def load_nodes(conn: Connection, positions: list[tuple[int, int]]) -> list[bytes]:
-    """Hashes of complete subtrees at ``positions`` (level 0 = leaf hashes from entries)."""
-    found = fetch_nodes(conn, set(positions))
-    return [found[pos] for pos in positions]
-
-
-def fetch_nodes(conn: Connection, wanted: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-    """One query per kind of node: leaves from ``entries``, inner nodes from ``merkle_nodes``."""
-    out: dict[tuple[int, int], bytes] = {}
-    leaves = sorted(idx for level, idx in wanted if level == 0)
-    leaf_stmt = text("SELECT seq, leaf_hash FROM entries WHERE seq IN :ids").bindparams(
-        bindparam("ids", expanding=True)
-    )
-    for start in range(0, len(leaves), 900):
-        rows = conn.execute(leaf_stmt, {"ids": leaves[start : start + 900]})
-        out.update({(0, seq): bytes(h) for seq, h in rows})
-    by_level: dict[int, list[int]] = {}
-    for level, idx in wanted:
-        if level > 0:
-            by_level.setdefault(level, []).append(idx)
-    stmt = text("SELECT idx, hash FROM merkle_nodes WHERE level = :lv AND idx IN :ids").bindparams(
-        bindparam("ids", expanding=True)
-    )
-    for level, ids in by_level.items():
-        for start in range(0, len(ids), 900):
-            rows = conn.execute(stmt, {"lv": level, "ids": ids[start : start + 900]})
-            out.update({(level, ix): bytes(h) for ix, h in rows})
-    missing = wanted - set(out)
-    if missing:
-        raise ConflictError(f"the Merkle node store is missing nodes {sorted(missing)[:3]}")
-    return out
-
-
 @contextmanager
 def appending(engine: Engine) -> Iterator[Appender]:
     """Open a serialized write transaction and yield an appender; commit on success."""
     with db.writing(engine) as conn:
         appender = Appender(conn)
         yield appender
-        appender.flush()
+        appender.finish()

@@ -13,50 +13,17 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from ledger.store.lookups import (  # the reads short commands share, without SQLAlchemy
+    checkpoint_rows,
+    entry_and_leaf,
+    latest_checkpoint_row,
+    record_seq,
+    tree_size,
+)
+
+__all__ = ["checkpoint_rows", "entry_and_leaf", "latest_checkpoint_row", "record_seq", "tree_size"]
+
 _STREAM = {"stream_results": True, "yield_per": 5000}
-
-
-def tree_size(conn: Connection) -> int:
-    """How many entries the ledger holds (one past the highest seq; 0 when empty)."""
-    row = conn.execute(text("SELECT MAX(seq) FROM entries")).first()
-    return 0 if row is None or row[0] is None else int(row[0]) + 1
-
-
-_CHECKPOINT_COLUMNS = "id, tree_size, root_hash, note, signed_at"
-
-
-def latest_checkpoint_row(conn: Connection) -> tuple[Any, ...] | None:
-    """(id, tree_size, root_hash, note, signed_at) of the checkpoint over the largest tree
-    (the newest row among equals), or None before the first checkpoint."""
-    row = conn.execute(
-        text(
-            f"SELECT {_CHECKPOINT_COLUMNS} FROM checkpoints "
-            "ORDER BY tree_size DESC, id DESC LIMIT 1"
-        )
-    ).first()
-    return tuple(row) if row is not None else None
-
-
-def checkpoint_rows(conn: Connection) -> list[tuple[Any, ...]]:
-    """Every stored checkpoint as (id, tree_size, root_hash, note, signed_at), oldest first."""
-    rows = conn.execute(text(f"SELECT {_CHECKPOINT_COLUMNS} FROM checkpoints ORDER BY id"))
-    return [tuple(row) for row in rows]
-
-
-def record_seq(conn: Connection, record_id: str) -> Any:
-    """The seq column (as stored) of a record's row, or None for an unknown record_id."""
-    row = conn.execute(
-        text("SELECT seq FROM records WHERE record_id = :r"), {"r": record_id}
-    ).first()
-    return None if row is None else row[0]
-
-
-def entry_and_leaf(conn: Connection, seq: int) -> tuple[Any, Any]:
-    """(entry_bytes, leaf_hash) as stored for entry ``seq`` (which must exist)."""
-    row = conn.execute(
-        text("SELECT entry_bytes, leaf_hash FROM entries WHERE seq = :s"), {"s": seq}
-    ).one()
-    return row[0], row[1]
 
 
 def entry_row_batches(conn: Connection, size: int) -> Iterator[Sequence[Any]]:

@@ -7,7 +7,6 @@ head; on PostgreSQL the same job is done by a transaction-scoped advisory lock.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,15 +16,22 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from ledger.errors import StorageError
+from ledger.store.sql import (  # one home for what the light read path shares
+    DEFAULT_LOCK_TIMEOUT,
+    LOCK_TIMEOUT_ENV,
+    SCHEMA_VERSION,
+    check_schema,
+    lock_timeout,
+    missing_file_error,
+)
 from ledger.vocab import DEFAULT_DB_URL
 
 DEFAULT_URL = DEFAULT_DB_URL  # defined in ledger.vocab, so the CLI starts without SQLAlchemy
-SCHEMA_VERSION = 2  # 2: outputs and footprints tables (0.1.0 wrote 1; `reindex` upgrades)
+__all__ = ["DEFAULT_LOCK_TIMEOUT", "SCHEMA_VERSION", "check_schema", "lock_timeout"]
+
 APPEND_ONLY_TABLES = ("entries", "checkpoints")
 _ADVISORY_LOCK_KEY = 0x6C6564676572  # "ledger"
 _WRITE = "carbon_ledger_write"
-LOCK_TIMEOUT_ENV = "CARBON_LEDGER_LOCK_TIMEOUT"
-DEFAULT_LOCK_TIMEOUT = 60.0
 
 _SQLITE_TRIGGERS = [
     f"""CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table}
@@ -252,35 +258,6 @@ def create_schema(engine: Engine) -> None:
         raise StorageError(f"cannot create the ledger schema: {_short(exc)}") from exc
 
 
-def check_schema(conn: Connection, *, allow_older: bool = False) -> None:
-    """Refuse a database without our schema, or one written by a newer or an older version
-    (index tables are derived: ``carbon-ledger reindex`` brings an older one up to date)."""
-    try:
-        row = conn.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).first()
-    except SQLAlchemyError as exc:
-        raise StorageError(
-            "no carbon-ledger schema in this database; run `carbon-ledger init` first"
-        ) from exc
-    if row is None:
-        raise StorageError("the database has no schema_version; it was not made by carbon-ledger")
-    try:
-        version = int(row[0])
-    except ValueError:
-        raise StorageError(
-            f"the database's schema_version {row[0]!r} is not a carbon-ledger schema version"
-        ) from None
-    if version > SCHEMA_VERSION:
-        raise StorageError(
-            f"the database was created by a newer carbon-ledger (schema {row[0]}, this "
-            f"version reads schema {SCHEMA_VERSION}); upgrade carbon-ledger"
-        )
-    if version < SCHEMA_VERSION and not allow_older:
-        raise StorageError(
-            f"the database has schema {version}, this carbon-ledger uses schema "
-            f"{SCHEMA_VERSION}; run `carbon-ledger reindex` to rebuild its index tables"
-        )
-
-
 #: How :func:`integrity_problems` names its check in messages (they quote it, so that an
 #: operator knows what failed and what to run by hand).
 INTEGRITY_CHECK = "PRAGMA integrity_check"
@@ -328,10 +305,7 @@ def _require_sqlite_file(engine: Engine) -> None:
         return
     name = engine.url.database or ""
     if name and name != ":memory:" and not name.startswith("file:") and not Path(name).exists():
-        raise StorageError(
-            f"no ledger at {name}: the file does not exist (check --db, or run "
-            "`carbon-ledger init` to create one)"
-        )
+        raise missing_file_error(name)
 
 
 @contextmanager
@@ -347,20 +321,6 @@ def reading(engine: Engine) -> Iterator[Connection]:
                 yield conn
     except SQLAlchemyError as exc:
         raise StorageError(f"database error: {_short(exc)}") from exc
-
-
-def lock_timeout() -> float:
-    """Seconds a writer waits for the write lock (env ``CARBON_LEDGER_LOCK_TIMEOUT``, 60)."""
-    raw = os.environ.get(LOCK_TIMEOUT_ENV, "").strip()
-    if not raw:
-        return DEFAULT_LOCK_TIMEOUT
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = -1.0
-    if not 0 < seconds < 86_400:
-        raise StorageError(f"{LOCK_TIMEOUT_ENV}={raw!r} is not a number of seconds (0 < s < 1 day)")
-    return seconds
 
 
 def _lock_busy(exc: SQLAlchemyError) -> bool:

@@ -1,11 +1,13 @@
 """The reads behind every figure (SPEC §6): contributions, outputs and products as of a size.
 
-Only groups cross into Python: records that lie wholly inside the window are summed per
-(supplier, product, stage, allocation group, data quality, GWP set, tkm or not) — their share
-of the window is 1; records that straddle a window boundary come back one by one with their
-period, so :mod:`ledger.figures` can weigh them by their share. Sums are exact: PostgreSQL
-adds ``numeric``; SQLite has no exact decimal type, so it hands back the group's decimal
-strings and Python adds them as fractions.
+Contributions come from ``record_sums`` (:mod:`ledger.store.sums`), so a query costs
+O(groups), whatever the window and however many records there are: a group whose record
+period lies inside the window counts whole (groups that differ only in period are merged),
+one that straddles the window comes back with its period so :mod:`ledger.figures` can weigh
+it by its share. ``record_sums`` holds the latest state; a figure as of an earlier tree size
+is the latest sums corrected by the few records that changed since that size (appended at or
+after it: subtracted; retired at or after it: added back), read through the primary key and
+the ``status_seq`` index.
 """
 
 from __future__ import annotations
@@ -13,90 +15,60 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
-from decimal import Context, Decimal, Inexact
+from decimal import Decimal
 from fractions import Fraction
-from typing import Any
-
-from sqlalchemy import Connection, Engine, text
-from sqlmodel import Session
+from typing import TYPE_CHECKING
 
 from ledger.figures import Contribution, OutputFact, ProductInfo
-from ledger.store import db
+from ledger.store.sql import Reader, rows
+from ledger.store.sums import NO_SUMS, WindowKey, group_sums, window_groups
 from ledger.vocab import Window
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, Engine
+    from sqlmodel import Session
 
 #: far beyond any real tree size: "as of now"
 LATEST = 2**62
 
-# ``+r.seq``: unary plus hides the seq column from SQLite's planner, so it streams the
-# covering index ix_records_groups instead of walking the primary key in seq order.
-_CONTRIBUTIONS_SQL = """
-SELECT r.supplier_id, r.product_id, r.stage, r.allocation_group, r.data_quality, f.gwp,
-       CASE WHEN r.unit = 'tkm' AND r.stage = 'transport' THEN 1 ELSE 0 END AS is_tkm,
-       CASE WHEN r.period_start >= :start AND r.period_end <= :end THEN NULL
-            ELSE r.period_start END AS ps,
-       CASE WHEN r.period_start >= :start AND r.period_end <= :end THEN NULL
-            ELSE r.period_end END AS pe,
-       COUNT(*), {co2e}, {units}, {amount}
-FROM records r LEFT JOIN factors f ON f.factor_id = r.factor_id AND f.version = r.factor_version
-WHERE r.period_start < :end AND r.period_end > :start AND +r.seq < :as_of
-  AND (r.status = 'effective' OR r.status_seq >= :as_of)
-GROUP BY r.supplier_id, r.product_id, r.stage, r.allocation_group, r.data_quality, f.gwp,
-         is_tkm, ps, pe
-"""
-_SUMS = {
-    "sqlite": (
-        "group_concat(r.co2e_kg, ',')",
-        "group_concat(r.units_covered, ',')",
-        "group_concat(r.amount, ',')",
-    ),
-    "postgresql": (
-        "SUM(CAST(r.co2e_kg AS numeric))",
-        "SUM(CAST(r.units_covered AS numeric))",
-        "SUM(CAST(r.amount AS numeric))",
-    ),
-}
+_OVERLAP = "r.period_start < :end AND r.period_end > :start"
 
 
 @contextmanager
 def connected(source: Engine | Connection | Session) -> Iterator[Connection]:
     """A read connection from an Engine, a Connection or a Session (the pandas API's sources)."""
-    if isinstance(source, Session):
-        yield source.connection()
-    elif isinstance(source, Engine):
+    from sqlalchemy import Connection, Engine
+
+    from ledger.store import db
+
+    if isinstance(source, Engine):
         with db.reading(source) as conn:
             yield conn
-    else:
+    elif isinstance(source, Connection):
         yield source
+    else:  # a Session (sqlmodel is not imported for the check: it costs 0.3 s of start-up)
+        yield source.connection()
 
 
-#: decimal addition that raises rather than rounds: the sum of decimal strings is exact
-_EXACT = Context(prec=200, traps=[Inexact])
-
-
-def exact_sum(value: Any) -> Fraction:
-    """A group sum: a Decimal from PostgreSQL, or SQLite's comma-joined decimal strings.
-
-    Added as Decimals in a context that traps inexact results, so the sum is exact and one
-    Fraction is made per group, not per record.
-    """
-    if isinstance(value, Decimal):
-        return Fraction(value)
-    total = Decimal(0)
-    for text_ in str(value).split(","):
-        total = _EXACT.add(total, Decimal(text_))
-    return Fraction(total)
-
-
-def contributions(conn: Connection, window: Window, as_of: int = LATEST) -> list[Contribution]:
-    """Effective records (as of ``as_of``) that overlap the window, grouped where possible."""
-    params = {"start": window[0].isoformat(), "end": window[1].isoformat(), "as_of": as_of}
-    sums = _SUMS["sqlite" if conn.dialect.name == "sqlite" else "postgresql"]
-    rows = conn.execute(
-        text(_CONTRIBUTIONS_SQL.format(co2e=sums[0], units=sums[1], amount=sums[2])), params
-    )
+def contributions(conn: Reader, window: Window, as_of: int = LATEST) -> list[Contribution]:
+    """Effective records (as of ``as_of``) that overlap the window, as few contributions as
+    exactness allows: groups inside the window merged across periods, straddling ones not."""
+    start, end = window[0].isoformat(), window[1].isoformat()
+    merged = window_groups(conn, (start, end))
+    if as_of < LATEST:
+        params = {"start": start, "end": end, "as_of": as_of}
+        later = f"r.seq >= :as_of AND r.status = 'effective' AND {_OVERLAP}"
+        retired_since = f"r.status_seq >= :as_of AND r.seq < :as_of AND {_OVERLAP}"
+        for where, sign in ((later, -1), (retired_since, 1)):
+            for key, sums in group_sums(conn, where, params).items():
+                span = (key[7], key[8])
+                inside = span[0] >= start and span[1] <= end
+                at: WindowKey = (*key[:7], None if inside else span)
+                merged[at] = merged.get(at, NO_SUMS).plus(sums, sign)
     out = []
-    for sup, prod, stage, group, quality, gwp, is_tkm, ps, pe, n, co2e, units, amount in rows:
-        period = None if ps is None else (date.fromisoformat(ps), date.fromisoformat(pe))
+    for (sup, prod, stage, group, quality, gwp, is_tkm, period), sums in merged.items():
+        if not sums.records:
+            continue
         out.append(
             Contribution(
                 supplier_id=sup,
@@ -104,28 +76,29 @@ def contributions(conn: Connection, window: Window, as_of: int = LATEST) -> list
                 stage=stage,
                 group=group,
                 data_quality=quality,
-                gwp=gwp,
-                co2e=exact_sum(co2e),
-                units_covered=exact_sum(units),
-                period=period,
-                tkm=exact_sum(amount) if is_tkm else None,
-                records=int(n),
+                gwp=gwp or None,
+                co2e=Fraction(sums.co2e_kg),
+                units_covered=Fraction(sums.units_covered),
+                period=None
+                if period is None
+                else (date.fromisoformat(period[0]), date.fromisoformat(period[1])),
+                tkm=Fraction(sums.tkm) if is_tkm and sums.tkm is not None else None,
+                records=sums.records,
             )
         )
     return out
 
 
-def outputs(conn: Connection, as_of: int = LATEST) -> dict[str, list[OutputFact]]:
+def outputs(conn: Reader, as_of: int = LATEST) -> dict[str, list[OutputFact]]:
     """Effective declared outputs as of ``as_of``, per product."""
     out: dict[str, list[OutputFact]] = {}
-    rows = conn.execute(
-        text(
-            "SELECT product_id, units, period_start, period_end FROM outputs "
-            "WHERE seq < :as_of AND (status = 'effective' OR status_seq >= :as_of)"
-        ),
+    found = rows(
+        conn,
+        "SELECT product_id, units, period_start, period_end FROM outputs "
+        "WHERE seq < :as_of AND (status = 'effective' OR status_seq >= :as_of)",
         {"as_of": as_of},
     )
-    for product_id, units, start, end in rows:
+    for product_id, units, start, end in found:
         out.setdefault(product_id, []).append(
             OutputFact(
                 product_id,
@@ -137,12 +110,12 @@ def outputs(conn: Connection, as_of: int = LATEST) -> dict[str, list[OutputFact]
     return out
 
 
-def products(conn: Connection) -> dict[str, ProductInfo]:
-    rows = conn.execute(text("SELECT product_id, supplier_id, mass_kg FROM products"))
-    return {p: ProductInfo(p, s, Fraction(Decimal(m))) for p, s, m in rows}
+def products(conn: Reader) -> dict[str, ProductInfo]:
+    found = rows(conn, "SELECT product_id, supplier_id, mass_kg FROM products")
+    return {p: ProductInfo(p, s, Fraction(Decimal(m))) for p, s, m in found}
 
 
-def names(conn: Connection, table: str) -> dict[str, str]:
+def names(conn: Reader, table: str) -> dict[str, str]:
     """id -> name of every product or supplier (for tables people read)."""
     key = {"products": "product_id", "suppliers": "supplier_id"}[table]
-    return dict(conn.execute(text(f"SELECT {key}, name FROM {table}")).all())  # type: ignore[arg-type]
+    return {k: v for k, v in rows(conn, f"SELECT {key}, name FROM {table}")}

@@ -21,7 +21,7 @@ from ledger import merkle
 from ledger.entry import SUBMITTED_KINDS, parse_entry
 from ledger.kinds import changes_for
 from ledger.state import Update
-from ledger.store import db
+from ledger.store import db, sums
 from ledger.store.appender import BATCH, buffer_changes, write_rows
 
 #: tables that are not derived from the entries and are never rebuilt (``pcf_versions`` is
@@ -66,6 +66,7 @@ def reindex(engine: Engine, progress: Progress | None = None) -> ReindexReport:
             table.create(conn)
         total = conn.execute(text("SELECT COUNT(*) FROM entries")).scalar_one()
         done = _replay(conn, total, progress)
+        sums.rebuild(conn)
         conn.execute(
             text("UPDATE meta SET value = :v WHERE key = 'schema_version'"),
             {"v": str(db.SCHEMA_VERSION)},
