@@ -21,10 +21,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import ROUND_HALF_EVEN, Context, Decimal, Inexact, InvalidOperation, localcontext
+from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation, localcontext
 from fractions import Fraction
 from typing import Any
 
+from ledger.decimals import EXACT
 from ledger.footprint import STAGES
 from ledger.state import allocation_group
 from ledger.vocab import Window
@@ -32,8 +33,10 @@ from ledger.vocab import Window
 RATIO_PLACES = 12
 _Q = Decimal(1).scaleb(-RATIO_PLACES)
 _CTX = Context(prec=80, rounding=ROUND_HALF_EVEN)
-#: sums of record quantities: never rounded (an inexact sum raises instead)
-_EXACT_SUM = Context(prec=200, traps=[Inexact, InvalidOperation])
+#: sums of record quantities: exact (an inexact sum raises), and text that is not a number
+#: raises too, as ``Decimal(text)`` does in the default context
+_EXACT_SUM = EXACT.copy()
+_EXACT_SUM.traps[InvalidOperation] = True
 _DECIMAL_ZERO = Decimal(0)
 ZERO = Fraction(0)
 ONE = Fraction(1)
