@@ -7,10 +7,12 @@ compares every index table and the stored Merkle nodes with what the entries rep
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+import multiprocessing
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -37,6 +39,9 @@ from ledger.verify import (
     open_checkpoint_note,
     record_key,
 )
+
+if TYPE_CHECKING:
+    from multiprocessing.pool import AsyncResult, Pool
 
 BUNDLE_FORMAT = "carbon-ledger-export/v1"
 Progress = Callable[[int], None] | None
@@ -82,55 +87,254 @@ def verify_database(
     ``operator_pub`` the operator key they trust (else the genesis entry's key is used).
     ``seen_label`` names that checkpoint in messages (the operator's pre-sign audit passes
     its state file's). With ``witnesses``, ``seen_note`` must carry at least
-    ``min_witnesses`` valid cosignatures by them."""
-    with db.reading(engine) as conn:
-        damage = db.integrity_problems(conn)
-        if damage:
-            raise VerificationError(
-                f"the SQLite file is damaged ({db.INTEGRITY_CHECK}: "
-                f"{'; '.join(damage)}): queries and labels read through its indexes and "
-                "would silently miss rows; restore it from a backup, or run REINDEX and "
-                "verify again",
-                None,
+    ``min_witnesses`` valid cosignatures by them.
+
+    With ``jobs`` of 2 or more the audit runs in two halves over the same entries (see
+    :class:`ledger.verify.ChainVerifier`'s ``part``): another process checks the rows,
+    canonical form, hashes, links and Merkle roots, after SQLite's integrity check, while
+    this one decodes and replays. Each half stops at its first failure; the earlier one in
+    the order one process checks them is the verdict, so it is the same seq and message."""
+    check = partial(
+        _verify_in,
+        seen_note=seen_note,
+        progress=progress,
+        operator_pub=operator_pub,
+        seen_label=seen_label,
+        witnesses=witnesses,
+        min_witnesses=min_witnesses,
+    )
+    if jobs <= 1:
+        with db.reading(engine) as conn:
+            _refuse_damage(db.integrity_problems(conn))
+            return check(conn, None)
+    url = engine.url.render_as_string(hide_password=False)
+    # two helpers at most: the integrity check and the structure half (forked before this
+    # process opens its own connection)
+    with multiprocessing.get_context("fork").Pool(min(jobs - 1, 2)) as pool:
+        helper = _Helper(pool, url, pool.apply_async(_integrity_of, (url,)))
+        with db.reading(engine) as conn:
+            try:
+                return check(conn, helper)
+            except LedgerError:
+                _refuse_damage(helper.integrity.get())  # as in one process, damage comes first
+                raise
+
+
+def _refuse_damage(damage: list[str]) -> None:
+    if damage:
+        raise VerificationError(
+            f"the SQLite file is damaged ({db.INTEGRITY_CHECK}: "
+            f"{'; '.join(damage)}): queries and labels read through its indexes and "
+            "would silently miss rows; restore it from a backup, or run REINDEX and "
+            "verify again",
+            None,
+        )
+
+
+@dataclass(frozen=True)
+class _Helper:
+    """The worker processes of ``verify --jobs`` and the integrity check they run."""
+
+    pool: Pool
+    url: str
+    integrity: AsyncResult[list[str]]
+
+
+@dataclass(frozen=True)
+class _StructureHalf:
+    """What the structure half found: its first failure as (position, phase, seq, message),
+    the tree it recomputed, its checkpoint lines and its Merkle node digests."""
+
+    failure: tuple[int, int, int | None, str] | None
+    tree_size: int
+    root_hash: str
+    checks: list[str]
+    digests: dict[tuple[Any, ...], bytes]
+
+
+def _integrity_of(url: str) -> list[str]:
+    engine = db.make_engine(url)
+    try:
+        with db.reading(engine) as conn:
+            return db.integrity_problems(conn)
+    finally:
+        engine.dispose()
+
+
+def _structure_of(url: str, size: int, checkpoints: list[SeenCheckpoint]) -> _StructureHalf:
+    """In a helper process: its own engine and transaction; entries below ``size`` are
+    append-only, so it reads the same ones the other half does."""
+    engine = db.make_engine(url)
+    try:
+        with db.reading(engine) as conn:
+            verifier = ChainVerifier(checkpoints, set(), part="structure")
+            failure = None
+            try:
+                _feed_rows(conn, verifier, size, None)
+                verifier.finish()
+            except VerificationError as exc:
+                failure = (verifier.position, verifier.phase, exc.seq, str(exc))
+            return _StructureHalf(
+                failure,
+                verifier.tree.size,
+                verifier.tree.root().hex(),
+                verifier.report.checks,
+                verifier.digests.results(),
             )
+    finally:
+        engine.dispose()
+
+
+def _split_audit(
+    conn: Connection,
+    helper: _Helper,
+    checkpoints: list[SeenCheckpoint],
+    products: set[str],
+    size: int,
+    progress: Progress,
+) -> tuple[ChainVerifier, VerifyReport]:
+    """Both halves of the entries' audit; this process runs the semantics half."""
+    structure = helper.pool.apply_async(_structure_of, (helper.url, size, checkpoints))
+    verifier = ChainVerifier(checkpoints, products, part="semantics")
+    failures: list[tuple[int, int, int, VerificationError]] = []
+    report = None
+    try:
+        _feed_rows(conn, verifier, size, progress)
+        report = verifier.finish()
+    except VerificationError as exc:
+        failures.append((verifier.position, verifier.phase, 1, exc))
+    _refuse_damage(helper.integrity.get())
+    half = structure.get()
+    if half.failure is not None:
+        position, phase, seq, message = half.failure
+        failures.append((position, phase, 0, VerificationError(message, seq)))
+    if failures:  # the one a single process meets first; at a tie, the structure half's
+        raise min(failures, key=lambda f: f[:3])[3]
+    assert report is not None
+    report.tree_size, report.root_hash = half.tree_size, half.root_hash
+    report.checks[:0] = half.checks
+    verifier.digests.take(half.digests)
+    return verifier, report
+
+
+def _verify_in(
+    conn: Connection,
+    helper: _Helper | None,
+    *,
+    seen_note: str | None,
+    progress: Progress,
+    operator_pub: Ed25519PublicKey | None,
+    seen_label: str,
+    witnesses: Sequence[VerifierKey],
+    min_witnesses: int,
+) -> VerifyReport:
+    """The audit of :func:`verify_database` in one read transaction, with ``helper``'s
+    processes if there are any."""
+    info = ledger_info(conn)
+    _pin(info, operator_pub)
+    checkpoints = _stored_checkpoints(conn, info.origin, info.operator_public_key)
+    size = tree_size(conn)
+    extra: list[str] = []
+    if seen_note is not None:
+        seen = open_checkpoint_note(seen_note, info.origin, info.operator_public_key, seen_label)
+        extra.extend(_check_witnessed(seen_note, info, witnesses, min_witnesses))
+        _check_consistency(conn, seen, size)
+        extra.append(f"consistency proof from your checkpoint (size {seen.size}) verified")
+        checkpoints.append(seen)
+    if helper is None:
+        verifier = ChainVerifier(checkpoints, _footprint_products(conn))
+        _feed_rows(conn, verifier, size, progress)
+        report = verifier.finish()
+    else:
+        products = _footprint_products(conn)
+        verifier, report = _split_audit(conn, helper, checkpoints, products, size, progress)
+    _check_index_tables(conn, verifier, size)
+    report.checkpoints = len(checkpoints) - (seen_note is not None)
+    report.checks.extend(extra)
+    return report
+
+
+def _feed_rows(
+    conn: Connection,
+    verifier: ChainVerifier,
+    size: int,
+    progress: Progress,
+    start: int = 0,
+) -> None:
+    """Fully check the stored entries from ``start`` (the verifier's next seq) to ``size``."""
+    stored = audit_reads.entry_row_batches(conn, size, start)
+    batches: Iterator[Batch] = ([_stored_row(row) for row in batch] for batch in stored)
+    try:
+        feed_all(verifier, batches, progress)
+    except RootMismatch as exc:
+        located = _locate_rewrite(conn, exc.seq or 0, exc.size)
+        if located is None:
+            raise
+        raise VerificationError(
+            f"{str(exc).split(': history', 1)[0]}: history before it was rewritten; the "
+            f"stored Merkle nodes of the signed tree no longer match the bytes of seq "
+            f"{located} or {located + 1}, the first entries that differ",
+            located,
+        ) from exc
+
+
+def verify_appended(
+    engine: Engine,
+    signed_note: str,
+    operator_pub: Ed25519PublicKey,
+    seen_label: str,
+    jobs: int = 1,
+    progress: Progress = None,
+) -> VerifyReport:
+    """The operator's pre-sign audit (SPEC §4): fully check what was appended since the
+    checkpoint this key last signed (``signed_note``, from the state file beside the key),
+    and prove that everything before it is exactly what was signed.
+
+    The prefix is only hashed and replayed for state (each kind's ``remember``): the root
+    recomputed from its entry bytes must equal the signed root, so a rewritten old entry
+    is refused; its signatures, co2e and statements were audited before this key signed
+    it and are not checked again. The entries after it get every check of the full audit,
+    and the index rows they created are compared with the replay. The prefix's derived
+    columns and index rows, and the SQLite integrity check, are the full ``verify``'s job.
+
+    Whenever the prefix cannot be taken as audited — its bytes do not hash to the signed
+    root, a prefix entry does not decode, the signed size splits a submission — this runs
+    the full audit instead, which names the first bad seq exactly as ``verify`` does.
+    """
+    with db.reading(engine) as conn:
         info = ledger_info(conn)
         _pin(info, operator_pub)
         checkpoints = _stored_checkpoints(conn, info.origin, info.operator_public_key)
         size = tree_size(conn)
-        extra: list[str] = []
-        if seen_note is not None:
-            seen = open_checkpoint_note(
-                seen_note, info.origin, info.operator_public_key, seen_label
+        seen = open_checkpoint_note(signed_note, info.origin, info.operator_public_key, seen_label)
+        _check_consistency(conn, seen, size)
+        verifier = ChainVerifier([*checkpoints, seen], _footprint_products(conn))
+        if _take_audited_prefix(conn, verifier, seen.size):
+            _feed_rows(conn, verifier, size, progress, seen.size)
+            report = verifier.finish()
+            _check_index_tables(conn, verifier, size, since=seen.size)
+            report.checkpoints = len(checkpoints)
+            report.checks.append(
+                f"entries 0..{seen.size - 1} hash to the root {seen_label} signed; "
+                f"entries {seen.size}..{size - 1} fully checked"
             )
-            extra.extend(_check_witnessed(seen_note, info, witnesses, min_witnesses))
-            _check_consistency(conn, seen, size)
-            extra.append(f"consistency proof from your checkpoint (size {seen.size}) verified")
-            checkpoints.append(seen)
-        verifier = ChainVerifier(checkpoints, _footprint_products(conn))
-        stored = audit_reads.entry_row_batches(conn, size)
-        factor_entries = (
-            [(seq, bytes(data)) for seq, data in audit_reads.factor_entries(conn, size)]
-            if jobs > 1
-            else None
-        )
-        batches: Iterator[Batch] = ([_stored_row(row) for row in batch] for batch in stored)
-        try:
-            feed_all(verifier, batches, jobs, factor_entries, progress)
-        except RootMismatch as exc:
-            located = _locate_rewrite(conn, exc.seq or 0, exc.size)
-            if located is None:
-                raise
-            raise VerificationError(
-                f"{str(exc).split(': history', 1)[0]}: history before it was rewritten; the "
-                f"stored Merkle nodes of the signed tree no longer match the bytes of seq "
-                f"{located} or {located + 1}, the first entries that differ",
-                located,
-            ) from exc
-        report = verifier.finish()
-        _check_index_tables(conn, verifier, size)
-        report.checkpoints = len(checkpoints) - (seen_note is not None)
-        report.checks.extend(extra)
-    return report
+            return report
+    return verify_database(engine, signed_note, progress, jobs, operator_pub, seen_label)
+
+
+def _take_audited_prefix(conn: Connection, verifier: ChainVerifier, size: int) -> bool:
+    """Feed entries 0..size-1 as already audited; True when they hash to the signed root
+    at ``size`` (the last checkpoint the verifier was given) and end outside a submission."""
+    try:
+        for data in audit_reads.entry_bytes_stream(conn, size):
+            verifier.feed_audited(bytes(data))
+    except (LedgerError, KeyError, TypeError, ValueError, AttributeError, ArithmeticError):
+        return False  # RootMismatch is a VerificationError, so a LedgerError
+    return (
+        verifier.expected_seq == size
+        and verifier.matched_size == size
+        and verifier.submission is None
+    )
 
 
 def _check_witnessed(
@@ -230,11 +434,53 @@ def _check_consistency(conn: Connection, seen: SeenCheckpoint, size: int) -> Non
         ) from exc
 
 
-def _check_index_tables(conn: Connection, verifier: ChainVerifier, size: int) -> None:
-    """Every index table must equal what the entries replay to."""
+@dataclass(frozen=True)
+class DatabaseSide:
+    """What the index-table check reads from the database, digested where large: it needs
+    no replay, so ``verify --jobs`` reads it in another process while the entries replay."""
+
+    size: int  # the tree size it saw: a concurrent append makes the parent read it again
+    tables: dict[str, list[dict[str, Any]]]
+    digests: dict[tuple[Any, ...], bytes]  # records, merkle_nodes, submission_nodes streams
+    statuses: dict[str, tuple[str, int | None]]
+
+
+def read_database_side(conn: Connection, since: int = 0) -> DatabaseSide:
+    """Every small index table, and the digests of the large ones (from seq ``since`` on)."""
+    digests = OrderedDigests()
+    records = digests.stream(("records",))
+    # every row, not only seq < size: a row no entry creates must fail (queries would count it)
+    for batch in audit_reads.record_column_batches(conn, RECORD_DIGEST_FIELDS, since):
+        records.update("".join(map(repr, batch)).encode("utf-8"))  # = a row at a time
+    for level, idx, node in audit_reads.merkle_node_rows(conn, since):
+        digests.add(("merkle_nodes", level), node_bytes(idx, node))
+    for sub_seq, level, idx, node in audit_reads.submission_node_rows(conn, since):
+        digests.add(("submission_nodes", sub_seq, level), node_bytes(idx, node))
+    return DatabaseSide(
+        tree_size(conn),
+        {table: audit_reads.table_rows(conn, table) for table in SMALL_TABLE_KEYS},
+        digests.results(),
+        audit_reads.record_statuses(conn),
+    )
+
+
+def _check_index_tables(
+    conn: Connection,
+    verifier: ChainVerifier,
+    size: int,
+    since: int = 0,
+    side: DatabaseSide | None = None,
+) -> None:
+    """Every index table must equal what the entries replay to. With ``since`` (the
+    incremental pre-sign audit), of the large tables — records, Merkle and submission
+    nodes — only the rows that entries from seq ``since`` on create are compared, and
+    ``record_sums`` (whose groups mix old and new records) is not. ``side`` is the
+    database's half if it was read already (in another process)."""
+    if side is None:
+        side = read_database_side(conn, since)
     for table, pk in SMALL_TABLE_KEYS.items():
         expected = verifier.tables[table]
-        actual = {tuple(r[k] for k in pk): r for r in audit_reads.table_rows(conn, table)}
+        actual = {tuple(r[k] for k in pk): r for r in side.tables[table]}
         for key in sorted(set(expected) | set(actual), key=repr):
             want, have = expected.get(key), actual.get(key)
             if want != have:
@@ -245,36 +491,30 @@ def _check_index_tables(conn: Connection, verifier: ChainVerifier, size: int) ->
                     f"with the entries ({column})",
                     seq,
                 )
-    # every row, not only seq < size: a row no entry creates must fail (queries would count it)
-    digests = OrderedDigests()
-    for batch in audit_reads.record_column_batches(conn, RECORD_DIGEST_FIELDS):
-        for row in batch:
-            digests.add(("records",), repr(row).encode("utf-8"))
-    if digests.result("records") != verifier.digests.result("records"):
-        seq, column = _locate_record_mismatch(conn, size)
+    verifier.digests.stream(("records",))  # both sides hold the stream, if empty
+    replayed = verifier.digests.results()
+    if side.digests[("records",)] != replayed[("records",)]:
+        seq, column = _locate_record_mismatch(conn, size, since)
         raise VerificationError(
             f"index table records is out of step with the entries ({column})", seq
         )
-    statuses = audit_reads.record_statuses(conn)
+    statuses = side.statuses
     if statuses != verifier.history.status:
         bad = min(rid for rid, _ in set(statuses.items()) ^ set(verifier.history.status.items()))
         raise VerificationError(
             f"index table records has the wrong status for {bad!r}",
             audit_reads.record_seq(conn, bad),
         )
-    _check_record_sums(conn)
-    for level, idx, node in audit_reads.merkle_node_rows(conn):
-        digests.add(("merkle_nodes", level), node_bytes(idx, node))
-    mismatch = _first_stream_difference(digests, verifier.digests, "merkle_nodes")
+    if since == 0:  # its groups mix old records and new: the full verify's job
+        _check_record_sums(conn)
+    mismatch = _first_stream_difference(side.digests, replayed, "merkle_nodes")
     if mismatch is not None:
         raise VerificationError(
             f"merkle_nodes table differs from the tree recomputed from the entries "
             f"(level {mismatch[1]})",
             None,
         )
-    for sub_seq, level, idx, node in audit_reads.submission_node_rows(conn):
-        digests.add(("submission_nodes", sub_seq, level), node_bytes(idx, node))
-    mismatch = _first_stream_difference(digests, verifier.digests, "submission_nodes")
+    mismatch = _first_stream_difference(side.digests, replayed, "submission_nodes")
     if mismatch is not None:
         raise VerificationError(
             "submission_nodes table differs from the records_root tree of the submission",
@@ -306,10 +546,10 @@ def _check_record_sums(conn: Connection) -> None:
 
 
 def _first_stream_difference(
-    have: OrderedDigests, want: OrderedDigests, kind: str
+    have: Mapping[tuple[Any, ...], bytes], want: Mapping[tuple[Any, ...], bytes], kind: str
 ) -> tuple[Any, ...] | None:
-    a, b = have.result(kind), want.result(kind)
-    diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+    keys = {k for k in (*have, *want) if k[0] == kind}
+    diff = sorted(k for k in keys if have.get(k) != want.get(k))
     return diff[0] if diff else None
 
 
@@ -324,11 +564,15 @@ def _first_difference(want: dict[str, Any] | None, have: dict[str, Any] | None) 
     return "extra columns differ"
 
 
-def _locate_record_mismatch(conn: Connection, size: int) -> tuple[int | None, str]:
-    """Slow path: walk record entries and record rows in seq order to name the first diff."""
+def _locate_record_mismatch(conn: Connection, size: int, since: int = 0) -> tuple[int | None, str]:
+    """Slow path: walk record entries and record rows in seq order to name the first diff
+    (among those from seq ``since`` on, the ones that were compared)."""
     entries = audit_reads.record_entries(conn, size)
     rows = audit_reads.record_rows_by_seq(conn)
+    rows = {seq: row for seq, row in rows.items() if not isinstance(seq, int) or seq >= since}
     for seq, sub_seq, data in entries:
+        if seq < since:
+            continue
         want = record_row(seq, sub_seq, json.loads(bytes(data))["payload"])
         have = rows.pop(seq, None)
         if have is None or record_key(have) != record_key(want):
@@ -398,7 +642,8 @@ def verify_bundle(
     min_witnesses: int = 0,
 ) -> VerifyReport:
     """Verify an export file with no database (offline audit); ``witnesses`` as for
-    :func:`verify_database`."""
+    :func:`verify_database`. ``jobs`` is accepted and unused: a bundle is one stream, read
+    and audited in one process."""
     try:
         handle = path.open("rb")
     except OSError as exc:
@@ -449,7 +694,7 @@ def verify_bundle(
         ]
         verifier = ChainVerifier(checkpoints, _bundle_footprint_products(path))
         verifier.feed(first)
-        feed_all(verifier, _batches(lines), jobs, [], progress)
+        feed_all(verifier, _batches(lines), progress)
         report = verifier.finish()
         if report.tree_size != header["tree_size"]:
             raise VerificationError(

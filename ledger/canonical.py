@@ -21,7 +21,7 @@ import rfc8785
 
 from ledger.errors import InputError
 
-_MAX_SAFE_INT = 2**53 - 1
+MAX_SAFE_INT = 2**53 - 1
 _dumps = json.JSONEncoder(
     ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
 ).encode
@@ -49,7 +49,7 @@ def _check(value: Any) -> bool:
     if isinstance(value, bool) or value is None:
         return False
     if isinstance(value, int):
-        if abs(value) > _MAX_SAFE_INT:
+        if abs(value) > MAX_SAFE_INT:
             raise InputError(f"integer {value} is outside the exact IEEE 754 range")
         return False
     if isinstance(value, dict):
@@ -69,6 +69,14 @@ def _check(value: Any) -> bool:
     if isinstance(value, float):
         raise InputError("floats are not allowed in ledger JSON; use a decimal string")
     raise InputError(f"value of type {type(value).__name__} cannot be canonicalized")
+
+
+def plain_canonical_bytes(value: Any) -> bytes:
+    """JCS bytes of a value already known to be in the plain subset — decoded from ASCII
+    JSON with no float and only exactly representable integers — where JCS is
+    ``json.dumps`` with sorted keys and no walk of the value is needed. A non-ASCII result
+    (an escaped astral key, say) is the caller's cue to use :func:`canonical_bytes`."""
+    return _dumps(value).encode("utf-8")
 
 
 def canonical_bytes(value: Any) -> bytes:

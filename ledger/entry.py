@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ledger.canonical import canonical_bytes
+from ledger.canonical import MAX_SAFE_INT, canonical_bytes, plain_canonical_bytes
 from ledger.errors import VerificationError
 
 # the vocabulary lives in ledger.vocab; these names stay importable from here
@@ -85,12 +85,70 @@ class ParsedEntry:
     payload_bytes: bytes
 
 
+class _NotPlain(Exception):
+    """Internal: the entry holds a float, a NaN or a large integer; the reference decides."""
+
+
+def _no_float(text: str) -> Any:
+    raise _NotPlain(text)
+
+
+def _safe_int(text: str) -> int:
+    value = int(text)
+    if -MAX_SAFE_INT <= value <= MAX_SAFE_INT:
+        return value
+    raise _NotPlain(text)
+
+
+_decode_plain = json.JSONDecoder(
+    parse_float=_no_float, parse_int=_safe_int, parse_constant=_no_float
+).decode
+
+
+def _parse_plain(entry_bytes: bytes) -> ParsedEntry | None:
+    """The common case of :func:`parse_entry`, or None to leave the entry to the reference.
+
+    For ASCII bytes with no float, NaN or large integer, JCS is ``json.dumps`` with sorted
+    keys, so the value walk of :func:`ledger.canonical.canonical_bytes` is not needed; every
+    other check is the reference's own, on the same values. It only ever *accepts* an entry
+    the reference accepts (same fields): anything else — non-ASCII, a float, a wrong type,
+    bytes that differ — goes to the reference, which gives the verdict and the message.
+    """
+    try:
+        obj = _decode_plain(entry_bytes.decode("ascii"))
+    except (_NotPlain, ValueError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return None
+    if type(obj) is not dict or obj.keys() != _ENVELOPE_KEYS or obj["v"] != ENTRY_VERSION:
+        return None
+    kind, seq, payload = obj["kind"], obj["seq"], obj["payload"]
+    recorded_at, prev = obj["recorded_at"], obj["prev"]
+    if (
+        kind not in KINDS
+        or type(seq) is not int
+        or type(payload) is not dict
+        or type(recorded_at) is not str
+        or type(prev) is not str
+        or not (recorded_at + prev).isascii()
+    ):
+        return None
+    try:
+        payload_bytes = plain_canonical_bytes(payload)
+    except UnicodeEncodeError:  # a lone surrogate: the reference names it
+        return None
+    if envelope_bytes(seq, kind, recorded_at, prev, payload_bytes) != entry_bytes:
+        return None
+    return ParsedEntry(seq, kind, recorded_at, prev, payload, payload_bytes)
+
+
 def parse_entry(entry_bytes: bytes, expected_seq: int | None = None) -> ParsedEntry:
     """Decode entry bytes, requiring them to be exactly canonical.
 
     Re-encoding and comparing is what makes "every other column is derived from the bytes"
     true: a byte changed anywhere either breaks JSON, breaks canonical form or changes a field.
     """
+    plain = _parse_plain(entry_bytes)
+    if plain is not None:
+        return plain
     where = expected_seq
     try:
         obj = json.loads(entry_bytes)
@@ -117,3 +175,18 @@ def parse_entry(entry_bytes: bytes, expected_seq: int | None = None) -> ParsedEn
     if canonical != entry_bytes:
         raise VerificationError("entry bytes are not in canonical (RFC 8785) form", where)
     return ParsedEntry(seq, kind, recorded_at, prev, payload, payload_bytes)
+
+
+def decode_canonical(entry_bytes: bytes) -> ParsedEntry:
+    """Decode entry bytes whose canonical form another process checks (the "semantics" half
+    of a split ``verify``): the decode without the re-encoding, and ``payload_bytes`` cut
+    from the bytes where canonical form puts them (between the kind and the envelope's
+    ``prev``). On bytes that are not canonical the result is meaningless, and the other half
+    fails on the same entry first."""
+    obj = json.loads(entry_bytes)
+    kind = obj["kind"]
+    start = len(b'{"kind":"","payload":') + len(kind)
+    payload_bytes = entry_bytes[start : entry_bytes.rindex(b',"prev":"')]
+    return ParsedEntry(
+        obj["seq"], kind, obj["recorded_at"], obj["prev"], obj["payload"], payload_bytes
+    )

@@ -34,7 +34,7 @@ from ledger import merkle
 from ledger.accounting import RECORD_COLUMNS, RowProblems
 from ledger.canonical import canonical_bytes
 from ledger.errors import InputError
-from ledger.rules import SubmissionRules
+from ledger.rules import SubmissionRules, row_facts
 from ledger.spool import Spool, SpoolItem, write_chunk_file
 from ledger.state import record_values
 from ledger.suggest import did_you_mean
@@ -64,7 +64,7 @@ class ChunkResult:
     items: list[SpoolItem] | None = None  # in-process validation keeps items in memory
     path: str | None = None  # a worker writes them to a chunk file
     targets: list[tuple[int, str, str]] = field(default_factory=list)
-    record_rows: list[tuple[int, tuple[Any, ...]]] = field(default_factory=list)  # line, values
+    record_rows: list[tuple[int, str, str, str, str]] = field(default_factory=list)  # row_facts
     problems: list[str] = field(default_factory=list)
 
 
@@ -140,7 +140,7 @@ def validate_chunk(
                 result.problems.extend(f"line {line}: {f}: {m}" for f, m in exc.problems)
                 continue
             values = record_values(payload)
-            result.record_rows.append((line, values))
+            result.record_rows.append(row_facts(line, values))
             if "supersedes" in payload:
                 result.targets.append((line, "supersedes", payload["supersedes"]))
             if result.problems:

@@ -53,15 +53,12 @@ class History:
     origin: str = ""
     keyring: Keyring = field(default_factory=Keyring)
     factors: dict[tuple[str, int], Factor] = field(default_factory=dict)
-    factor_seq: dict[tuple[str, int], int] = field(default_factory=dict)
     products: set[str] = field(default_factory=set)
     output_book: OutputBook = field(default_factory=OutputBook)
     records: dict[str, str] = field(default_factory=dict)  # record_id -> supplier_id
     status: dict[str, tuple[str, int]] = field(default_factory=dict)  # record_id -> (status, seq)
     statements: Replay = field(init=False)
     counts: dict[str, int] = field(default_factory=dict)
-    #: a worker's co2e for the entry being checked, with the seq of the factor it used
-    worker_co2e: tuple[str | None, int] | None = None
 
     def __post_init__(self) -> None:
         self.statements = Replay(self.footprint_products)
@@ -91,6 +88,12 @@ class Kind:
 
     def check(self, history: History, seq: int, payload: dict[str, Any]) -> None:
         """Raise VerificationError unless the entry is valid after the ones before it."""
+
+    def remember(self, history: History, seq: int, payload: dict[str, Any]) -> None:
+        """Leave the state an entry leaves for later ones, without re-checking what an
+        earlier audit already checked (the operator's incremental pre-sign audit). By
+        default the check itself, which is cheap for every kind that does not override it."""
+        self.check(history, seq, payload)
 
     def changes(
         self, seq: int, payload: dict[str, Any], submission_seq: int | None
@@ -142,7 +145,6 @@ class FactorKind(Kind):
         if key in history.factors:
             raise VerificationError(f"factor {key[0]} version {key[1]} registered twice", seq)
         history.factors[key] = factor
-        history.factor_seq[key] = seq
 
     def changes(
         self, seq: int, payload: dict[str, Any], submission_seq: int | None
@@ -157,6 +159,9 @@ class Submission(Kind):
 
     def check(self, history: History, seq: int, payload: dict[str, Any]) -> None:
         history.keyring.check_submission(seq, payload)
+
+    def remember(self, history: History, seq: int, payload: dict[str, Any]) -> None:
+        """A signature check leaves no state."""
 
     def changes(
         self, seq: int, payload: dict[str, Any], submission_seq: int | None
@@ -206,7 +211,18 @@ class Record(Kind):
             raise VerificationError(f"measured record {rid} lacks primary quality or evidence", seq)
         if "supersedes" in payload:
             history.check_target(seq, payload["supersedes"], payload["supplier_id"], "supersedes")
-        history.records[rid] = payload["supplier_id"]
+        self._note(history, seq, payload, factor)
+
+    def remember(self, history: History, seq: int, payload: dict[str, Any]) -> None:
+        """No co2e recomputation: only the id, and the record itself if a statement needs it."""
+        factor = None
+        if "factor_id" in payload:
+            factor = history.factors[(payload["factor_id"], payload["factor_version"])]
+        self._note(history, seq, payload, factor)
+
+    @staticmethod
+    def _note(history: History, seq: int, payload: dict[str, Any], factor: Factor | None) -> None:
+        history.records[payload["record_id"]] = payload["supplier_id"]
         history.statements.record(seq, payload, factor.gwp if factor is not None else None)
 
     @staticmethod
@@ -224,11 +240,7 @@ class Record(Kind):
                 f"is for {factor.stage}/{factor.activity}",
                 seq,
             )
-        worker = history.worker_co2e
-        if worker is not None and worker[1] == history.factor_seq.get(key):
-            expected = worker[0]  # a worker computed it from this very factor entry
-        else:
-            expected = recompute_co2e(payload, factor)
+        expected = recompute_co2e(payload, factor)
         if expected != payload["co2e_kg"]:
             raise VerificationError(
                 f"co2e_kg {payload['co2e_kg']} of record {rid} is not amount × factor = {expected}",
@@ -316,6 +328,9 @@ class Footprint(Kind):
 
     def check(self, history: History, seq: int, payload: dict[str, Any]) -> None:
         history.statements.check(seq, payload)
+
+    def remember(self, history: History, seq: int, payload: dict[str, Any]) -> None:
+        """Re-deriving a statement leaves no state."""
 
     def changes(
         self, seq: int, payload: dict[str, Any], submission_seq: int | None

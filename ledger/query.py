@@ -15,7 +15,6 @@ into DataFrames with the SPEC's column names.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -30,6 +29,7 @@ from ledger.tables import (
     STAGE_COLUMNS,
     SUPPLIER_COLUMNS,
     WHOLE_TIME,
+    Scorecard,
     Table,
     check_target,
     intensity_table,
@@ -107,18 +107,6 @@ def to_numeric(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-@dataclass(frozen=True)
-class Scorecard:
-    """Supplier scorecard for green finance, pinned to the tree size it was computed from."""
-
-    table: pd.DataFrame
-    target_reduction_pct: Decimal
-    tree_size: int
-    root_hash: str | None  # None when no checkpoint covers exactly that size
-    checkpoint_note: str | None
-    as_of: str
-
-
 def scorecard(
     source: Any,
     window: tuple[str | date, str | date],
@@ -126,7 +114,7 @@ def scorecard(
     target_reduction_pct: Decimal = Decimal(12),
     as_of: int | str | None = "checkpoint",
     numeric: bool = False,
-) -> Scorecard:
+) -> Scorecard[pd.DataFrame]:
     """Per supplier: intensity now and at baseline, change, comparable, target met.
 
     See :func:`ledger.tables.scorecard_table`: ``meets_target`` is True/False only when the
@@ -135,7 +123,7 @@ def scorecard(
     with store_facts.connected(source) as conn:
         card = scorecard_table(conn, window, baseline, target_reduction_pct, as_of)
     table = to_frame(card.table)
-    return Scorecard(
+    return Scorecard[pd.DataFrame](
         to_numeric(table) if numeric else table,
         card.target_reduction_pct,
         card.tree_size,

@@ -25,7 +25,7 @@ from ledger.products import check_mass, check_product_id
 from ledger.progress import Phases
 from ledger.progress import start as start_phase
 from ledger.registry import load_factors
-from ledger.rules import SubmissionRules
+from ledger.rules import SubmissionRules, row_facts
 from ledger.spool import Spool
 from ledger.state import record_values
 from ledger.store import Connection, Engine, db, queries
@@ -226,7 +226,7 @@ def append_record(
     spool = Spool()
     spool.add(1, "record", canonical_bytes(payload), record_values(payload))
     with contextlib.closing(SubmissionRules(supplier_id)) as rules:
-        rules.add_records([(1, record_values(payload))])
+        rules.add_records([row_facts(1, record_values(payload))])
         if "supersedes" in payload:
             rules.add_targets([(1, "supersedes", payload["supersedes"])])
         result = write_submission(

@@ -34,6 +34,12 @@ def content_key(values: tuple[Any, ...]) -> str:
     return hashlib.sha256(repr(tuple(values)).encode("utf-8")).hexdigest()
 
 
+def row_facts(line: int, values: tuple[Any, ...]) -> tuple[int, str, str, str, str]:
+    """What the in-file rules need of a good row: line, record_id, product, period start and
+    :func:`content_key` (computed where the row is validated, in the import's workers)."""
+    return line, values[0], values[_PRODUCT], values[_START], content_key(values[1:])
+
+
 class SubmissionRules:
     """Record ids and supersedes/retraction targets of one submission, in file order."""
 
@@ -42,12 +48,9 @@ class SubmissionRules:
         self._rows = RowIndex(directory)
         self.targets: list[tuple[int, str, str]] = []  # (line, field, record_id)
 
-    def add_records(self, rows: Iterable[tuple[int, tuple[Any, ...]]]) -> None:
-        """Good rows as ``(line, record_values(payload))``, in file order."""
-        self._rows.add(
-            (line, values[0], values[_PRODUCT], values[_START], content_key(values[1:]))
-            for line, values in rows
-        )
+    def add_records(self, rows: Iterable[tuple[int, str, str, str, str]]) -> None:
+        """Good rows as :func:`row_facts` tuples, in file order."""
+        self._rows.add(rows)
 
     def add_targets(self, targets: Iterable[tuple[int, str, str]]) -> None:
         """``(line, field, record_id)`` of rows that supersede or retract a record."""

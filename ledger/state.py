@@ -71,7 +71,7 @@ def allocation_group(payload: Mapping[str, Any]) -> str:
 
 def record_values(payload: dict[str, Any]) -> tuple[Any, ...]:
     """The index values of a record payload, in RECORD_INDEX_FIELDS order (spooled on import)."""
-    return (*(payload.get(name) for name in RECORD_INDEX_FIELDS[:-1]), allocation_group(payload))
+    return (*map(payload.get, RECORD_INDEX_FIELDS[:-1]), allocation_group(payload))
 
 
 def record_row(seq: int, submission_seq: int, payload: dict[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from ledger import figures
 from ledger.errors import InputError
@@ -87,20 +87,6 @@ STAGE_COLUMNS = [
     "change_pct",
     "comparable",
 ]
-_TEXT_COLUMNS = {
-    "supplier_id",
-    "supplier_name",
-    "product_id",
-    "product_name",
-    "stage",
-    "reference_flow",
-    "missing_stages",
-    "gwp_sets",
-    "comparable",
-    "meets_target",
-    "baseline_missing_stages",
-    "root_hash",
-}
 
 
 def window_facts(conn: Reader, window: Window, as_of: int) -> WindowFacts:
@@ -282,11 +268,16 @@ SCORECARD_COLUMNS = [
 ]
 
 
-@dataclass(frozen=True)
-class ScorecardTable:
-    """Supplier scorecard rows, pinned to the tree size they were computed from."""
+T = TypeVar("T")
 
-    table: Table
+
+@dataclass(frozen=True)
+class Scorecard(Generic[T]):
+    """Supplier scorecard for green finance, pinned to the tree size it was computed from.
+
+    ``table`` is a :class:`Table` here and a pandas DataFrame from :mod:`ledger.query`."""
+
+    table: T
     target_reduction_pct: Decimal
     tree_size: int
     root_hash: str | None  # None when no checkpoint covers exactly that size
@@ -300,7 +291,7 @@ def scorecard_table(
     baseline: tuple[str | date, str | date],
     target_reduction_pct: Decimal = Decimal(12),
     as_of: int | str | None = "checkpoint",
-) -> ScorecardTable:
+) -> Scorecard[Table]:
     """Per supplier: intensity now and at baseline, change, comparable, target met.
 
     ``meets_target`` is True/False only when ``comparable``: the same stages reported in both
@@ -330,6 +321,6 @@ def scorecard_table(
             }
         )
     table = Table(list(SCORECARD_COLUMNS), rows, {"tree_size": size, "as_of": described})
-    return ScorecardTable(
+    return Scorecard(
         table, target, size, root, checkpoint.note if checkpoint is not None else None, described
     )

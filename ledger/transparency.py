@@ -150,22 +150,22 @@ def _pre_sign_audit(
 ) -> VerifyReport:
     """Verify the entries with the project's one verifier before putting a signature on them.
 
-    The audit replays every entry from its bytes (hashes, links, submission signatures, key
-    validity, co2e, index tables) and, with a state file, proves that the tree extends the
-    checkpoint this key last signed: the root at that size is recomputed from the entries,
-    not read from the database's checkpoints table.
+    With a state file, the entries up to the checkpoint this key last signed must hash to
+    its root (recomputed from the entries, not read from the database's checkpoints table)
+    and only those appended since are checked again in full (hashes, links, submission
+    signatures, key validity, co2e, statements, their index rows):
+    :func:`ledger.audit.verify_appended`, which falls back to the full audit whenever the
+    prefix is not what was signed. Without one, every entry is audited.
     """
     from ledger import audit  # audit imports this module
 
     label = f"the checkpoint this operator key last signed ({state_path.name})"
     try:
-        return audit.verify_database(
-            engine,
-            state.checkpoint if state is not None else None,
-            jobs=jobs,
-            operator_pub=operator.public_key(),
-            seen_label=label,
-        )
+        if state is not None:
+            return audit.verify_appended(
+                engine, state.checkpoint, operator.public_key(), label, jobs=jobs
+            )
+        return audit.verify_database(engine, jobs=jobs, operator_pub=operator.public_key())
     except VerificationError as exc:
         raise VerificationError(f"refusing to sign a checkpoint: {exc}", exc.seq) from exc
 

@@ -82,6 +82,9 @@ def test_verify_fails_when_an_index_lost_rows(world: dict[str, Any], tmp_path: P
     con.close()
     with pytest.raises(VerificationError) as caught:
         audit.verify_database(world["engine"])
+    with pytest.raises(VerificationError) as in_two:  # the check runs in the helper process
+        audit.verify_database(world["engine"], jobs=2)
+    assert (in_two.value.seq, str(in_two.value)) == (caught.value.seq, str(caught.value))
     message = str(caught.value)
     assert message.startswith("the SQLite file is damaged (PRAGMA integrity_check: row ")
     assert f"missing from index {INDEX}" in message

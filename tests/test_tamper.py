@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import text
 
-from ledger import audit, keys, records, registry, transparency
+from ledger import audit, keys, note, records, registry, transparency
 from ledger.errors import VerificationError
 from ledger.store import db
 from ledger.store.db import make_engine
@@ -446,6 +446,15 @@ CASES: dict[str, Case] = {
         None,
         "merkle_nodes table differs from the tree recomputed from the entries",
     ),
+    "submission_nodes.hash": Case(
+        lambda c, _: c.execute(
+            "UPDATE submission_nodes SET hash = ? WHERE submission_seq = ? AND level = 2 "
+            "AND idx = 3",
+            (bytes(32), BEV_SUB),
+        ),
+        BEV_SUB,
+        "submission_nodes table differs from the records_root tree of the submission",
+    ),
     "checkpoints.root_hash": Case(
         lambda c, _: c.execute("UPDATE checkpoints SET root_hash = ?", ("00" * 32,)),
         None,
@@ -563,6 +572,10 @@ def test_record_sums_tampering_is_caught(ledger: Ledger, change: str) -> None:
         audit.verify_database(make_engine(ledger.url))
     assert str(caught.value) == reason
     assert caught.value.seq == first_seq
+    assert outcome(lambda: audit.verify_database(make_engine(ledger.url), jobs=2)) == (
+        first_seq,
+        reason,
+    )
     result = cli_verify(ledger.url)
     assert result.exit_code == 1
     assert reason in result.stderr
@@ -591,11 +604,18 @@ def raw_append(c: sqlite3.Connection, kind: str, payload: dict[str, Any], sub: i
 
 
 def forge_submission(
-    c: sqlite3.Connection, signer: Ed25519PrivateKey, key_id: str, covered: bool
+    c: sqlite3.Connection,
+    signer: Ed25519PrivateKey,
+    key_id: str,
+    covered: bool,
+    change: Callable[[dict[str, Any]], None] | None = None,
 ) -> None:
-    """A submission of one record (a copy of the one at EDITED with a new id), signed by hand."""
+    """A submission of one record (a copy of the one at EDITED with a new id, ``change``d),
+    signed by hand."""
     record = json.loads(entry(c, EDITED))["payload"]
     record["record_id"] = "forged-0001"
+    if change is not None:
+        change(record)
     fields: dict[str, Any] = {
         "supplier_id": "sup-bev",
         "key_id": key_id,
@@ -642,6 +662,203 @@ def test_forged_appends_are_caught(ledger: Ledger, key_dir: Path, variant: str) 
         audit.verify_database(make_engine(ledger.url))
     assert caught.value.seq == expected[0], str(caught.value)
     assert expected[1] in str(caught.value)
+    split = outcome(lambda: audit.verify_database(make_engine(ledger.url), jobs=2))
+    assert split == (caught.value.seq, str(caught.value))
     result = cli_verify(ledger.url)
     assert result.exit_code == 1
     assert result.stderr == f"Error: verification failed at seq {expected[0]}: {caught.value}\n"
+
+
+# ---- the optimized paths against the reference ----------------------------------------------
+# ``verify --jobs 2`` and the operator's incremental pre-sign audit (``audit.verify_appended``,
+# which trusts the entries below the size it last signed once they hash to that root) must
+# give the verdicts of the plain serial audit: same first bad seq, same message.
+
+STATE_LABEL = "the checkpoint this operator key last signed (operator.key.state.json)"
+PREFIX = BEV_SUB  # a state file signed at size 30: every EDITED case is "appended since"
+
+
+def signed_note(path: Path, key_dir: Path, size: int) -> str:
+    """A checkpoint note over the first ``size`` entries, as the operator's state would hold,
+    its root computed here from the entry bytes (independent hashing)."""
+    with closing(sqlite3.connect(path)) as c:
+        leaves = [
+            leaf(bytes(d))
+            for (d,) in c.execute(
+                "SELECT entry_bytes FROM entries WHERE seq < ? ORDER BY seq", (size,)
+            )
+        ]
+        origin = json.loads(entry(c, 0))["payload"]["origin"]
+    checkpoint = note.Checkpoint(origin, size, mth(leaves))
+    return note.sign_checkpoint(checkpoint, origin, keys.load_private(key_dir / "operator.key"))
+
+
+def outcome(run: Callable[[], object]) -> tuple[int | None, str] | None:
+    try:
+        run()
+    except VerificationError as exc:
+        return exc.seq, str(exc)
+    return None
+
+
+def prefix_intact(path: Path, signed: str, size: int) -> bool:
+    """Do the entry bytes below ``size`` still hash to the root of ``signed``?"""
+    with closing(sqlite3.connect(path)) as c:
+        leaves = [
+            leaf(bytes(d))
+            for (d,) in c.execute(
+                "SELECT entry_bytes FROM entries WHERE seq < ? ORDER BY seq", (size,)
+            )
+        ]
+    return len(leaves) == size and base64.b64encode(mth(leaves)).decode() in signed
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_optimized_paths_give_the_reference_verdict(
+    ledger: Ledger, key_dir: Path, name: str
+) -> None:
+    notes = {n: signed_note(ledger.path, key_dir, n) for n in (PREFIX, SIZE)}
+    with open_raw(ledger.path) as c:
+        CASES[name].tamper(c, ledger)
+    engine = make_engine(ledger.url)
+    operator = keys.load_public(key_dir / "operator.key.pub")
+    serial = outcome(lambda: audit.verify_database(engine, jobs=1))
+    assert serial is not None
+    assert outcome(lambda: audit.verify_database(engine, jobs=2)) == serial
+    for size, signed in notes.items():
+        reference = outcome(
+            lambda s=signed: audit.verify_database(  # type: ignore[misc]
+                engine, s, operator_pub=operator, seen_label=STATE_LABEL
+            )
+        )
+        incremental = outcome(
+            lambda s=signed: audit.verify_appended(engine, s, operator, STATE_LABEL)  # type: ignore[misc]
+        )
+        assert reference is not None
+        if incremental is None:
+            # accepted only when the signed prefix is intact and the damage is confined to
+            # what the incremental audit leaves to the full verify: derived columns and the
+            # large index tables' rows below the signed size (README, Performance)
+            assert prefix_intact(ledger.path, signed, size), (name, size)
+            assert name in NOT_PRE_SIGN[size], (name, size, reference)
+        else:
+            assert incremental == reference, (name, size)
+            assert name not in NOT_PRE_SIGN[size]
+
+
+#: tamper cases the incremental pre-sign audit does not refuse, by the signed size: they
+#: leave the signed entry bytes intact and touch only what ``verify`` checks in full
+NOT_PRE_SIGN = {
+    PREFIX: {"records.extra-row"},
+    SIZE: {
+        "prev-hash-column",
+        "leaf-hash-column",
+        "submission-seq-column",
+        "records.co2e_kg",
+        "records.extra-row",
+        "merkle_nodes.hash",
+        "submission_nodes.hash",
+    },
+}
+
+
+# ---- the operator's state file: appended forgeries and rewritten history ----------------------
+
+
+@pytest.fixture
+def state(ledger: Ledger, key_dir: Path) -> Path:
+    """The operator's state file at SIZE, written by a checkpoint over the honest ledger."""
+    path = key_dir / "operator.key.state.json"
+    engine = make_engine(ledger.url)
+    signed = transparency.sign_checkpoint(engine, keys.load_private(key_dir / "operator.key"), path)
+    engine.dispose()
+    assert (signed.tree_size, json.loads(path.read_text())["tree_size"]) == (SIZE, SIZE)
+    return path
+
+
+def refused_to_sign(ledger: Ledger, key_dir: Path, state: Path) -> tuple[int | None, str]:
+    before = state.read_text()
+    with pytest.raises(VerificationError) as caught:
+        transparency.sign_checkpoint(
+            make_engine(ledger.url), keys.load_private(key_dir / "operator.key"), state
+        )
+    assert state.read_text() == before
+    with closing(sqlite3.connect(ledger.path)) as c:
+        assert c.execute("SELECT MAX(tree_size) FROM checkpoints").fetchone()[0] == SIZE
+    return caught.value.seq, str(caught.value)
+
+
+@pytest.mark.parametrize("variant", ["impostor-key", "revoked-key", "wrong-co2e"])
+def test_checkpoint_refuses_a_forgery_appended_after_its_state(
+    ledger: Ledger, key_dir: Path, state: Path, variant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Entries after the state's size get every check of the full audit, and the verdict
+    comes from the incremental audit itself (the full audit is not run)."""
+    engine = make_engine(ledger.url)
+    operator = keys.load_private(key_dir / "operator.key")
+    bev = keys.load_private(key_dir / "sup-bev.key")
+    if variant == "revoked-key":  # a legitimate revocation by the operator, at seq SIZE
+        assert registry.revoke_key(engine, "sup-bev", ledger.bev_key_id, operator, "lost") == SIZE
+    engine.dispose()
+    first = SIZE + (variant == "revoked-key")
+    # EDITED's record: 13727.7 kWh x 0.5366 kgCO2e/kWh = 7366.28382 kg; "wrong-co2e" states 1
+    change = (lambda r: r.__setitem__("co2e_kg", "1")) if variant == "wrong-co2e" else None
+    signer = Ed25519PrivateKey.generate() if variant == "impostor-key" else bev
+    with open_raw(ledger.path) as c:
+        forge_submission(c, signer, ledger.bev_key_id, covered=True, change=change)
+        rechain(c, SIZE)  # a careful writer also stores the Merkle nodes of the new entries
+    expected = {
+        "impostor-key": (first, f"submission signature by key {ledger.bev_key_id} does not verify"),
+        "revoked-key": (
+            first,
+            f"submission signed with key {ledger.bev_key_id}, revoked at seq {SIZE}",
+        ),
+        "wrong-co2e": (
+            first + 1,
+            "co2e_kg 1 of record forged-0001 is not amount × factor = 7366.28382",
+        ),
+    }[variant]
+
+    def no_full_audit(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the incremental audit fell back to the full one")
+
+    monkeypatch.setattr(audit, "verify_database", no_full_audit)
+    seq, message = refused_to_sign(ledger, key_dir, state)
+    assert (seq, message) == (expected[0], f"refusing to sign a checkpoint: {expected[1]}")
+
+
+@pytest.mark.parametrize(
+    ("name", "seq"),
+    [
+        ("amount-digit-rehashed", EDITED),
+        # every hash and Merkle node redone: the stored tree no longer extends the state
+        ("co2e-and-records-root-recomputed", SIZE - 1),
+        ("deleted-middle-entry", EDITED),
+    ],
+)
+def test_checkpoint_refuses_history_rewritten_below_its_state(
+    ledger: Ledger, key_dir: Path, state: Path, name: str, seq: int
+) -> None:
+    """A rewrite below the state's size breaks the signed root; the full audit then names
+    the first bad seq, as ``verify`` does."""
+    with open_raw(ledger.path) as c:
+        CASES[name].tamper(c, ledger)
+        c.execute("DELETE FROM checkpoints")  # the database's own record goes too
+    engine = make_engine(ledger.url)
+    reference = outcome(  # today's full pre-sign audit, the simple reference
+        lambda: audit.verify_database(
+            engine,
+            json.loads(state.read_text())["checkpoint"],
+            operator_pub=keys.load_public(key_dir / "operator.key.pub"),
+            seen_label=STATE_LABEL,
+        )
+    )
+    assert reference is not None and reference[0] == seq, reference
+    before = state.read_text()
+    with pytest.raises(VerificationError) as caught:
+        transparency.sign_checkpoint(engine, keys.load_private(key_dir / "operator.key"), state)
+    assert (caught.value.seq, str(caught.value)) == (
+        seq,
+        f"refusing to sign a checkpoint: {reference[1]}",
+    )
+    assert state.read_text() == before

@@ -74,3 +74,36 @@ def test_parallel_verify_names_the_same_bad_seq(big: Path, world: dict[str, obje
         assert caught.value.seq == seq
         reasons.append(str(caught.value))
     assert reasons[0] == reasons[1]
+
+
+def test_split_audit_matches_serial_on_every_backend(
+    world: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """verify --jobs 2 opens its own connection in a helper process (PostgreSQL too) and
+    reports what one process reports; so does the pre-sign audit from a state file."""
+    from ledger import transparency
+
+    keys = world["keys"]
+    records.import_records(
+        world["engine"],  # type: ignore[arg-type]
+        SAMPLES / "records" / "sup-bev-2024.csv",
+        "sup-bev",
+        keys["sup-bev"],  # type: ignore[index]
+    )
+    serial = audit.verify_database(world["engine"], jobs=1)  # type: ignore[arg-type]
+    split = audit.verify_database(world["engine"], jobs=2)  # type: ignore[arg-type]
+    assert split == serial and serial.records == 84  # sup-bev-2024.csv: 84 rows
+    state = Path(str(world["key_dir"])) / "operator.key.state.json"
+    operator = world["operator"]
+    first = transparency.sign_checkpoint(world["engine"], operator, state)  # type: ignore[arg-type]
+    records.import_records(
+        world["engine"],  # type: ignore[arg-type]
+        SAMPLES / "records" / "sup-bev-2025.csv",
+        "sup-bev",
+        keys["sup-bev"],  # type: ignore[index]
+    )
+    with monkeypatch.context() as m:  # the incremental audit decides alone: no full audit
+        m.setattr(audit, "verify_database", None)
+        second = transparency.sign_checkpoint(world["engine"], operator, state)  # type: ignore[arg-type]
+        assert second.tree_size == first.tree_size + 1 + 84  # one submission of 84 records
+    assert audit.verify_database(world["engine"], jobs=2).tree_size == second.tree_size  # type: ignore[arg-type]

@@ -45,7 +45,8 @@ FILE = click.Path(path_type=Path, dir_okay=False)
     type=click.IntRange(1, 64),
     default=1,
     show_default=True,
-    help="Processes: workers decode, hash and recompute while one process replays in order.",
+    help="Processes: with 2 or more, another one checks rows, canonical form, hashes, links "
+    "and Merkle roots while this one replays the entries in order; same verdict.",
 )
 @click.option(
     "--operator-pub",

@@ -26,28 +26,18 @@ __all__ = ["checkpoint_rows", "entry_and_leaf", "latest_checkpoint_row", "record
 _STREAM = {"stream_results": True, "yield_per": 5000}
 
 
-def entry_row_batches(conn: Connection, size: int) -> Iterator[Sequence[Any]]:
-    """Entries below ``size`` in seq order, streamed in batches of 5000, as rows of
-    (seq, kind, recorded_at, prev_hash, entry_hash, leaf_hash, submission_seq, entry_bytes).
-    The query runs now; consume the batches inside the same transaction."""
+def entry_row_batches(conn: Connection, size: int, start: int = 0) -> Iterator[Sequence[Any]]:
+    """Entries from ``start`` to below ``size`` in seq order, streamed in batches of 5000, as
+    rows of (seq, kind, recorded_at, prev_hash, entry_hash, leaf_hash, submission_seq,
+    entry_bytes). The query runs now; consume the batches inside the same transaction."""
     result = conn.execute(
         text(
             "SELECT seq, kind, recorded_at, prev_hash, entry_hash, leaf_hash, "
-            "submission_seq, entry_bytes FROM entries WHERE seq < :n ORDER BY seq"
+            "submission_seq, entry_bytes FROM entries WHERE seq >= :s AND seq < :n ORDER BY seq"
         ).execution_options(**_STREAM),
-        {"n": size},
+        {"s": start, "n": size},
     )
     return result.partitions(5000)
-
-
-def factor_entries(conn: Connection, size: int) -> list[tuple[int, Any]]:
-    """(seq, entry_bytes as stored) of the factor entries below ``size``: parallel verify
-    workers need every factor before they replay their share of the records."""
-    rows = conn.execute(
-        text("SELECT seq, entry_bytes FROM entries WHERE kind = 'factor' AND seq < :n"),
-        {"n": size},
-    )
-    return [(seq, data) for seq, data in rows]
 
 
 def footprint_entry_bytes(conn: Connection) -> list[Any]:
@@ -67,11 +57,14 @@ def table_rows(conn: Connection, table: str) -> list[dict[str, Any]]:
 
 
 def record_column_batches(
-    conn: Connection, columns: Sequence[str]
+    conn: Connection, columns: Sequence[str], since: int = 0
 ) -> Iterator[list[tuple[Any, ...]]]:
-    """Every row of ``records`` (not only those below a size: a row no entry creates must
-    be seen), those columns in seq order, in batches of 10,000."""
-    rows = conn.execute(text(f"SELECT {', '.join(columns)} FROM records ORDER BY seq"))
+    """Every row of ``records`` from seq ``since`` on (not only those below a size: a row no
+    entry creates must be seen), those columns in seq order, in batches of 10,000."""
+    rows = conn.execute(
+        text(f"SELECT {', '.join(columns)} FROM records WHERE seq >= :s ORDER BY seq"),
+        {"s": since},
+    )
     for batch in rows.partitions(10_000):
         yield [tuple(row) for row in batch]
 
@@ -84,19 +77,28 @@ def record_statuses(conn: Connection) -> dict[str, tuple[str, int | None]]:
     return {rid: (status, status_seq) for rid, status, status_seq in rows}
 
 
-def merkle_node_rows(conn: Connection) -> Iterator[tuple[Any, Any, Any]]:
-    """(level, idx, hash) of every stored complete subtree, by level then index."""
-    rows = conn.execute(text("SELECT level, idx, hash FROM merkle_nodes ORDER BY level, idx"))
+def merkle_node_rows(conn: Connection, since: int = 0) -> Iterator[tuple[Any, Any, Any]]:
+    """(level, idx, hash) of every stored complete subtree, by level then index; with
+    ``since``, only those that leaf ``since`` or a later one completed (they end past it)."""
+    rows = conn.execute(
+        text(
+            "SELECT level, idx, hash FROM merkle_nodes "
+            "WHERE (CAST(idx + 1 AS BIGINT) << level) > :s ORDER BY level, idx"
+        ),
+        {"s": since},
+    )
     return ((level, idx, node) for level, idx, node in rows)
 
 
-def submission_node_rows(conn: Connection) -> Iterator[tuple[Any, Any, Any, Any]]:
-    """(submission_seq, level, idx, hash) of every stored records_root subtree, in order."""
+def submission_node_rows(conn: Connection, since: int = 0) -> Iterator[tuple[Any, Any, Any, Any]]:
+    """(submission_seq, level, idx, hash) of every stored records_root subtree of the
+    submissions from seq ``since`` on, in order."""
     rows = conn.execute(
         text(
             "SELECT submission_seq, level, idx, hash FROM submission_nodes "
-            "ORDER BY submission_seq, level, idx"
-        )
+            "WHERE submission_seq >= :s ORDER BY submission_seq, level, idx"
+        ),
+        {"s": since},
     )
     return ((sub_seq, level, idx, node) for sub_seq, level, idx, node in rows)
 

@@ -116,13 +116,16 @@ def group_sums(conn: Reader, where: str, params: Mapping[str, Any]) -> dict[Key,
     out: dict[Key, Sums] = {}
     for row in rows(conn, sql, params):
         key: Key = (*row[:6], int(row[6]), row[7], row[8])  # type: ignore[assignment]
-        out[key] = Sums(
-            int(row[9]),
-            exact_sum(row[10]),
-            exact_sum(row[11]),
-            None if row[12] is None else exact_sum(row[12]),
-        )
+        out[key] = _summed(row[9:])
     return out
+
+
+def _summed(row: Any) -> Sums:
+    """Sums from ``(COUNT, co2e, units, tkm)`` as the database aggregated them."""
+    records, co2e, units, tkm = row
+    return Sums(
+        int(records), exact_sum(co2e), exact_sum(units), None if tkm is None else exact_sum(tkm)
+    )
 
 
 def all_groups(conn: Reader) -> dict[Key, Sums]:
@@ -190,12 +193,7 @@ def window_groups(conn: Reader, window: tuple[str, str]) -> dict[WindowKey, Sums
     for row in rows(conn, sql, {"start": window[0], "end": window[1]}):
         period = None if row[7] is None else (row[7], row[8])
         key: WindowKey = (*row[:6], int(row[6]), period)  # type: ignore[assignment]
-        out[key] = Sums(
-            int(row[9]),
-            exact_sum(row[10]),
-            exact_sum(row[11]),
-            None if row[12] is None else exact_sum(row[12]),
-        )
+        out[key] = _summed(row[9:])
     return out
 
 
