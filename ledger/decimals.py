@@ -54,10 +54,10 @@ def fmt(value: Decimal) -> str:
     """Canonical decimal string: no exponent, no trailing zeros, no negative zero."""
     if value == 0:
         return "0"
-    # normalize() rounds to the context precision (28 digits by default): give it enough
-    # digits to hold the value, so formatting never changes a number
-    exact = Context(prec=max(28, len(value.as_tuple().digits)))
-    return format(value.normalize(exact), "f")
+    # positional notation is exact (no context rounding); then drop the trailing zeros of
+    # the fraction, which is what normalize() would drop (tests/test_decimals.py checks it)
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def mul(a: Decimal, b: Decimal) -> Decimal:

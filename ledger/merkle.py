@@ -393,6 +393,8 @@ def multiproof_plan(indices: Sequence[int], size: int) -> set[NodeId]:
     def walk(start: int, end: int) -> None:
         if not _holds(leaves, start, end):
             out.update(_decompose(start, end))
+        elif bisect.bisect_left(leaves, end) - bisect.bisect_left(leaves, start) == end - start:
+            return  # every leaf of the range is given: it needs no node (runs of records)
         elif end - start > 1:
             mid = start + split_point(end - start)
             walk(start, mid)
@@ -429,6 +431,10 @@ def root_from_multiproof(
             return _fold(hashes)
         if end - start == 1:
             return leaves[start]
+        if bisect.bisect_left(indices, end) - bisect.bisect_left(indices, start) == end - start:
+            # every leaf of the range is given (a label's records sit in runs): the same
+            # RFC 6962 subtree, hashed in one tight loop instead of 2·(end - start) calls
+            return root_hash([leaves[i] for i in range(start, end)])
         mid = start + split_point(end - start)
         return node_hash(walk(start, mid), walk(mid, end))
 

@@ -9,6 +9,7 @@ Internal: not part of the library API (the facade is :mod:`ledger`).
 
 from __future__ import annotations
 
+import functools
 from fractions import Fraction
 
 from ledger.errors import InputError
@@ -24,8 +25,12 @@ def dimension(unit: str) -> str:
         raise InputError(f"unknown unit {unit!r} (units are case-sensitive: {known})") from None
 
 
+@functools.lru_cache(maxsize=1024)
 def ratio(from_unit: str, to_unit: str) -> Fraction:
-    """Multiplier taking an amount in ``from_unit`` to ``to_unit``."""
+    """Multiplier taking an amount in ``from_unit`` to ``to_unit``.
+
+    Cached: every recomputed co2e asks it (10^4 times in a label check), and the unit table
+    has a few dozen pairs; an error is raised afresh each time, never cached."""
     if from_unit == to_unit:
         dimension(from_unit)
         return Fraction(1)

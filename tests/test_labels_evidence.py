@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -13,7 +14,7 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger import keys, merkle, note, query, records, transparency
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, ProofError
 from ledger.labels.export import compute, statement_seqs
 from ledger.labels.offline import evidence_digest, verify_label
 from ledger.outputs import read_rows as read_output_rows
@@ -119,6 +120,17 @@ def evidence_digest_left_stale(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+#: the deterministic tamperings (another key's checkpoint differs from run to run)
+TAMPERS = [
+    tamper_figure,
+    tamper_entry,
+    tamper_node,
+    tamper_submission_node,
+    drop_a_record,
+    evidence_digest_left_stale,
+]
+
+
 @pytest.mark.parametrize(
     ("tamper", "reason"),
     [
@@ -219,6 +231,124 @@ def test_the_offline_verifier_imports_no_database_or_pandas() -> None:
     code = (
         "import sys, ledger.labels.offline, ledger.labels.witnessed, ledger_cli.main; "
         "print(sorted(m for m in ('sqlalchemy', 'sqlmodel', 'pandas') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def _reference_plan(indices: list[int], size: int) -> set[tuple[int, int]]:
+    """``merkle.multiproof_plan`` as it was before the shortcut for runs: walked down to
+    every given leaf."""
+    leaves = sorted(set(indices))
+    out: set[tuple[int, int]] = set()
+
+    def walk(start: int, end: int) -> None:
+        if not merkle._holds(leaves, start, end):
+            out.update(merkle._decompose(start, end))
+        elif end - start > 1:
+            mid = start + merkle.split_point(end - start)
+            walk(start, mid)
+            walk(mid, end)
+
+    if size:
+        walk(0, size)
+    return out
+
+
+def _reference_root(leaves: dict[int, bytes], size: int, nodes: dict[Any, bytes]) -> bytes:
+    """``merkle.root_from_multiproof`` as it was before the shortcut for runs: node by node."""
+    indices = sorted(leaves)
+    if indices and (indices[0] < 0 or indices[-1] >= size):
+        raise ProofError(f"leaf index out of range for tree size {size}")
+    for index in indices:
+        merkle._check_hash(f"leaf hash {index}", leaves[index])
+
+    def walk(start: int, end: int) -> bytes:
+        if not merkle._holds(indices, start, end):
+            hashes = []
+            for level, index in merkle._decompose(start, end):
+                digest = nodes.get((level, index))
+                if digest is None:
+                    raise ProofError(f"multiproof lacks node (level {level}, index {index})")
+                merkle._check_hash(f"node (level {level}, index {index})", digest)
+                hashes.append(digest)
+            return merkle._fold(hashes)
+        if end - start == 1:
+            return leaves[start]
+        mid = start + merkle.split_point(end - start)
+        return merkle.node_hash(walk(start, mid), walk(mid, end))
+
+    return walk(0, size) if size else merkle.EMPTY_ROOT
+
+
+def test_the_fast_paths_give_the_bytes_and_verdicts_of_the_simple_path(
+    labelled: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Label export and label verify with runs of records hashed in one loop and records
+    summed per key before the rational maths, against the same with the simple reference
+    of each (node by node; one contribution per record): the same JSON bytes, the same
+    figures, the same refusal of every tampering."""
+    from ledger import figures
+    from ledger.labels.export import LabelOptions, render_label
+
+    engine, window = labelled["engine"], query.parse_window(*WINDOW)
+    seq = labelled["doc"]["statement"]["seq"]
+    entries = sorted(int(s) for s in labelled["doc"]["evidence"]["entries"])
+    assert any(b == a + 1 for a, b in itertools.pairwise(entries)), "a run: the fast path"
+
+    def bytes_and_verdicts() -> tuple[str, Any, list[str]]:
+        label = compute(engine, WATER, window, seq)
+        text = render_label(label, "json", LabelOptions())
+        fp = verify_label(json.loads(text), operator_pub(labelled))
+        refusals = []
+        for tamper in TAMPERS:
+            with pytest.raises(LedgerError) as caught:
+                verify_label(tamper(json.loads(text)), operator_pub(labelled))
+            refusals.append(str(caught.value))
+        return text, fp, refusals
+
+    fast = bytes_and_verdicts()
+    monkeypatch.setattr(merkle, "multiproof_plan", _reference_plan)
+    monkeypatch.setattr(merkle, "root_from_multiproof", _reference_root)
+    monkeypatch.setattr(
+        figures,
+        "record_contributions",
+        lambda records: [figures.record_contribution(p, gwp) for p, gwp in records],
+    )
+    simple = bytes_and_verdicts()
+    assert simple == fast
+    assert json.loads(fast[0]) == labelled["doc"]
+
+
+def test_an_export_decodes_each_entry_once_and_only_reuses_the_same_bytes(
+    labelled: dict[str, Any],
+) -> None:
+    """Computing the statement and building its label share their decoded entries; an
+    entry is reused only when its bytes are the very bytes that were decoded."""
+    from ledger.labels.evidence import Decoded, decode
+    from ledger.store import db, label_reads
+
+    seqs = sorted(int(s) for s in labelled["doc"]["evidence"]["entries"])[:3]
+    with db.reading(labelled["engine"]) as conn:
+        entries = label_reads.entries_by_seq(conn, seqs)
+    decoded: Decoded = {}
+    first = decode(entries, decoded)
+    assert sorted(decoded) == seqs
+    assert all(decode(entries, decoded)[s] is first[s] for s in seqs)
+    # other bytes under a known seq are decoded afresh (and refused when not canonical)
+    with pytest.raises(LedgerError, match="not in canonical"):
+        decode({seqs[0]: entries[seqs[0]].replace(b'"kind"', b' "kind"', 1)}, decoded)
+
+
+def test_the_exporter_loads_the_qr_and_pact_code_only_for_the_formats_that_need_them() -> None:
+    """``label export --format json`` imports neither the SVG/HTML renderer (and segno) nor
+    the PACT module: a command imports what it uses."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, ledger.labels.export, ledger_cli.main; print(sorted(m for m in "
+        "('segno', 'ledger.labels.render', 'ledger.labels.pact') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

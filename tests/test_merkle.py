@@ -643,3 +643,25 @@ def test_multiproof_rejects_a_changed_leaf_or_node_or_a_missing_node() -> None:
 def test_multiproof_of_clustered_leaves_is_compact() -> None:
     plan = merkle.multiproof_plan(list(range(100_000, 110_000)), 1_000_000)
     assert len(plan) <= 2 * 20 + 2  # two frontier paths, not 10^4 proofs
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(min_value=1, max_value=300), st.data())
+def test_multiproof_of_runs_of_leaves_agrees_with_the_root(size: int, data: st.DataObject) -> None:
+    """Label evidence holds runs of consecutive entries; fully given subtrees are hashed in
+    one loop, which must give the same root (and still refuse a changed leaf)."""
+    leaf_hashes = [merkle.leaf_hash(b"%d" % i) for i in range(size)]
+    root = merkle.root_hash(leaf_hashes)
+    chosen: set[int] = set()
+    for _ in range(data.draw(st.integers(min_value=1, max_value=3))):
+        start = data.draw(st.integers(min_value=0, max_value=size - 1))
+        chosen.update(range(start, min(size, start + data.draw(st.integers(1, 80)))))
+    store = _complete_nodes(leaf_hashes)
+    nodes = {n: store[n] for n in merkle.multiproof_plan(sorted(chosen), size)}
+    leaves = {i: leaf_hashes[i] for i in chosen}
+    assert merkle.root_from_multiproof(leaves, size, nodes) == root
+    changed = data.draw(st.sampled_from(sorted(chosen)))
+    with pytest.raises(ProofError, match="multiproof mismatch"):
+        merkle.verify_multiproof(
+            {**leaves, changed: merkle.leaf_hash(b"forged")}, size, nodes, root
+        )

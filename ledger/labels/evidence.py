@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ledger import merkle, statements
-from ledger.entry import parse_entry
+from ledger.entry import ParsedEntry, parse_entry
 from ledger.errors import NotFoundError, ProofError
 from ledger.footprint import ProductFootprint
 from ledger.labels.offline import (
@@ -25,6 +25,27 @@ from ledger.proofs import latest_checkpoint
 from ledger.registry import ledger_info, load_factors
 from ledger.store import Connection, label_reads, queries
 from ledger.vocab import Window
+
+#: seq -> (entry bytes, decoded entry): what one export has decoded so far, so that computing
+#: the statement and building its label decode the 10^4 entries they share once
+Decoded = dict[int, tuple[bytes, ParsedEntry]]
+
+
+def decode(
+    entries: Mapping[int, bytes], decoded: Decoded | None = None, phases: Phases | None = None
+) -> dict[int, ParsedEntry]:
+    """:func:`parse_entry` of each entry, reusing an earlier decoding of the same bytes."""
+    advance = start_phase(phases, "decoding entries", len(entries), "entries")
+    out: dict[int, ParsedEntry] = {}
+    for seq, data in counted(entries.items(), advance):
+        known = decoded.get(seq) if decoded is not None else None
+        if known is not None and known[0] == data:
+            out[seq] = known[1]
+            continue
+        out[seq] = parse_entry(data, seq)
+        if decoded is not None:
+            decoded[seq] = (data, out[seq])
+    return out
 
 
 def payload_slice(entry_bytes: bytes) -> bytes:
@@ -52,14 +73,18 @@ def contributing_seqs(conn: Connection, product_id: str, window: Window, as_of: 
 
 
 def statement_basis(
-    conn: Connection, product_id: str, window: Window, as_of: int
+    conn: Connection,
+    product_id: str,
+    window: Window,
+    as_of: int,
+    decoded: Decoded | None = None,
 ) -> statements.Basis:
     """What a footprint statement as of ``as_of`` is computed from, read from the entries."""
     seqs = [
         _product_seq(conn, product_id, as_of),
         *contributing_seqs(conn, product_id, window, as_of),
     ]
-    parsed = {s: parse_entry(b, s) for s, b in _entries(conn, seqs).items()}
+    parsed = decode(_entries(conn, seqs), decoded)
     return statements.basis_from_entries(parsed, product_id, window, load_factors(conn), as_of)
 
 
@@ -69,9 +94,11 @@ def build_label(
     window: Window,
     statement_seq: int,
     phases: Phases | None = None,
+    decoded: Decoded | None = None,
 ) -> tuple[dict[str, Any], ProductFootprint]:
     """The label of a logged footprint statement, with all its evidence under the latest
-    checkpoint (which must cover the statement)."""
+    checkpoint (which must cover the statement). ``decoded`` holds entries this export has
+    already decoded (computing the statement), reused when their bytes are the same."""
     checkpoint = latest_checkpoint(conn)
     if checkpoint is None or checkpoint.tree_size <= statement_seq:
         raise NotFoundError(
@@ -85,8 +112,7 @@ def build_label(
     covered = [_product_seq(conn, product_id, as_of), *record_seqs]
     subs = label_reads.covering_submissions(conn, covered)
     entries = _entries(conn, sorted(set(covered) | set(subs.values()) | {statement_seq}))
-    advance = start_phase(phases, "decoding entries", len(entries), "entries")
-    parsed = {s: parse_entry(b, s) for s, b in counted(entries.items(), advance)}
+    parsed = decode(entries, decoded, phases)
     factor_keys = {
         (p.payload["factor_id"], p.payload["factor_version"])
         for p in parsed.values()

@@ -22,8 +22,7 @@ from ledger import statements
 from ledger.entry import parse_entry
 from ledger.errors import InputError, LedgerError, NotFoundError
 from ledger.footprint import ProductFootprint
-from ledger.labels import pact, render
-from ledger.labels.evidence import build_label, statement_basis
+from ledger.labels.evidence import Decoded, build_label, statement_basis
 from ledger.labels.formats import FORMATS, SUFFIX
 from ledger.progress import Phases, counted
 from ledger.progress import start as start_phase
@@ -66,12 +65,14 @@ def log_statements(
     operator: Ed25519PrivateKey,
     as_of: int | str | None = "checkpoint",
     state_path: Path | None = None,
+    decoded: Decoded | None = None,
 ) -> tuple[dict[str, int], list[str]]:
     """Make sure each product's footprint statement for the window is logged and covered by
     a signed checkpoint: reuse an identical logged statement, else append one and sign.
 
     Returns the statement seq per product, and ``product: reason`` for those that cannot
-    have a label (no records, no declared output).
+    have a label (no records, no declared output). ``decoded`` keeps the entries decoded
+    here for the label built next (see :func:`ledger.labels.evidence.decode`).
     """
     from ledger.proofs import resolve_as_of
     from ledger.registry import log_statements as append_statements
@@ -84,7 +85,8 @@ def log_statements(
         size, _described = resolve_as_of(conn, as_of)
         for pid in product_ids:
             try:
-                fields = statements.statement_fields(statement_basis(conn, pid, window, size), size)
+                basis = statement_basis(conn, pid, window, size, decoded)
+                fields = statements.statement_fields(basis, size)
             except LedgerError as exc:
                 skipped.append(f"{pid}: {exc}")
                 continue
@@ -144,10 +146,11 @@ def compute(
     window: Window,
     statement_seq: int,
     phases: Phases | None = None,
+    decoded: Decoded | None = None,
 ) -> Label:
     """The label of the logged statement at ``statement_seq``, with its evidence."""
     with db.reading(engine) as conn:
-        doc, fp = build_label(conn, product_id, window, statement_seq, phases)
+        doc, fp = build_label(conn, product_id, window, statement_seq, phases, decoded)
         signed_at = queries.checkpoint_signed_at(conn, doc["as_of_tree_size"])
     return Label(fp, doc, doc["evidence"]["origin"], signed_at)
 
@@ -159,13 +162,14 @@ def statement_seqs(
     operator: Ed25519PrivateKey | None,
     as_of: int | str | None,
     state_path: Path | None = None,
+    decoded: Decoded | None = None,
 ) -> tuple[dict[str, int], list[str]]:
     """The statement each label rests on: logged now with the operator key, else found.
 
     ``state_path`` is the operator's signing state (beside its key), so the checkpoint that
     covers new statements is audited against what this key signed before."""
     if operator is not None:
-        return log_statements(engine, product_ids, window, operator, as_of, state_path)
+        return log_statements(engine, product_ids, window, operator, as_of, state_path, decoded)
     chosen: dict[str, int] = {}
     skipped: list[str] = []
     for pid in product_ids:
@@ -184,6 +188,8 @@ def issuer_domain(origin: str) -> str:
 
 
 def product_urn(product_id: str, domain: str) -> str:
+    from ledger.labels import pact
+
     try:
         return pact.gtin_urn(product_id)
     except InputError:
@@ -221,6 +227,8 @@ def render_label(
     template = options.qr_url
     if template is None and public_base is not None:
         template = default_qr_template(public_base)
+    from ledger.labels import render  # and its QR library: not for a JSON or PACT export
+
     qr = render.qr_payload_for(fp, qr_url_template=template, evidence_digest=label.digest)
     if fmt_name == "svg":
         return render.to_svg(fp, qr_payload=qr)
@@ -234,6 +242,8 @@ def render_label(
 def csv_text(labels: list[Label]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
+    from ledger.labels import render
+
     writer.writerow(render.csv_header())
     for label in labels:
         writer.writerow(render.csv_row(label.footprint, evidence_digest=label.digest))
@@ -257,10 +267,13 @@ def export_one(
     if fmt_name not in FORMATS:
         raise InputError(f"unknown label format {fmt_name!r}; use one of {', '.join(FORMATS)}")
     window = parse_window(start, end)
-    chosen, skipped = statement_seqs(engine, [product_id], window, operator, as_of, state_path)
+    decoded: Decoded = {}  # one product: the statement and its label share their entries
+    chosen, skipped = statement_seqs(
+        engine, [product_id], window, operator, as_of, state_path, decoded
+    )
     if skipped:
         raise NotFoundError(skipped[0].split(": ", 1)[1])
-    label = compute(engine, product_id, window, chosen[product_id], phases)
+    label = compute(engine, product_id, window, chosen[product_id], phases, decoded)
     return render_label(label, fmt_name, options, engine)
 
 

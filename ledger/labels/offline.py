@@ -74,10 +74,14 @@ def evidence_digest(evidence: Mapping[str, Any]) -> str:
 
 
 def label_document(
-    fp: ProductFootprint, evidence: Mapping[str, Any], statement_seq: int
+    fp: ProductFootprint,
+    evidence: Mapping[str, Any],
+    statement_seq: int,
+    digest: str | None = None,
 ) -> dict[str, Any]:
     """The carbon-label/v2 JSON: exact figures, people's figures, method, the logged
-    statement they come from, and the evidence."""
+    statement they come from, and the evidence. ``digest`` is :func:`evidence_digest` of
+    ``evidence`` when the caller has already computed it (it canonicalizes megabytes)."""
     statement = json.loads(evidence["entries"][str(statement_seq)])["payload"]
     return {
         "format": LABEL_FORMAT,
@@ -123,7 +127,7 @@ def label_document(
             "records_digest": statement["records_digest"],
         },
         "as_of_tree_size": evidence["tree_size"],
-        "evidence_sha256": evidence_digest(evidence),
+        "evidence_sha256": evidence_digest(evidence) if digest is None else digest,
         "evidence": evidence,
     }
 
@@ -371,7 +375,8 @@ def verify_label(
     except (KeyError, TypeError, ValueError) as exc:
         raise VerificationError(f"label is missing or garbles a field: {exc}") from exc
     check_evidence_shape(evidence)
-    if evidence_digest(evidence) != doc.get("evidence_sha256"):
+    digest = evidence_digest(evidence)
+    if digest != doc.get("evidence_sha256"):
         raise VerificationError("evidence_sha256 does not match the evidence")
     try:
         fp, statement_seq = footprint_from_evidence(
@@ -379,7 +384,7 @@ def verify_label(
         )
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, ArithmeticError) as exc:
         raise VerificationError(f"label evidence is malformed: {exc!r}") from exc
-    expected = label_document(fp, evidence, statement_seq)
+    expected = label_document(fp, evidence, statement_seq, digest)
     for field in (
         "product",
         "window",
