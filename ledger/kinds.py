@@ -12,6 +12,7 @@ records, outputs and footprint statements seen so far — built in seq order.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -222,7 +223,7 @@ class Record(Kind):
 
     @staticmethod
     def _note(history: History, seq: int, payload: dict[str, Any], factor: Factor | None) -> None:
-        history.records[payload["record_id"]] = payload["supplier_id"]
+        history.records[payload["record_id"]] = sys.intern(payload["supplier_id"])
         history.statements.record(seq, payload, factor.gwp if factor is not None else None)
 
     @staticmethod
