@@ -18,7 +18,7 @@ import hashlib
 import json
 import sqlite3
 from collections.abc import Iterator, Sequence
-from contextlib import closing, contextmanager
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,12 +33,13 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
     load_pem_public_key,
 )
-from sqlalchemy import Engine, inspect, text
+from rawdb import cut_tail, tampering
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from ledger import audit, bundle, keys, records, transparency
 from ledger.errors import ConflictError, NotFoundError, ProofError, VerificationError
-from ledger.store import db, sums
+from ledger.store import db
 from ledger.store.db import make_engine
 from ledger_cli.main import cli
 
@@ -246,76 +247,6 @@ def audited(
     public = load_pem_public_key((key_dir / "operator.key.pub").read_bytes())
     assert isinstance(public, Ed25519PublicKey)
     yield Audited(url, engine, actors, seen, note, raw_key(public), tmp_path)
-    engine.dispose()
-
-
-# ---- raw tampering on either backend ------------------------------------------------------
-
-
-class Raw:
-    """A connection around the library: sqlite3 or psycopg, ``?`` placeholders."""
-
-    def __init__(self, url: str) -> None:
-        self.sqlite = url.startswith("sqlite")
-        if self.sqlite:
-            self.conn: Any = sqlite3.connect(url.removeprefix("sqlite:///"))
-        else:
-            u = make_url(url)
-            self.conn = psycopg.connect(
-                host=str(u.query["host"]),
-                port=int(str(u.query["port"])),
-                user=u.username,
-                dbname=u.database,
-            )
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        return self.conn.execute(sql if self.sqlite else sql.replace("?", "%s"), tuple(params))
-
-    def disable_append_only(self) -> None:
-        if self.sqlite:
-            names = [
-                n
-                for (n,) in self.execute(
-                    "SELECT name FROM sqlite_master WHERE type = 'trigger' "
-                    "AND tbl_name IN ('entries', 'checkpoints')"
-                )
-            ]
-            for name in names:
-                self.execute(f"DROP TRIGGER {name}")
-        else:
-            # the owner can: append-only guards, and the insert checks on the other tables
-            for table in ("entries", "checkpoints", "merkle_nodes", "records", "submissions"):
-                self.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
-
-
-@contextmanager
-def tampering(url: str) -> Iterator[Raw]:
-    raw = Raw(url)
-    try:
-        raw.disable_append_only()
-        yield raw
-        raw.conn.commit()
-    finally:
-        raw.conn.close()
-
-
-def cut_tail(engine: Engine, url: str, start: int, *, keep_checkpoints: bool) -> None:
-    """Delete every entry from ``start`` on, with the index rows it created, as a careful
-    attacker would (so that only a checkpoint can tell)."""
-    sub_nodes = inspect(engine).has_table("submission_nodes")
-    engine.dispose()
-    with tampering(url) as raw:
-        raw.execute("DELETE FROM entries WHERE seq >= ?", (start,))
-        raw.execute("DELETE FROM records WHERE seq >= ?", (start,))
-        raw.execute("DELETE FROM submissions WHERE seq >= ?", (start,))
-        raw.execute("DELETE FROM merkle_nodes WHERE ((idx + 1) << level) > ?", (start,))
-        if sub_nodes:
-            raw.execute("DELETE FROM submission_nodes WHERE submission_seq >= ?", (start,))
-        if not keep_checkpoints:
-            raw.execute("DELETE FROM checkpoints")
-    with engine.begin() as conn:  # and the per-group sums, recomputed from what is left
-        conn.execute(text("DELETE FROM record_sums"))
-        sums.rebuild(conn)
     engine.dispose()
 
 

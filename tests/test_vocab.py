@@ -33,6 +33,7 @@ def test_the_json_schema_contracts_spell_the_same_sets() -> None:
     assert _literal(contracts.RecordPayload, "data_quality") == set(vocab.DATA_QUALITY)
     assert _literal(contracts.FactorPayload, "gwp") == set(vocab.GWP_SETS)
     assert _literal(contracts.ProductPayload, "declared_unit") == set(vocab.DECLARED_UNITS)
+    assert _literal(contracts.Entry, "kind") == set(vocab.KINDS)
 
 
 def test_every_declared_unit_has_a_pact_name() -> None:

@@ -18,12 +18,11 @@ import json
 import shutil
 import sqlite3
 import stat
-from collections.abc import Iterator, Sequence
-from contextlib import closing, contextmanager
+from collections.abc import Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from click.testing import CliRunner, Result
 from cryptography.exceptions import InvalidSignature
@@ -33,13 +32,13 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
     load_pem_public_key,
 )
+from rawdb import cut_tail, tampering
 from sqlalchemy import Engine, text
-from sqlalchemy.engine import make_url
 
 from ledger import audit, cosignatures, records, submit, transparency, witness
 from ledger.errors import ConflictError, ProofError, VerificationError
 from ledger.outputs import read_rows as read_output_rows
-from ledger.store import db, sums
+from ledger.store import db
 from ledger_cli.main import cli
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
@@ -201,58 +200,10 @@ def signed(world: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
     return {**world, "operator_key": key, "cp0": cp0, "tmp": tmp_path}
 
 
-class Raw:
-    """sqlite3 or psycopg around the library, with the append-only triggers out of the way."""
-
-    def __init__(self, url: str) -> None:
-        self.sqlite = url.startswith("sqlite")
-        if self.sqlite:
-            self.conn: Any = sqlite3.connect(url.removeprefix("sqlite:///"))
-            for (name,) in self.conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'trigger' "
-                "AND tbl_name IN ('entries', 'checkpoints')"
-            ).fetchall():
-                self.conn.execute(f"DROP TRIGGER {name}")
-        else:
-            u = make_url(url)
-            self.conn = psycopg.connect(
-                host=str(u.query["host"]),
-                port=int(str(u.query["port"])),
-                user=u.username,
-                dbname=u.database,
-            )
-            self.conn.execute("ALTER TABLE entries DISABLE TRIGGER USER")
-            self.conn.execute("ALTER TABLE checkpoints DISABLE TRIGGER USER")
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        return self.conn.execute(sql if self.sqlite else sql.replace("?", "%s"), tuple(params))
-
-
-@contextmanager
-def tampering(url: str) -> Iterator[Raw]:
-    raw = Raw(url)
-    try:
-        yield raw
-        raw.conn.commit()
-    finally:
-        raw.conn.close()
-
-
 def rewrite_from(world: dict[str, Any], start: int) -> None:
     """A database writer without keys: deletes the checkpoints and every entry from
     ``start`` on (with the index rows they made), so that appends rebuild a valid chain."""
-    world["engine"].dispose()
-    with tampering(world["url"]) as raw:
-        raw.execute("DELETE FROM checkpoints")
-        raw.execute("DELETE FROM entries WHERE seq >= ?", (start,))
-        raw.execute("DELETE FROM records WHERE seq >= ?", (start,))
-        raw.execute("DELETE FROM submissions WHERE seq >= ?", (start,))
-        raw.execute("DELETE FROM submission_nodes WHERE submission_seq >= ?", (start,))
-        raw.execute("DELETE FROM merkle_nodes WHERE ((idx + 1) << level) > ?", (start,))
-    with world["engine"].begin() as conn:  # and the per-group sums of what is left
-        conn.execute(text("DELETE FROM record_sums"))
-        sums.rebuild(conn)
-    world["engine"].dispose()
+    cut_tail(world["engine"], world["url"], start, keep_checkpoints=False)
 
 
 # ---- keys -----------------------------------------------------------------------------------
