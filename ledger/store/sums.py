@@ -43,31 +43,25 @@ KEY_COLUMNS = (
 SUM_COLUMNS = ("records", "co2e_kg", "units_covered", "tkm")
 Key = tuple[str, str, str, str, str, str, int, str, str]
 
-_GROUP_SQL = """
-SELECT r.supplier_id, r.product_id, r.stage, r.allocation_group, r.data_quality,
-       COALESCE(f.gwp, '') AS gwp,
-       CASE WHEN r.unit = 'tkm' AND r.stage = 'transport' THEN 1 ELSE 0 END AS is_tkm,
-       r.period_start, r.period_end,
-       COUNT(*), {co2e}, {units}, {tkm}
-FROM records r LEFT JOIN factors f ON f.factor_id = r.factor_id AND f.version = r.factor_version
-WHERE {where}
-GROUP BY r.supplier_id, r.product_id, r.stage, r.allocation_group, r.data_quality,
-         COALESCE(f.gwp, ''), CASE WHEN r.unit = 'tkm' AND r.stage = 'transport' THEN 1 ELSE 0 END,
-         r.period_start, r.period_end
-"""
-_TKM = "CASE WHEN r.unit = 'tkm' AND r.stage = 'transport' THEN r.amount END"
-_AGGREGATES = {
-    "sqlite": (
-        "group_concat(r.co2e_kg, ',')",
-        "group_concat(r.units_covered, ',')",
-        f"group_concat({_TKM}, ',')",
-    ),
-    "postgresql": (
-        "SUM(CAST(r.co2e_kg AS numeric))",
-        "SUM(CAST(r.units_covered AS numeric))",
-        f"SUM(CAST({_TKM} AS numeric))",
-    ),
+#: a record's group key as SQL over ``records r LEFT JOIN factors f``, in KEY_COLUMNS order
+_IS_TKM = "(r.unit = 'tkm' AND r.stage = 'transport')"
+_KEY_SQL = {
+    **{c: f"r.{c}" for c in KEY_COLUMNS},
+    "gwp": "COALESCE(f.gwp, '')",
+    "is_tkm": f"CASE WHEN {_IS_TKM} THEN 1 ELSE 0 END",
 }
+_FROM = (
+    "records r LEFT JOIN factors f ON f.factor_id = r.factor_id AND f.version = r.factor_version"
+)
+_BY_KEY = "GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9"
+
+
+def _aggregates(conn: Reader, co2e: str, units: str, tkm: str) -> str:
+    """The three exact sums of a group: ``numeric`` on PostgreSQL, the decimal strings
+    themselves on SQLite (added by :func:`exact_sum`)."""
+    if dialect(conn) == "sqlite":
+        return ", ".join(f"group_concat({e}, ',')" for e in (co2e, units, tkm))
+    return ", ".join(f"SUM(CAST({e} AS numeric))" for e in (co2e, units, tkm))
 
 
 def exact_sum(value: Any) -> Decimal:
@@ -111,8 +105,11 @@ def group_sums(conn: Reader, where: str, params: Mapping[str, Any]) -> dict[Key,
     The single definition of a group: the table, its rebuild, its check and the as-of
     corrections of a query are all made of this.
     """
-    co2e, units, tkm = _AGGREGATES[dialect(conn)]
-    sql = _GROUP_SQL.format(co2e=co2e, units=units, tkm=tkm, where=where)
+    sums = _aggregates(
+        conn, "r.co2e_kg", "r.units_covered", f"CASE WHEN {_IS_TKM} THEN r.amount END"
+    )
+    columns = ", ".join(_KEY_SQL[c] for c in KEY_COLUMNS)
+    sql = f"SELECT {columns}, COUNT(*), {sums} FROM {_FROM} WHERE {where} {_BY_KEY}"
     out: dict[Key, Sums] = {}
     for row in rows(conn, sql, params):
         key: Key = (*row[:6], int(row[6]), row[7], row[8])  # type: ignore[assignment]
@@ -161,18 +158,6 @@ def stored(
 _PERIOD_OR_NONE = (
     "CASE WHEN period_start >= :start AND period_end <= :end THEN NULL ELSE {column} END"
 )
-_TABLE_AGGREGATES = {
-    "sqlite": (
-        "group_concat(co2e_kg, ',')",
-        "group_concat(units_covered, ',')",
-        "group_concat(tkm, ',')",
-    ),
-    "postgresql": (
-        "SUM(CAST(co2e_kg AS numeric))",
-        "SUM(CAST(units_covered AS numeric))",
-        "SUM(CAST(tkm AS numeric))",
-    ),
-}
 #: a group of ``record_sums`` in a window: the key without its period, and the period when
 #: the group straddles the window (None when it lies inside, merged over periods)
 WindowKey = tuple[str, str, str, str, str, str, int, tuple[str, str] | None]
@@ -181,13 +166,12 @@ WindowKey = tuple[str, str, str, str, str, str, int, tuple[str, str] | None]
 def window_groups(conn: Reader, window: tuple[str, str]) -> dict[WindowKey, Sums]:
     """The ``record_sums`` groups overlapping ``window``; groups inside it are merged over
     their periods in the database (one row per key, not per month of it)."""
-    co2e, units, tkm = _TABLE_AGGREGATES[dialect(conn)]
     sql = (
         f"SELECT {', '.join(KEY_COLUMNS[:7])}, "
         f"{_PERIOD_OR_NONE.format(column='period_start')}, "
         f"{_PERIOD_OR_NONE.format(column='period_end')}, "
-        f"SUM(records), {co2e}, {units}, {tkm} FROM record_sums "
-        "WHERE period_start < :end AND period_end > :start GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9"
+        f"SUM(records), {_aggregates(conn, 'co2e_kg', 'units_covered', 'tkm')} "
+        f"FROM record_sums WHERE period_start < :end AND period_end > :start {_BY_KEY}"
     )
     out: dict[WindowKey, Sums] = {}
     for row in rows(conn, sql, {"start": window[0], "end": window[1]}):
@@ -314,11 +298,11 @@ def first_mismatch(conn: Reader) -> tuple[Key, Sums | None, Sums | None] | None:
 
 
 def first_seq_of(conn: Reader, key: Key) -> int | None:
-    """The first record seq in a group (to name where a mismatching group starts)."""
-    where = " AND ".join(f"r.{c} = :{c}" for c in KEY_COLUMNS if c not in ("gwp", "is_tkm"))
+    """The first effective record seq in a group (to name where a mismatching group starts)."""
+    where = " AND ".join(f"{_KEY_SQL[c]} = :{c}" for c in KEY_COLUMNS)
     row = first(
         conn,
-        f"SELECT MIN(r.seq) FROM records r WHERE {where}",
-        {c: v for c, v in zip(KEY_COLUMNS, key, strict=True) if c not in ("gwp", "is_tkm")},
+        f"SELECT MIN(r.seq) FROM {_FROM} WHERE r.status = 'effective' AND {where}",
+        dict(zip(KEY_COLUMNS, key, strict=True)),
     )
     return None if row is None or row[0] is None else int(row[0])
