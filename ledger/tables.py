@@ -195,6 +195,10 @@ def _missing(fig: Any) -> tuple[str, ...]:
     return tuple(fig.missing_stages)
 
 
+def _missing_of(fig: IntensityFigures | None) -> list[str] | None:
+    return None if fig is None else list(fig.missing_stages)
+
+
 def view_of(by: str) -> _View:
     """The view for ``by``; anything else is refused before any database is opened."""
     if by not in _VIEWS:
@@ -210,6 +214,17 @@ def intensity_table(
     as_of: int | str | None = "latest",
 ) -> Table:
     """The intensity rows for ``by`` = supplier | product | stage, on an open read snapshot."""
+    return _intensity(conn, by, window, baseline, as_of)[0]
+
+
+def _intensity(
+    conn: Reader,
+    by: str,
+    window: tuple[str | date, str | date],
+    baseline: tuple[str | date, str | date] | None,
+    as_of: int | str | None,
+) -> tuple[Table, dict[str, Any]]:
+    """The rows, and the baseline window's figures by key (the scorecard reads them too)."""
     view = view_of(by)
     now_window = parse_window(*window)
     base_window = parse_window(*baseline) if baseline is not None else None
@@ -239,7 +254,7 @@ def intensity_table(
             _declared(fig) and _declared(before),
         )
         rows.append({c: row.get(c) for c in view.columns})
-    return Table(list(view.columns), rows, {"tree_size": size, "as_of": described})
+    return Table(list(view.columns), rows, {"tree_size": size, "as_of": described}), base
 
 
 def check_target(target_reduction_pct: Decimal) -> Decimal:
@@ -302,19 +317,17 @@ def scorecard_table(
     """
     target = check_target(target_reduction_pct)
     size, described = resolve_as_of(conn, as_of)
-    now = intensity_table(conn, "supplier", window, baseline, as_of=size)
-    base = intensity_table(conn, "supplier", baseline, None, as_of=size)
+    now, base = _intensity(conn, "supplier", window, baseline, size)
     pinned = [c for c in all_checkpoints(conn) if c.tree_size == size]
     checkpoint = pinned[-1] if pinned else None
     root = checkpoint.root_hash if checkpoint is not None else None
-    base_missing = {r["supplier_id"]: r["missing_stages"] for r in base.rows}
     rows = []
     for row in now.rows:
         change, same = row["change_pct"], row["comparable"]
         rows.append(
             {
                 **{c: row[c] for c in SCORECARD_COLUMNS[:10]},
-                "baseline_missing_stages": base_missing.get(row["supplier_id"]),
+                "baseline_missing_stages": _missing_of(base.get(row["supplier_id"])),
                 "meets_target": None if change is None or not same else bool(change <= -target),
                 "tree_size": size,
                 "root_hash": root,
