@@ -14,7 +14,6 @@ from ledger.errors import InputError
 from ledger_cli.app import Ctx, cli, pass_ctx, plural, write_out
 
 if TYPE_CHECKING:
-    from ledger.store.sql import Reader
     from ledger.tables import Table
 
 FORMAT = click.Choice(["table", "csv", "json"])
@@ -67,22 +66,7 @@ def _output_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     )(fn)
 
 
-def with_supplier_names(conn: Reader, table_: Table) -> Table:
-    """A ``supplier_name`` column right after ``supplier_id`` (people read names, not ids)."""
-    from ledger.store import facts
-    from ledger.tables import Table
-
-    if "supplier_id" not in table_.columns or "supplier_name" in table_.columns:
-        return table_
-    names = facts.names(conn, "suppliers")
-    columns = list(table_.columns)
-    columns.insert(columns.index("supplier_id") + 1, "supplier_name")
-    rows = [{**r, "supplier_name": names.get(r["supplier_id"])} for r in table_.rows]
-    return Table(columns, rows, table_.attrs)
-
-
 def show(
-    conn: Reader,
     obj: Ctx,
     table_: Table,
     fmt_name: str,
@@ -91,13 +75,11 @@ def show(
     desc: bool,
     out: Path | None,
 ) -> None:
-    """Sort and render a query table; tables get names and fit the terminal on stdout."""
+    """Sort and render a query table; tables fit the terminal on stdout."""
     from ledger_cli.render import render_table, sort_rows, terminal_width
 
     if obj.as_json:
         fmt_name = "json"
-    if fmt_name == "table":  # csv and json keep exactly the columns of SPEC §6
-        table_ = with_supplier_names(conn, table_)
     table_ = sort_rows(table_, sort_by, desc, short)
     to_terminal = out is None or str(out) == "-"
     width = terminal_width() if fmt_name == "table" and to_terminal else None
@@ -148,7 +130,7 @@ def intensity(
         rows = intensity_table(
             conn, by, (start, end), _baseline(baseline_from, baseline_to), as_of=as_of
         )
-        show(conn, obj, rows, fmt_name, SHORT, sort_by, desc, out)
+        show(obj, rows, fmt_name, SHORT, sort_by, desc, out)
     _say_as_of(rows.attrs["as_of"], "json" if obj.as_json else fmt_name)
 
 
@@ -222,7 +204,7 @@ def scorecard(
             from ledger.query import to_frame
             from ledger_cli.render import sort_rows
 
-            rows = sort_rows(with_supplier_names(conn, card.table), sort_by, desc, short)
+            rows = sort_rows(card.table, sort_by, desc, short)
             html = report.scorecard_html(
                 to_frame(rows),
                 target,
@@ -241,6 +223,6 @@ def scorecard(
         if fmt_name == "table" and not obj.as_json:
             kept = [c for c in rows.columns if c not in ("tree_size", "root_hash")]
             rows = Table(kept, rows.rows, rows.attrs)
-        show(conn, obj, rows, fmt_name, short, sort_by, desc, out)
+        show(obj, rows, fmt_name, short, sort_by, desc, out)
     root = f", root {card.root_hash}" if card.root_hash else ""
     _say_as_of(f"{card.as_of}{root}", "json" if obj.as_json else fmt_name)

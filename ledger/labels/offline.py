@@ -320,10 +320,6 @@ def footprint_from_evidence(
     return fp, statement_seq
 
 
-def _decimals(per_stage: Mapping[str, str | None]) -> dict[str, Decimal | None]:
-    return {s: None if (v := per_stage[s]) is None else Decimal(v) for s in STAGES}
-
-
 _SHAPES: dict[str, tuple[type, str]] = {
     "origin": (str, "a string"),
     "checkpoint": (str, "a signed note"),

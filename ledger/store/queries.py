@@ -56,14 +56,6 @@ def active_key_ids(conn: Connection, supplier_id: str) -> list[str]:
     return sorted(r[0] for r in rows)
 
 
-def factor_exists(conn: Connection, factor_id: str, version: int) -> bool:
-    found = conn.execute(
-        text("SELECT 1 FROM factors WHERE factor_id = :f AND version = :v"),
-        {"f": factor_id, "v": version},
-    ).first()
-    return found is not None
-
-
 def factor_rows(conn: Connection) -> list[Any]:
     """Every factor version, as rows with the attributes of :data:`ledger.state.FACTOR_FIELDS`."""
     return list(conn.execute(text(f"SELECT {', '.join(FACTOR_FIELDS)} FROM factors")))
@@ -138,12 +130,6 @@ def entry_kind(conn: Connection, seq: int) -> str | None:
     """The kind of the entry at ``seq`` (None past the end)."""
     found = conn.execute(text("SELECT kind FROM entries WHERE seq = :s"), {"s": seq}).first()
     return None if found is None else str(found[0])
-
-
-def supplier_names(conn: Connection) -> dict[str, str]:
-    """supplier_id -> registered name, for tables that show names next to ids."""
-    rows = conn.execute(text("SELECT supplier_id, name FROM suppliers")).all()
-    return {str(r[0]): str(r[1]) for r in rows}
 
 
 def product_exists(conn: Connection, product_id: str) -> bool:
