@@ -207,11 +207,38 @@ def _coverage_and_period(cells: _Cells, payload: dict[str, Any]) -> None:
         else None
     )
     start_text, end_text = cells.need("period_start"), cells.need("period_end")
-    start = cells.attempt("period_start", lambda: parse_date(start_text)) if start_text else None
-    end = cells.attempt("period_end", lambda: parse_date(end_text)) if end_text else None
-    if start is not None and end is not None and end <= start:
-        cells.problems.append(("period_end", f"{end_text} is not after period_start {start_text}"))
+    cells.problems.extend(period_problems(start_text, end_text))
     payload["period_start"], payload["period_end"] = start_text, end_text
+
+
+def period_problems(start_text: str | None, end_text: str | None) -> list[tuple[str, str]]:
+    """What is wrong with a stated period (records and outputs): each bound a date, the end
+    after the start. A missing bound is the caller's "is required"."""
+    problems: list[tuple[str, str]] = []
+    bounds = []
+    for name, text in (("period_start", start_text), ("period_end", end_text)):
+        try:
+            bounds.append(parse_date(text) if text else None)
+        except InputError as exc:
+            problems.append((name, str(exc)))
+            bounds.append(None)
+    start, end = bounds
+    if start is not None and end is not None and end <= start:
+        problems.append(("period_end", f"{end_text} is not after period_start {start_text}"))
+    return problems
+
+
+def evidence_problems(evidence: str) -> list[tuple[str, str]]:
+    """An ``evidence_sha256`` must be a SHA-256 in lowercase hex (records and outputs)."""
+    if _HEX64_RE.match(evidence):
+        return []
+    return [("evidence_sha256", "must be 64 lowercase hex characters")]
+
+
+def note_problems(note: str) -> list[tuple[str, str]]:
+    if len(note) > MAX_NOTE:
+        return [("note", f"is longer than {MAX_NOTE} characters")]
+    return []
 
 
 def _annotations(cells: _Cells, payload: dict[str, Any]) -> Decimal | None:
@@ -227,8 +254,7 @@ def _annotations(cells: _Cells, payload: dict[str, Any]) -> Decimal | None:
         payload["reuse_cycles"] = fmt(reuse)
     evidence = cells["evidence_sha256"]
     if evidence is not None:
-        if not _HEX64_RE.match(evidence):
-            cells.problems.append(("evidence_sha256", "must be 64 lowercase hex characters"))
+        cells.problems.extend(evidence_problems(evidence))
         payload["evidence_sha256"] = evidence
     for name in ("supersedes", "allocation_group"):
         token = cells[name]
@@ -236,8 +262,7 @@ def _annotations(cells: _Cells, payload: dict[str, Any]) -> Decimal | None:
             payload[name] = cells.attempt(name, functools.partial(check_token, token, name))
     note = cells["note"]
     if note is not None:
-        if len(note) > MAX_NOTE:
-            cells.problems.append(("note", f"is longer than {MAX_NOTE} characters"))
+        cells.problems.extend(note_problems(note))
         payload["note"] = note
     return reuse
 

@@ -26,10 +26,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from ledger.accounting import MAX_NOTE, RowProblems
+from ledger.accounting import RowProblems, evidence_problems, note_problems, period_problems
 from ledger.decimals import canonical_text, parse_decimal
 from ledger.errors import InputError
-from ledger.vocab import check_token, parse_date
+from ledger.vocab import check_token
 
 OUTPUT_COLUMNS = (
     "output_id",
@@ -41,7 +41,6 @@ OUTPUT_COLUMNS = (
     "supersedes",
     "note",
 )
-_HEX = frozenset("0123456789abcdef")
 
 
 def build_output(row: Mapping[str, Any], supplier_id: str) -> dict[str, Any]:
@@ -84,23 +83,18 @@ def build_output(row: Mapping[str, Any], supplier_id: str) -> dict[str, Any]:
         if units is not None:
             payload["units"] = canonical_text(units_text, units)
     start_text, end_text = values.get("period_start"), values.get("period_end")
-    start = attempt("period_start", lambda: parse_date(start_text)) if start_text else None
-    end = attempt("period_end", lambda: parse_date(end_text)) if end_text else None
-    if start is not None and end is not None and end <= start:
-        problems.append(("period_end", f"{end_text} is not after period_start {start_text}"))
+    problems.extend(period_problems(start_text, end_text))
     payload["period_start"], payload["period_end"] = start_text, end_text
     evidence = values.get("evidence_sha256")
     if evidence is not None:
-        if len(evidence) != 64 or not _HEX.issuperset(evidence):
-            problems.append(("evidence_sha256", "must be 64 lowercase hex characters"))
+        problems.extend(evidence_problems(evidence))
         payload["evidence_sha256"] = evidence
     supersedes = values.get("supersedes")
     if supersedes is not None:
         payload["supersedes"] = attempt("supersedes", lambda: check_token(supersedes, "supersedes"))
     note = values.get("note")
     if note is not None:
-        if len(note) > MAX_NOTE:
-            problems.append(("note", f"is longer than {MAX_NOTE} characters"))
+        problems.extend(note_problems(note))
         payload["note"] = note
     if problems:
         raise RowProblems(problems)

@@ -1031,3 +1031,27 @@ def test_verify_refuses_an_output_the_append_checks_would_have_refused(
     with pytest.raises(VerificationError) as err:
         audit.verify_database(w.engine)
     assert (err.value.seq, str(err.value)) == (seq, f"output 'forced': {reason}")
+
+
+def test_output_rows_and_record_rows_share_the_period_evidence_and_note_rules() -> None:
+    """One home for the fields both kinds of row carry: the same problems, word for word."""
+    from ledger.accounting import RowProblems, build_record
+    from ledger.outputs import build_output
+
+    bad = {
+        "period_start": "2025-02-01",
+        "period_end": "2025-01-01",
+        "evidence_sha256": "ABC",
+        "note": "x" * 2001,
+    }
+    shared = [
+        ("period_end", "2025-01-01 is not after period_start 2025-02-01"),
+        ("evidence_sha256", "must be 64 lowercase hex characters"),
+        ("note", "is longer than 2000 characters"),
+    ]
+    with pytest.raises(RowProblems) as output:
+        build_output({"product_id": "6923451000013", "units": "1", **bad}, "sup-bev")
+    with pytest.raises(RowProblems) as record:
+        build_record(bad, "sup-bev", lambda _p: True, lambda _f, _v: None)
+    assert [p for p in output.value.problems if p[0] in dict(shared)] == shared
+    assert [p for p in record.value.problems if p[0] in dict(shared)] == shared
