@@ -8,10 +8,7 @@ Proofs are served from stored complete-subtree hashes: O(log n) reads, never a s
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ledger import merkle, note, proofs
 from ledger.entry import utc_now
 from ledger.errors import ConflictError, InputError, NotFoundError, ProofError, VerificationError
+from ledger.logstate import LogState, read_log_state, write_log_state
 from ledger.proofs import (  # the light read path (no SQLAlchemy): defined there
     StoredCheckpoint,
     latest_checkpoint,
@@ -36,75 +34,21 @@ if TYPE_CHECKING:
 # ---- the operator's signing state -------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SigningState:
-    """What the operator last signed, kept beside its key: the database cannot vouch for it.
-
-    Someone who can write the database can delete the ``checkpoints`` rows and rewrite the
-    entries; the state file is how the operator still knows what it signed."""
-
-    origin: str
-    tree_size: int
-    root_hash: bytes
-    checkpoint: str  # the signed note, so the pre-sign audit can open it like any other
-
-
 def default_state_path(operator_key_path: Path) -> Path:
     """``K.state.json`` beside the operator key ``K``."""
     return operator_key_path.with_name(operator_key_path.name + ".state.json")
 
 
-def write_private_json(path: Path, data: Mapping[str, Any]) -> None:
-    """Write JSON atomically (temp file, fsync, rename) with mode 0600.
-
-    A crash leaves the old file or the new one, never half of one; the state says what a
-    key signed or cosigned, which is nobody else's business to edit."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+def read_signing_state(path: Path) -> LogState | None:
+    """What the operator last signed, from the state file beside its key (None before its
+    first checkpoint). Someone who can write the database can delete the ``checkpoints``
+    rows and rewrite the entries; this file is how the operator still knows what it signed."""
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            os.fchmod(handle.fileno(), 0o600)
-            json.dump(data, handle, indent=2, sort_keys=True, ensure_ascii=False)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def read_signing_state(path: Path) -> SigningState | None:
-    """The state file's content, None when there is none yet (first checkpoint by this key)."""
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
+        return read_log_state(path)
     except OSError as exc:
         raise InputError(f"cannot read checkpoint state file {path}: {exc.strerror}") from exc
-    try:
-        data = json.loads(raw)
-        state = SigningState(
-            str(data["origin"]),
-            int(data["tree_size"]),
-            bytes.fromhex(data["root_hash"]),
-            str(data["checkpoint"]),
-        )
     except (ValueError, KeyError, TypeError) as exc:
         raise InputError(f"checkpoint state file {path} is not a carbon-ledger state") from exc
-    return state
-
-
-def _write_signing_state(path: Path, checkpoint: note.Checkpoint, signed: str) -> None:
-    write_private_json(
-        path,
-        {
-            "origin": checkpoint.origin,
-            "tree_size": checkpoint.size,
-            "root_hash": checkpoint.root_hash.hex(),
-            "checkpoint": signed,
-        },
-    )
 
 
 # ---- signing ------------------------------------------------------------------------------
@@ -144,7 +88,7 @@ def _check_stored_history(conn: Connection, size: int, root: bytes) -> StoredChe
 def _pre_sign_audit(
     engine: Engine,
     operator: Ed25519PrivateKey,
-    state: SigningState | None,
+    state: LogState | None,
     state_path: Path,
     jobs: int,
 ) -> VerifyReport:
@@ -225,7 +169,7 @@ def sign_checkpoint(
             new_id = queries.insert_checkpoint(conn, size, root.hex(), signed, signed_at)
             stored = StoredCheckpoint(new_id, size, root.hex(), signed, signed_at)
         if state_path is not None:  # before commit: a signature is never out without a record
-            _write_signing_state(state_path, checkpoint, stored.note)
+            write_log_state(state_path, checkpoint, stored.note)
         return stored
 
 

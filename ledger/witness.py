@@ -23,7 +23,6 @@ import time
 from base64 import b64encode
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -31,10 +30,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ledger import merkle, note
 from ledger.entry import utc_now
 from ledger.errors import ConflictError, InputError, NotFoundError, ProofError
+from ledger.logstate import LogState, read_log_state, write_log_state
 from ledger.proofs import StoredCheckpoint, node_fetcher, tree_size
 from ledger.registry import ledger_info
 from ledger.store import Engine, db, queries
-from ledger.transparency import check_consistency, write_private_json
+from ledger.transparency import check_consistency
 
 ProofSource = Callable[[int, int], list[bytes]]  # (old size, new size) -> consistency proof
 
@@ -42,34 +42,19 @@ ProofSource = Callable[[int, int], list[bytes]]  # (old size, new size) -> consi
 # ---- the witness's side ------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class WitnessState:
-    origin: str
-    tree_size: int
-    root_hash: bytes
-    checkpoint: str  # the cosigned note, as the witness returned it
-
-
 def _state_path(state_dir: Path, origin: str) -> Path:
     """One file per log: the hex SHA-256 of the origin, as tlog-witness names logs."""
     return state_dir / f"{hashlib.sha256(origin.encode('utf-8')).hexdigest()}.json"
 
 
-def read_state(state_dir: Path, origin: str) -> WitnessState | None:
+def read_state(state_dir: Path, origin: str) -> LogState | None:
+    """What this witness last cosigned of the log ``origin``, if anything."""
     path = _state_path(state_dir, origin)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        state = WitnessState(
-            str(data["origin"]),
-            int(data["tree_size"]),
-            bytes.fromhex(data["root_hash"]),
-            str(data["checkpoint"]),
-        )
-    except FileNotFoundError:
-        return None
+        state = read_log_state(path)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise InputError(f"witness state file {path} is unreadable or not a witness state") from exc
-    if state.origin != origin:
+    if state is not None and state.origin != origin:
         raise InputError(f"witness state file {path} is for {state.origin!r}, not {origin!r}")
     return state
 
@@ -178,15 +163,7 @@ def cosign(
         own = note.key_hash(name, witness_key.public_key(), note.SIG_TYPE_COSIGNATURE)
         line = note.cosignature_line(text, name, witness_key, timestamp)
         cosigned = note.add_signature(signed, line, name, own)
-        write_private_json(
-            _state_path(state_dir, checkpoint.origin),
-            {
-                "origin": checkpoint.origin,
-                "tree_size": checkpoint.size,
-                "root_hash": checkpoint.root_hash.hex(),
-                "checkpoint": cosigned,
-            },
-        )
+        write_log_state(_state_path(state_dir, checkpoint.origin), checkpoint, cosigned)
     return cosigned
 
 
